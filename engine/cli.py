@@ -1,0 +1,75 @@
+"""The `engine` command line: argparse front door for every headless command.
+
+Commands live in modules that each expose `add_commands(subparsers)`; every handler takes the
+parsed namespace and returns an exit code: 0 ok, 1 failed, 2 bad usage, 130 cancelled.
+Errors the user can act on (`CnnlabError`) become one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from engine import __version__
+from engine.errors import CnnlabError
+from engine.output import error
+
+# Modules contributing subcommands, in the order `engine --help` lists them.
+COMMAND_MODULES = (
+    "engine.commands",
+    "export.cli",
+    "engine.inspect_cli",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in our one-line style, exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        error(message)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="engine",
+        description="cnnlab's headless engine: data, experiments, runs, ONNX export and inspection.",
+        epilog="Exit codes: 0 ok, 1 failed, 2 bad usage, 130 cancelled (SIGINT).",
+    )
+    parser.add_argument("--version", action="version", version=f"cnnlab engine {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # a command module not written yet
+                continue
+            raise
+        module.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        code: int = args.handler(args)
+    except CnnlabError as exc:
+        error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        error("interrupted")
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,326 @@
+"""Core `engine` commands: run, data, runs, doctor.
+
+Flags of `engine run` are generated from ExperimentConfig's fields (`--batch-size 64`), so the
+CLI, the TUI forms and run.json always agree on names, defaults and validation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from engine.config import ExperimentConfig, check, parse_value
+from engine.errors import UsageError
+from engine.output import console, info, print_json
+
+
+def _add_runs_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--runs-dir", type=Path, default=None,
+        help="runs root (default: $CNNLAB_RUNS, else ./runs)",
+    )
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from engine.runs import RunStore
+
+    return RunStore(args.runs_dir)
+
+
+# ------------------------------------------------------------------------------ run
+def _add_run(sub: Any) -> None:
+    from engine.experiments import list_experiments
+
+    exps = list_experiments()
+    p = sub.add_parser(
+        "run",
+        help="run an experiment (writes a run folder)",
+        description="Run a registered experiment. Settings default to the assignment's values.",
+        epilog="Experiments:\n" + "\n".join(f"  {e.name:14} {e.title}" for e in exps),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("experiment", choices=[e.name for e in exps], metavar="EXPERIMENT", help="one of: " + ", ".join(e.name for e in exps))
+    p.add_argument("--events", choices=("jsonl", "rich", "none"), default="rich", help="progress: jsonl (one JSON event per line on stdout, see docs/protocol.md), rich (default) or none")
+    p.add_argument("--json", action="store_true", help="print the final run.json on stdout")
+    _add_runs_dir(p)
+    for f in dataclasses.fields(ExperimentConfig):
+        meta = f.metadata
+        extra = ""
+        if "choices" in meta:
+            extra = f" ({'|'.join(meta['choices'])})"
+        p.add_argument(
+            "--" + f.name.replace("_", "-"), dest=f"set_{f.name}", default=None, metavar="VALUE",
+            help=f"{meta.get('help', '')}{extra}",
+        )
+    p.set_defaults(handler=cmd_run)
+
+
+def config_from_args(experiment: str, args: argparse.Namespace) -> ExperimentConfig:
+    from engine.experiments import get_experiment
+
+    spec = get_experiment(experiment)
+    overrides: dict[str, Any] = {}
+    for f in dataclasses.fields(ExperimentConfig):
+        value = getattr(args, f"set_{f.name}", None)
+        if value is not None:
+            overrides[f.name] = parse_value(f.name, value)
+    return check(spec.config(**overrides))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from engine.errors import CnnlabError
+    from engine.events import JsonlSink, ListSink, Reporter, RichSink
+
+    sink: Any = JsonlSink() if args.events == "jsonl" else RichSink() if args.events == "rich" else ListSink()
+    reporter = Reporter(sink)
+    try:
+        config = config_from_args(args.experiment, args)
+    except CnnlabError as exc:
+        if args.events == "jsonl":  # the client reads errors from the stream too
+            reporter("error", None, message=str(exc), kind="usage")
+        sink.close()
+        raise
+    reporter.cancel.install_sigint()
+    from engine.training import run_experiment
+
+    try:
+        run = run_experiment(args.experiment, config, store=_store(args), reporter=reporter)
+    except KeyboardInterrupt:
+        return 130
+    except CnnlabError:
+        raise  # already recorded in run.json and sent as an `error` event; main() prints it
+    except Exception as exc:  # recorded in the run folder (run.json, error.log); one line here
+        from engine.output import error
+
+        error(f"run failed: {type(exc).__name__}: {exc}".splitlines()[0])
+        return 1
+    finally:
+        sink.close()
+    if args.json:
+        print_json(run.record)
+    if run.status == "cancelled":
+        return 130
+    return 0 if run.status == "finished" else 1
+
+
+# ------------------------------------------------------------------------------ data
+def _add_data(sub: Any) -> None:
+    p = sub.add_parser("data", help="show a data source: classes, counts, shapes", description="Load a data source and show its classes, split counts and image shape. Without SOURCE, list the sources.")
+    p.add_argument("source", nargs="?", help="cifar10, synthetic, folder:PATH or npz:PATH")
+    p.add_argument("--subset", type=int, default=None, help="use only N training images")
+    p.add_argument("--val-split", type=float, default=0.2, help="stratified validation fraction")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resize", type=int, default=None, help="resize every image to N×N (else mixed sizes are an error)")
+    p.add_argument("--samples", type=int, default=0, help="also write N test images per class to --samples-file")
+    p.add_argument("--samples-file", type=Path, default=None, help=".npz for --samples (arrays images, labels)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_data)
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from engine import data as data_mod
+
+    if not args.source:
+        sources = data_mod.list_sources()
+        if args.json:
+            print_json(sources)
+        else:
+            from rich.table import Table
+
+            t = Table(title="data sources")
+            for col in ("name", "description", "available"):
+                t.add_column(col)
+            for s in sources:
+                t.add_row(str(s.get("name")), str(s.get("description", "")), str(s.get("available", s.get("cached", ""))))
+            console.print(t)
+        return 0
+    if args.samples and not args.samples_file:
+        raise UsageError("--samples needs --samples-file PATH.npz")
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if not args.json:
+            info(f"{stage}: {done}/{total}")
+
+    ds = data_mod.load_dataset(args.source, subset=args.subset, val_split=args.val_split, seed=args.seed, resize=args.resize, progress=progress)
+    summary = {**ds.summary(), "counts": ds.counts()}
+    if args.samples:
+        import numpy as np
+
+        from engine.runs import atomic_path
+
+        samples = ds.samples(args.samples, split="test")
+        images, labels = [], []
+        for i, c in enumerate(ds.classes):
+            arr = samples.get(c)
+            if arr is None or len(arr) == 0:
+                continue
+            images.append(arr)
+            labels.append(np.full(len(arr), i, dtype=np.int64))
+        with atomic_path(Path(args.samples_file)) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, images=np.concatenate(images), labels=np.concatenate(labels), classes=np.array(ds.classes))
+        summary["samples_file"] = str(args.samples_file)
+    if args.json:
+        print_json(summary)
+        return 0
+    from rich.table import Table
+
+    t = Table(title=f"{ds.source}: {len(ds.classes)} classes, images {'×'.join(map(str, ds.image_shape))}")
+    t.add_column("class")
+    for split in ("train", "val", "test"):
+        t.add_column(split, justify="right")
+    counts = summary["counts"]
+    for c in ds.classes:
+        t.add_row(c, *(str(counts[s].get(c, 0)) for s in ("train", "val", "test")))
+    t.add_row("[bold]total", *(f"[bold]{summary[s]}" for s in ("train", "val", "test")))
+    console.print(t)
+    return 0
+
+
+# ------------------------------------------------------------------------------ runs
+def _add_runs(sub: Any) -> None:
+    p = sub.add_parser("runs", help="list, show or delete runs", description="Runs on disk. Without a sub-command: list.")
+    _add_runs_dir(p)
+    p.add_argument("--json", action="store_true")
+    rs = p.add_subparsers(dest="runs_command", metavar="ACTION")
+    lp = rs.add_parser("list", help="every run, newest first")
+    _add_runs_dir(lp)
+    lp.add_argument("--json", action="store_true")
+    lp.add_argument("--experiment", help="only runs of this experiment")
+    lp.add_argument("--status", help="only runs with this status")
+    sp = rs.add_parser("show", help="one run's record")
+    sp.add_argument("run", help="run id, unique prefix, or folder")
+    _add_runs_dir(sp)
+    sp.add_argument("--json", action="store_true")
+    dp = rs.add_parser("delete", help="delete a run folder")
+    dp.add_argument("run")
+    _add_runs_dir(dp)
+    dp.add_argument("--yes", action="store_true", help="do not ask")
+    p.set_defaults(handler=cmd_runs)
+
+
+def run_status(run: Any) -> str:
+    """run.json's status, or 'died' when it says running but its process is gone."""
+    return "died" if run.is_stale() else run.status
+
+
+def _pct(v: Any) -> str:
+    return f"{v * 100:.2f} %" if isinstance(v, (int, float)) else "–"
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    store = _store(args)
+    action = args.runs_command or "list"
+    if action == "list":
+        exp = getattr(args, "experiment", None)
+        status = getattr(args, "status", None)
+        runs = store.list(lambda r: (exp is None or r.record.get("experiment") == exp) and (status is None or run_status(r) == status))
+        rows = []
+        for r in runs:
+            m = r.record.get("metrics") or {}
+            model = r.record.get("model") or {}
+            rows.append({
+                "id": r.id, "experiment": r.record.get("experiment"), "title": r.record.get("title"),
+                "status": run_status(r), "parent": r.record.get("parent"),
+                "test_accuracy": m.get("test_accuracy"), "val_accuracy": m.get("val_accuracy"),
+                "backbone": model.get("backbone"), "random_init": model.get("random_init"),
+                "created": r.record.get("created"), "path": str(r.path),
+            })
+        if args.json:
+            print_json(rows)
+            return 0
+        from rich.table import Table
+
+        t = Table(title=f"runs in {store.root}")
+        for col in ("id", "experiment", "model", "status", "test acc", "val acc"):
+            t.add_column(col)
+        for row in rows:
+            model_txt = (row["backbone"] or "") + (" [yellow](random init)[/]" if row["random_init"] else "")
+            t.add_row(row["id"], row["experiment"] or "", model_txt, row["status"], _pct(row["test_accuracy"]), _pct(row["val_accuracy"]))
+        console.print(t)
+        return 0
+    if action == "show":
+        run = store.open(args.run)
+        record = {**run.record, "status": run_status(run)}
+        if args.json:
+            print_json(record)
+            return 0
+        _show(record)
+        return 0
+    if action == "delete":
+        run = store.open(args.run)
+        if not args.yes:
+            if not os.isatty(0):
+                raise UsageError("refusing to delete without --yes when not on a terminal")
+            answer = input(f"delete {run.path}? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                info("kept")
+                return 1
+        store.delete(run.path)
+        info(f"deleted {run.path}")
+        return 0
+    raise UsageError(f"unknown runs action {action!r}")
+
+
+def _show(record: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    m = record.get("metrics") or {}
+    model = record.get("model") or {}
+    console.print(f"[bold]{record['id']}[/]  {record.get('title', '')}  status [bold]{record['status']}[/]")
+    if record.get("error"):
+        console.print(f"[red]error:[/] {record['error']}")
+    if model.get("random_init"):
+        console.print("[yellow]backbone weights: random initialisation (not ImageNet)[/]")
+    t = Table(show_header=False)
+    for key in ("train_accuracy", "val_accuracy", "test_accuracy", "overfit_gap", "epochs_run", "best_epoch"):
+        if key in m:
+            v = m[key]
+            t.add_row(key, _pct(v) if key.endswith("accuracy") else str(v))
+    p = record.get("params") or {}
+    if p:
+        t.add_row("params", f"{p.get('total', 0):,} total, {p.get('trainable', 0):,} trainable, {p.get('frozen', 0):,} frozen")
+    console.print(t)
+    if record.get("table"):
+        tt = Table(title="results")
+        keys = list(record["table"][0].keys())
+        for k in keys:
+            tt.add_column(k)
+        for row in record["table"]:
+            tt.add_row(*(_pct(row[k]) if k in ("test_accuracy", "before", "after") else str(row[k]) for k in keys))
+        console.print(tt)
+
+
+# ------------------------------------------------------------------------------ doctor
+def _add_doctor(sub: Any) -> None:
+    p = sub.add_parser("doctor", help="versions, devices, providers, caches, what GPU use lacks")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_doctor)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from engine.doctor import diagnose
+
+    report = diagnose()
+    if args.json:
+        print_json(report)
+        return 0
+    from rich.table import Table
+
+    t = Table(title="cnnlab doctor", show_header=False)
+    for k, v in report.items():
+        if isinstance(v, (list, dict)):
+            v = ", ".join(v) if isinstance(v, list) else ", ".join(f"{a}: {b}" for a, b in v.items())
+        t.add_row(k, str(v))
+    console.print(t)
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    _add_run(sub)
+    _add_data(sub)
+    _add_runs(sub)
+    _add_doctor(sub)

@@ -1,0 +1,215 @@
+"""Progress leaves the engine as events: JSON lines for programs, Rich progress for people.
+
+Training code calls `report(event, **fields)` and never knows who listens (the Keras-callback
+pattern). The JSONL sink owns stdout: on creation it moves the process's fd 1 to stderr so a
+stray print from TensorFlow or a library can never corrupt the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any, Protocol, TextIO
+
+EVENT_KINDS = (
+    "run_started",
+    "phase_started",
+    "batch_progress",
+    "epoch_end",
+    "log",
+    "artifact",
+    "run_finished",
+    "error",
+)
+
+
+class EventSink(Protocol):
+    def emit(self, event: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _jsonable(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)
+
+
+class JsonlSink:
+    """One JSON object per line on the real stdout; everything else printed goes to stderr."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        if stream is None:
+            sys.stdout.flush()
+            private_fd = os.dup(1)
+            os.dup2(2, 1)  # fd 1 (C and Python prints) now lands on stderr
+            stream = os.fdopen(private_fd, "w", buffering=1, encoding="utf-8")
+            sys.stdout = sys.stderr
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def emit(self, event: dict[str, Any]) -> None:
+        line = json.dumps(event, default=_jsonable, separators=(",", ":"))
+        with self._lock:
+            try:
+                self._stream.write(line + "\n")
+                self._stream.flush()
+            except BrokenPipeError:  # the reader went away; keep training and saving
+                pass
+
+    def close(self) -> None:
+        try:
+            self._stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+
+class ListSink:
+    """Collects events in memory (tests, and the engine's own Python API)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def emit(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+    def close(self) -> None:
+        pass
+
+    def kinds(self) -> list[str]:
+        return [e["event"] for e in self.events]
+
+
+class RichSink:
+    """Human progress on stderr: a Rich progress bar per phase, one line per epoch."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.task: Any = None
+        self.started = False
+
+    def _ensure(self) -> None:
+        if not self.started:
+            self.progress.start()
+            self.started = True
+
+    def emit(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        p = self.progress
+        if kind == "run_started":
+            self.console.print(f"[bold cyan]run[/] {event['run_id']} ({event['experiment']}) → {event['run_dir']}")
+        elif kind == "phase_started":
+            self._ensure()
+            if self.task is not None:
+                p.remove_task(self.task)
+            self.task = None
+            self._phase = event
+        elif kind == "batch_progress":
+            self._ensure()
+            desc = f"{event['phase']} {event['epoch']}/{event['epochs']}"
+            metrics = "  ".join(f"{k} {v:.4f}" for k, v in event.get("metrics", {}).items())
+            if self.task is None:
+                self.task = p.add_task(desc, total=event["steps"], metrics=metrics)
+            p.update(self.task, description=desc, completed=event["step"], total=event["steps"], metrics=metrics)
+        elif kind == "epoch_end":
+            m = event["metrics"]
+            self.console.print(
+                f"  {event['phase']} epoch {event['epoch']}/{event['epochs']}: "
+                + "  ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, (int, float)))
+                + f"  ({event['epoch_time']:.1f} s)"
+            )
+            if self.task is not None:
+                p.reset(self.task)
+        elif kind == "log":
+            style = "yellow" if event.get("level") == "warning" else "dim"
+            self.console.print(f"[{style}]{event['message']}[/]", highlight=False)
+        elif kind == "run_finished":
+            if self.task is not None:
+                p.remove_task(self.task)
+                self.task = None
+            m = event.get("metrics") or {}
+            acc = m.get("test_accuracy")
+            acc_txt = f", test accuracy {acc:.2%}" if isinstance(acc, float) else ""
+            self.console.print(f"[bold green]{event['status']}[/] {event['run_id']}{acc_txt} in {event['wall_time']:.1f} s")
+
+    def close(self) -> None:
+        if self.started:
+            self.progress.stop()
+
+
+class Reporter:
+    """What training code talks to: stamps events, throttles batch progress, carries cancel."""
+
+    def __init__(self, sink: EventSink, cancel: CancelToken | None = None, batch_interval: float = 0.25) -> None:
+        self.sink = sink
+        self.cancel = cancel or CancelToken()
+        self.batch_interval = batch_interval
+        self._last_batch = 0.0
+
+    def __call__(self, event: str, run_id: str | None = None, **fields: Any) -> None:
+        assert event in EVENT_KINDS, event
+        self.sink.emit({"event": event, "time": round(time.time(), 3), "run_id": run_id, **fields})
+
+    def batch(self, run_id: str, *, step: int, steps: int, **fields: Any) -> None:
+        """Batch progress, at most every `batch_interval` seconds (and always the last step)."""
+        now = time.monotonic()
+        if step < steps and now - self._last_batch < self.batch_interval:
+            return
+        self._last_batch = now
+        self("batch_progress", run_id, step=step, steps=steps, **fields)
+
+    def log(self, message: str, run_id: str | None = None, level: str = "info") -> None:
+        self("log", run_id, level=level, message=message)
+
+
+class CancelToken:
+    """Cooperative cancel: set by SIGINT, polled by training between batches."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.callbacks: list[Callable[[], None]] = []
+
+    def cancel(self) -> None:
+        self._event.set()
+        for cb in list(self.callbacks):
+            cb()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def install_sigint(self) -> None:
+        """First SIGINT asks to stop at the next batch; a second one interrupts at once."""
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            if self.cancelled:
+                signal.default_int_handler(signum, frame)
+            self.cancel()
+
+        signal.signal(signal.SIGINT, handler)

@@ -1,0 +1,150 @@
+"""Model builders: the assignment's simple CNN, an MLP baseline, and transfer models.
+
+Every builder returns a Functional Keras model (tf2onnx cannot convert Keras 3 Sequential
+models) whose input is named `image` and takes *preprocessed* float pixels at the data's size
+(32×32 for CIFAR-10). Preprocessing happens outside the model so the same cached features and
+the same ONNX file can be fed by `engine.preprocessing`. TensorFlow is imported lazily.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.backbones import BackboneSpec, get_backbone
+
+
+def build_simple_cnn(input_shape: tuple[int, int, int] = (32, 32, 3), num_classes: int = 10) -> Any:
+    """Conv32 → pool → Conv64 → pool → Flatten → Dense512 → Dense10: 2,122,186 parameters at 32×32."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = layers.Conv2D(32, 3, padding="same", activation="relu", name="conv1")(inputs)
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Conv2D(64, 3, padding="same", activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(2, name="pool2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(512, activation="relu", name="dense1")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="simple_cnn")
+
+
+def build_mlp(
+    input_shape: tuple[int, int, int] = (32, 32, 3),
+    num_classes: int = 10,
+    units: tuple[int, ...] | list[int] = (512, 256),
+) -> Any:
+    """Flatten → Dense(units…, relu) → Dense10: the dense baseline that ignores spatial structure."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = layers.Flatten(name="flatten")(inputs)
+    for i, width in enumerate(units, start=1):
+        x = layers.Dense(width, activation="relu", name=f"dense{i}")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="mlp")
+
+
+@dataclass
+class TransferModel:
+    """A transfer model and the pieces training needs.
+
+    `model` is the whole network (image → probabilities). `features` maps an image to the pooled
+    backbone features; `head` maps those features to probabilities. The head's layers are the
+    same objects inside `model`, so training `head` on cached features trains `model` too.
+    """
+
+    model: Any
+    features: Any
+    head: Any
+    base: Any
+    spec: BackboneSpec
+
+
+def build_transfer(
+    backbone: str,
+    *,
+    image_size: int = 32,
+    input_size: int = 32,
+    weights: str = "none",
+    head: str = "gap-dense10",
+    num_classes: int = 10,
+) -> TransferModel:
+    """A frozen Keras Applications backbone with a small head.
+
+    `weights` is "none" (random initialisation), "imagenet" (Keras' cache, failing clearly
+    offline; see engine.weights) or a path to a weights file. Images of `image_size` are upscaled inside the model to `input_size` when larger.
+    The base is called with training=False so its BatchNorm layers stay in inference mode even
+    when they are unfrozen for fine-tuning (Keras' recommended practice).
+    """
+    import keras
+    from keras import layers
+
+    from engine.weights import build_backbone_checked
+
+    spec = get_backbone(backbone)
+    base = build_backbone_checked(spec, input_size, weights)
+    base.trainable = False
+
+    inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
+    x = inputs
+    if input_size != image_size:
+        x = layers.Resizing(input_size, input_size, interpolation="bilinear", name="upscale")(x)
+    x = base(x, training=False)
+    pooled = layers.GlobalAveragePooling2D(name="gap")(x)
+
+    head_layers = []
+    if head == "gap-dense256-dense10":
+        head_layers.append(layers.Dense(256, activation="relu", name="head_dense"))
+    head_layers.append(layers.Dense(num_classes, activation="softmax", name="predictions"))
+
+    def apply_head(t: Any) -> Any:
+        for layer in head_layers:
+            t = layer(t)
+        return t
+
+    model = keras.Model(inputs, apply_head(pooled), name=f"{spec.name.lower()}_transfer")
+    features = keras.Model(inputs, pooled, name=f"{spec.name.lower()}_features")
+    feature_input = keras.Input(shape=(int(pooled.shape[-1]),), name="features")
+    head_model = keras.Model(feature_input, apply_head(feature_input), name="head")
+    return TransferModel(model=model, features=features, head=head_model, base=base, spec=spec)
+
+
+def unfreeze_last(transfer: TransferModel, n_layers: int) -> list[str]:
+    """Make the last `n_layers` layers of the backbone trainable; return their names."""
+    base = transfer.base
+    base.trainable = True
+    names = []
+    for layer in base.layers[:-n_layers]:
+        layer.trainable = False
+    for layer in base.layers[-n_layers:]:
+        layer.trainable = True
+        names.append(layer.name)
+    return names
+
+
+def count_params(model: Any) -> dict[str, int]:
+    """Total, trainable and frozen parameter counts of a Keras model."""
+    import numpy as np
+
+    trainable = int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+    frozen = int(sum(int(np.prod(w.shape)) for w in model.non_trainable_weights))
+    return {"total": trainable + frozen, "trainable": trainable, "frozen": frozen}
+
+
+def trainable_layer_names(model: Any) -> list[str]:
+    """Names of layers (recursing into nested models) that have trainable weights."""
+    names: list[str] = []
+
+    def walk(layer: Any) -> None:
+        inner = getattr(layer, "layers", None)
+        if inner:
+            for sub in inner:
+                walk(sub)
+        elif layer.trainable_weights:
+            names.append(layer.name)
+
+    walk(model)
+    return names
