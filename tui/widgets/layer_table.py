@@ -1,0 +1,256 @@
+"""The model inspector's layer table, freeze map and per-layer arithmetic.
+
+Works from a summary dict (summary.json of a Keras run, or the node table of an ONNX file):
+no TensorFlow, no ONNX import here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from engine.inspect import explain_layer, shape_text
+
+# Layer types whose rows are dimmed: they reshape or normalise but hold no structure to learn.
+_PLUMBING = {
+    "InputLayer",
+    "Flatten",
+    "Reshape",
+    "Dropout",
+    "Activation",
+    "ReLU",
+    "Add",
+    "Concatenate",
+}
+
+
+def fmt_int(n: Any) -> str:
+    """12,810 — or an en dash for nothing."""
+    try:
+        value = int(n)
+    except (TypeError, ValueError):
+        return "–"
+    return f"{value:,}"
+
+
+def fmt_macs(n: Any) -> str:
+    try:
+        value = int(n)
+    except (TypeError, ValueError):
+        return "–"
+    if value == 0:
+        return "·"
+    if value >= 1_000_000_000:
+        return f"{value / 1e9:.2f} G"
+    if value >= 1_000_000:
+        return f"{value / 1e6:.2f} M"
+    if value >= 1_000:
+        return f"{value / 1e3:.1f} k"
+    return str(value)
+
+
+def phase_trainable_sets(
+    phases: list[dict[str, Any]] | None, layers: list[dict[str, Any]]
+) -> list[tuple[str, set[str] | None]]:
+    """(phase name, names of the layers that train in it) for each phase of a run.
+
+    A phase without `trainable_layers` gets None (unknown), except the last one, which is the
+    state the model was saved in: the table's own trainable counts. A run without phases gets
+    one pseudo-phase, "final", from those counts.
+    """
+    final = {str(r["name"]) for r in layers if int(r.get("trainable_params") or 0) > 0}
+    result: list[tuple[str, set[str] | None]] = []
+    phases = list(phases or [])
+    for i, phase in enumerate(phases):
+        names = phase.get("trainable_layers")
+        if isinstance(names, list):
+            result.append((str(phase.get("name", "?")), set(names)))
+        elif i == len(phases) - 1:  # the saved model is in the state of the last phase
+            result.append((str(phase.get("name", "?")), final))
+        else:
+            result.append((str(phase.get("name", "?")), None))
+    if not result:
+        result.append(("final", final))
+    return result
+
+
+class LayerTable(DataTable[Any]):
+    """One row per layer: name, type, output shape, parameters, MACs, and train/frozen per phase."""
+
+    DEFAULT_CSS = """
+    LayerTable { height: 1fr; }
+    """
+
+    class LayerSelected(Message):
+        """The highlighted layer changed (cursor moved or row clicked)."""
+
+        def __init__(self, table: LayerTable, row: dict[str, Any]) -> None:
+            super().__init__()
+            self.table = table
+            self.row = row
+
+        @property
+        def control(self) -> LayerTable:
+            return self.table
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
+        self.rows_data: list[dict[str, Any]] = []
+        self.phases: list[tuple[str, set[str] | None]] = []
+
+    def show(self, summary: dict[str, Any], phases: list[dict[str, Any]] | None = None) -> None:
+        """Fill the table from a summary (and a run's phases for the freeze map)."""
+        self.clear(columns=True)
+        layers = list(summary.get("layers", []))
+        self.rows_data = layers
+        self.phases = phase_trainable_sets(phases, layers)
+        self.add_column("#", key="idx")
+        self.add_column("layer", key="name")
+        self.add_column("type", key="type")
+        self.add_column("output shape", key="shape")
+        self.add_column("params", key="params")
+        self.add_column("MACs", key="macs")
+        for name, _ in self.phases:
+            self.add_column(name, key=f"phase:{name}")
+        rows = []
+        for i, row in enumerate(layers):
+            dim = row.get("type") in _PLUMBING
+            style = "dim" if dim else ""
+            name = str(row.get("name", "?"))
+            cells: list[Any] = [
+                Text(str(i), style="dim", justify="right"),
+                Text(name if len(name) <= 40 else name[:39] + "…", style=style),
+                Text(str(row.get("type", "?")), style=style),
+                Text(shape_text(row.get("output_shape")), style=style),
+                Text(fmt_int(row.get("params")), justify="right"),
+                Text(
+                    fmt_macs(row.get("macs")),
+                    justify="right",
+                    style="dim" if not row.get("macs") else "",
+                ),
+            ]
+            params = int(row.get("params") or 0)
+            for _, trainable in self.phases:
+                cells.append(_freeze_cell(name, params, trainable))
+            rows.append(cells)
+        self.add_rows(rows)
+        if layers:
+            self.move_cursor(row=0)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        if 0 <= event.cursor_row < len(self.rows_data):
+            self.post_message(self.LayerSelected(self, self.rows_data[event.cursor_row]))
+
+    def select_layer(self, name: str) -> bool:
+        """Move the cursor to the layer called `name`; False when there is none."""
+        for i, row in enumerate(self.rows_data):
+            if row.get("name") == name:
+                self.move_cursor(row=i)
+                return True
+        return False
+
+
+def _freeze_cell(name: str, params: int, trainable: set[str] | None) -> Text:
+    if params == 0:
+        return Text("·", style="dim", justify="center")
+    if trainable is None:
+        return Text("?", style="dim", justify="center")
+    if name in trainable:
+        return Text("train", style="bold green", justify="center")
+    return Text("frozen", style="blue", justify="center")
+
+
+class FreezeMap(Static):
+    """Every layer with parameters as one cell, per phase: green trains, blue is frozen.
+
+    A ResNet152 has ~500 layers: one row of cells per phase, wrapped, shows the whole model at
+    a glance (the fine-tuned top is the green tail).
+    """
+
+    DEFAULT_CSS = """
+    FreezeMap { height: auto; padding: 0 1; }
+    """
+
+    def show(self, summary: dict[str, Any], phases: list[dict[str, Any]] | None = None) -> None:
+        layers = [r for r in summary.get("layers", []) if int(r.get("params") or 0) > 0]
+        text = Text()
+        text.append("freeze map", style="bold")
+        text.append(f" ({len(layers)} layers with weights; ")
+        text.append("■", style="green")
+        text.append(" trains  ")
+        text.append("■", style="blue")
+        text.append(" frozen)\n")
+        for name, trainable in phase_trainable_sets(phases, summary.get("layers", [])):
+            n_train = 0
+            if trainable is not None:
+                n_train = sum(1 for r in layers if r.get("name") in trainable)
+            text.append(f"{name:>8} ", style="bold")
+            for r in layers:
+                if trainable is None:
+                    text.append("▪", style="dim")
+                elif r.get("name") in trainable:
+                    text.append("■", style="green")
+                else:
+                    text.append("■", style="blue")
+            if trainable is not None:
+                params = sum(
+                    int(r.get("trainable_params") or r.get("params") or 0)
+                    for r in layers
+                    if r.get("name") in trainable
+                )
+                text.append(f"  {n_train} layers, {params:,} params train", style="dim")
+            text.append("\n")
+        self.update(text)
+
+
+class ArithmeticView(Static):
+    """The selected layer's arithmetic, spelled out with its real numbers."""
+
+    DEFAULT_CSS = """
+    ArithmeticView { height: auto; padding: 0 1; }
+    """
+
+    def show(self, row: dict[str, Any] | None) -> None:
+        if row is None:
+            self.update("Select a layer to see its arithmetic.")
+            return
+        explained = row.get("_explained") or explain_layer(row)
+        text = Text()
+        text.append(f"{row.get('name')}", style="bold")
+        text.append(f"  {row.get('type')}\n", style="italic")
+        inbound = row.get("inbound") or []
+        if inbound:
+            text.append(
+                "inputs: "
+                + ", ".join(str(i) for i in inbound[:4])
+                + ("…" if len(inbound) > 4 else "")
+                + "\n",
+                style="dim",
+            )
+        for line in explained["lines"]:
+            text.append(line + "\n")
+        checks = explained.get("checks") or {}
+        for what, ok in checks.items():
+            if ok:
+                text.append(
+                    f"✓ {what} match the model's own count\n"
+                    if what == "params"
+                    else f"✓ {what} matches the model\n",
+                    style="green",
+                )
+            else:
+                text.append(
+                    f"✗ {what} differs from the model (reported {explained['params']['reported']:,})\n",
+                    style="red",
+                )
+        cfg = row.get("config") or {}
+        if cfg:
+            text.append("config: ", style="dim")
+            text.append(
+                ", ".join(f"{k}={v}" for k, v in cfg.items() if k != "data_format"), style="dim"
+            )
+        self.update(text)
