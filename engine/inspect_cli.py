@@ -1,0 +1,470 @@
+"""`engine inspect`, `engine filters`, `engine activations`, `engine preprocess-stats`.
+
+Every figure the TUI's Inspect panes show is available here, as a Rich table for people and
+as JSON (`--json`) for machines and CI. TensorFlow is imported only when a model has to be
+loaded to be summarised (a run without summary.json, or a bare .keras file).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from engine.errors import CnnlabError, UsageError
+from engine.output import console, print_json
+
+
+def add_commands(sub: Any) -> None:
+    """Register the inspection commands on the `engine` parser."""
+    p = sub.add_parser(
+        "inspect",
+        help="layer table of a run's model, a .keras or an .onnx file; --layer for its arithmetic",
+        description="The layer table (name, type, output shape, parameters, MACs, trainable) "
+        "with totals and, with --layer, that layer's arithmetic spelled out with its numbers.",
+    )
+    p.add_argument("target", metavar="MODEL_OR_RUN", help="run id or folder, .keras or .onnx file")
+    p.add_argument("--layer", help="explain this layer (or ONNX node)")
+    p.add_argument("--all", action="store_true", help="with --json: the arithmetic of every layer")
+    _common(p)
+    p.set_defaults(handler=cmd_inspect)
+
+    p = sub.add_parser(
+        "filters",
+        help="a convolution's kernels and per-filter statistics",
+        description="Kernels of one convolution (from model.keras via h5py, or an ONNX file's "
+        "initializers): per-filter min, max, mean, std and L2 norm, and the values. Without "
+        "--layer, list the convolutions.",
+    )
+    p.add_argument("target", metavar="MODEL_OR_RUN", help="run id or folder, .keras or .onnx file")
+    p.add_argument("--layer", help="the convolution (layer or ONNX node name)")
+    p.add_argument("--start", type=int, default=0, help="first filter (default 0)")
+    p.add_argument("--count", type=int, default=None, help="number of filters (default all)")
+    p.add_argument("--channel", type=int, default=0, help="input channel to show (Cin > 3)")
+    p.add_argument("--no-values", action="store_true", help="statistics only")
+    _common(p)
+    p.set_defaults(handler=cmd_filters)
+
+    p = sub.add_parser(
+        "activations",
+        help="feature maps of one test image at one tensor of an ONNX model, and the top-5",
+        description="Run one test image through an ONNX model with onnxruntime (CPU) and report "
+        "the feature maps at a tensor (intermediate output) and the top-5 prediction. Without "
+        "--layer, list the tensors that can be probed.",
+    )
+    p.add_argument("target", metavar="ONNX_OR_RUN", help=".onnx file, or a run with an export")
+    p.add_argument("--layer", help="tensor, ONNX node or Keras layer name")
+    p.add_argument("--data", help="data source for the image (default: the run's, else synthetic)")
+    p.add_argument(
+        "--image", type=int, default=0, help="index of the test image (class-major sample)"
+    )
+    p.add_argument("--per-class", type=int, default=5, help="test images sampled per class")
+    p.add_argument(
+        "--samples-file", type=Path, help=".npz from `engine data --samples` instead of --data"
+    )
+    p.add_argument("--channels", default="0:64", help="channel range START:STOP (default 0:64)")
+    p.add_argument("--no-values", action="store_true", help="statistics only, no map values")
+    _common(p)
+    p.set_defaults(handler=cmd_activations)
+
+    p = sub.add_parser(
+        "preprocess-stats",
+        help="per-channel histograms of a real batch before and after a backbone's preprocessing",
+        description="A batch of test images before (uint8) and after the backbone's "
+        "preprocess_input, per channel, with the range the backbone expects, the x/255 mistake "
+        "beside it, and the accuracies of runs on disk that used each.",
+    )
+    p.add_argument("--data", default="synthetic", help="data source (default synthetic)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--backbone", help="backbone whose preprocessing to apply")
+    group.add_argument(
+        "--preprocessing", help="a preprocessing by name (unit, mobilenet_v2, resnet, ...)"
+    )
+    p.add_argument("--count", type=int, default=256, help="images in the batch (default 256)")
+    p.add_argument("--bins", type=int, default=24, help="histogram bins (default 24)")
+    p.add_argument(
+        "--samples-file", type=Path, help=".npz from `engine data --samples` instead of --data"
+    )
+    _common(p)
+    p.set_defaults(handler=cmd_preprocess_stats)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--runs-dir", type=Path, default=None, help="runs root (default $CNNLAB_RUNS or ./runs)"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+# --------------------------------------------------------------------------------- targets
+def resolve(target: str, runs_dir: Path | None) -> tuple[str, Path, dict[str, Any] | None]:
+    """(kind, path, run record): kind is "run", "keras" or "onnx"."""
+    from engine.runs import RunStore
+
+    path = Path(target)
+    if path.is_file():
+        if path.suffix == ".onnx":
+            return "onnx", path, None
+        if path.suffix == ".keras":
+            return "keras", path, None
+        raise UsageError(f"{path}: expected a run, a .keras or an .onnx file")
+    run = RunStore(runs_dir).open(target)
+    return "run", run.path, run.record
+
+
+def load_summary(kind: str, path: Path) -> dict[str, Any]:
+    """The layer table: summary.json, else summarised from the model (imports TensorFlow)."""
+    from engine import inspect
+    from engine.runs import read_json
+
+    if kind == "onnx":
+        return inspect.summarize_onnx(path)
+    if kind == "run":
+        if (path / "summary.json").is_file():
+            summary: dict[str, Any] = read_json(path / "summary.json")
+            return summary
+        path = path / "model.keras"
+        if not path.is_file():
+            raise CnnlabError(f"{path.parent}: this run has no model (a parent run, or it failed)")
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras  # ~3 s: only for a model without a summary.json
+
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as exc:
+        raise CnnlabError(f"{path}: Keras cannot load it ({str(exc).splitlines()[0]})") from None
+    return inspect.summarize_keras_model(model)
+
+
+def run_onnx_file(path: Path, record: dict[str, Any] | None) -> Path:
+    """The ONNX export of a run folder (run.json's onnx.path, else the newest *.onnx)."""
+    onnx_info = (record or {}).get("onnx") or {}
+    recorded = onnx_info.get("path") if isinstance(onnx_info, dict) else None
+    if recorded:
+        candidate = Path(recorded)
+        if not candidate.is_absolute():
+            candidate = path / candidate
+        if candidate.is_file():
+            return candidate
+    files = sorted(path.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
+    if not files:
+        raise CnnlabError(
+            f"run {path.name} has no ONNX export yet: run `engine export {path.name}`"
+        )
+    return files[0]
+
+
+# --------------------------------------------------------------------------------- inspect
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from engine import inspect
+
+    kind, path, record = resolve(args.target, args.runs_dir)
+    summary = load_summary(kind, path)
+    phases = [
+        {
+            k: p.get(k)
+            for k in ("name", "trainable", "trainable_layers", "epochs_run", "learning_rate")
+        }
+        for p in (record or {}).get("phases") or []
+    ]
+    result: dict[str, Any] = {"source": str(path), "kind": kind, **summary, "phases": phases}
+    if args.layer:
+        try:
+            row = inspect.find_layer(summary, args.layer)
+        except KeyError as exc:
+            raise CnnlabError(str(exc.args[0])) from None
+        result["layer"] = inspect.explain(row)
+    if args.all:
+        result["arithmetic"] = [inspect.explain(r) for r in summary.get("layers", [])]
+    if args.json:
+        print_json(result)
+        return 0
+    _print_summary(summary, phases)
+    if args.layer:
+        explained = result["layer"]
+        console.print(f"\n[bold]{explained['layer']}[/] ({explained['type']})", highlight=False)
+        for line in explained["lines"]:
+            console.print("  " + line, highlight=False)
+        for what, ok in explained["checks"].items():
+            mark = "[green]✓[/]" if ok else "[red]✗[/]"
+            console.print(
+                f"  {mark} {what} {'equals' if ok else 'differs from'} the model's own",
+                highlight=False,
+            )
+    return 0
+
+
+def _print_summary(summary: dict[str, Any], phases: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    from engine.inspect import shape_text
+
+    onnx = summary.get("format") == "onnx"
+    table = Table(title=f"{summary.get('model')} ({'ONNX nodes' if onnx else 'layers'})")
+    for col, justify in (
+        ("#", "right"),
+        ("name", "left"),
+        ("type", "left"),
+        ("output shape", "left"),
+        ("params", "right"),
+        ("MACs", "right"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    if not onnx:
+        table.add_column("trainable", justify="center")
+    for i, row in enumerate(summary.get("layers", [])):
+        cells = [
+            str(i),
+            str(row.get("name")),
+            str(row.get("type")),
+            shape_text(row.get("output_shape")),
+            f"{int(row.get('params') or 0):,}",
+            f"{int(row.get('macs') or 0):,}",
+        ]
+        if not onnx:
+            params = int(row.get("params") or 0)
+            tp = int(row.get("trainable_params") or 0)
+            cells.append(
+                "" if params == 0 else ("yes" if tp == params else ("no" if tp == 0 else f"{tp:,}"))
+            )
+        table.add_row(*cells)
+    console.print(table)
+    t = summary.get("totals", {})
+    if onnx:
+        console.print(
+            f"total parameters {int(t.get('total') or 0):,} · MACs {int(t.get('macs') or 0):,}",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"total {int(t.get('total') or 0):,} · trainable {int(t.get('trainable') or 0):,} · "
+            f"frozen {int(t.get('frozen') or 0):,} · MACs {int(t.get('macs') or 0):,}",
+            highlight=False,
+        )
+    for phase in phases:
+        layers = phase.get("trainable_layers") or []
+        console.print(
+            f"phase {phase.get('name')}: {int(phase.get('trainable') or 0):,} trainable parameters "
+            f"in {len(layers)} layers" + (f" (last: {', '.join(layers[-3:])})" if layers else ""),
+            highlight=False,
+        )
+
+
+# --------------------------------------------------------------------------------- filters
+def cmd_filters(args: argparse.Namespace) -> int:
+    from engine import inspect
+
+    kind, path, record = resolve(args.target, args.runs_dir)
+    source = path / "model.keras" if kind == "run" else path
+    if kind == "run" and not source.is_file():
+        raise CnnlabError(f"run {path.name} has no model.keras")
+    if not args.layer:
+        summary = load_summary("onnx", path) if kind == "onnx" else _summary_quick(kind, path)
+        names = inspect.conv_layers(summary)
+        if args.json:
+            print_json({"source": str(source), "convolutions": names})
+        else:
+            console.print("\n".join(names) or "no convolutions", highlight=False)
+        return 0
+    kernel = inspect.load_kernel(source, args.layer)
+    report = inspect.filter_report(
+        kernel,
+        layer=args.layer,
+        start=args.start,
+        count=args.count,
+        channel=args.channel,
+        values=not args.no_values,
+    )
+    report["source"] = str(source)
+    if args.json:
+        print_json(report)
+        return 0
+    from rich.table import Table
+
+    kh, kw, cin, cout = report["kernel_shape"]
+    console.print(
+        f"[bold]{args.layer}[/]: {cout} filters of {kh}×{kw}×{cin} = {report['weights_per_filter']:,} "
+        f"weights each; |w| ≤ {report['abs_max']:.4f}",
+        highlight=False,
+    )
+    table = Table()
+    for col in ("filter", "min", "max", "mean", "std", "L2"):
+        table.add_column(col, justify="right")
+    for f in report["filters"]:
+        table.add_row(
+            str(f["index"]),
+            *(f"{f[k]:+.4f}" for k in ("min", "max", "mean", "std")),
+            f"{f['l2']:.4f}",
+        )
+    console.print(table)
+    return 0
+
+
+def _summary_quick(kind: str, path: Path) -> dict[str, Any]:
+    """A summary without TensorFlow when possible (summary.json), for listing layers."""
+    if kind == "run" and (path / "summary.json").is_file():
+        return load_summary(kind, path)
+    from engine import inspect
+
+    # Only names and types are needed: read them from the archive's config.json.
+    config = inspect.read_keras_config(path / "model.keras" if kind == "run" else path)
+    rows = []
+    stack = [config]
+    while stack:
+        cfg = stack.pop(0)
+        for layer in cfg.get("config", {}).get("layers", []):
+            if "layers" in layer.get("config", {}):
+                stack.append(layer)
+            else:
+                rows.append(
+                    {
+                        "name": layer["config"].get("name"),
+                        "type": layer.get("class_name"),
+                        "params": 1,
+                    }
+                )
+    return {"layers": rows}
+
+
+# --------------------------------------------------------------------------------- images
+def sample_images(source: str, per_class: int) -> tuple[Any, Any, list[str]]:
+    """(images, labels, classes): up to `per_class` test images of each class, class-major.
+
+    The same order as `engine data SOURCE --samples N`, so an index means the same image
+    here and in the TUI.
+    """
+    import numpy as np
+
+    from engine.data import load_dataset
+
+    ds = load_dataset(source)
+    samples = ds.samples(per_class, split="test")
+    images, labels = [], []
+    for i, c in enumerate(ds.classes):
+        arr = samples.get(c)
+        if arr is not None and len(arr):
+            images.append(arr)
+            labels.append(np.full(len(arr), i, dtype=np.int64))
+    if not images:
+        raise CnnlabError(f"{source}: no test images")
+    return np.concatenate(images), np.concatenate(labels), list(ds.classes)
+
+
+def read_samples_file(path: Path) -> tuple[Any, Any, list[str]]:
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return data["images"], data["labels"], [str(c) for c in data["classes"]]
+    except (OSError, KeyError, ValueError) as exc:
+        raise CnnlabError(f"{path}: not a samples file ({exc})") from None
+
+
+# --------------------------------------------------------------------------------- activations
+def cmd_activations(args: argparse.Namespace) -> int:
+    from export.activations import ActivationProbe, activation_report
+
+    kind, path, record = resolve(args.target, args.runs_dir)
+    if kind == "keras":
+        raise UsageError("activations run on an ONNX export: `engine export MODEL` first")
+    onnx_path = run_onnx_file(path, record) if kind == "run" else path
+    probe = ActivationProbe.open(onnx_path)
+    if not args.layer:
+        tensors = [t.to_dict() for t in probe.tensors]
+        if args.json:
+            print_json({"source": str(onnx_path), "tensors": tensors})
+        else:
+            for t in tensors:
+                console.print(f"{t['op']:<20} {t['node']}  {t['shape']}", highlight=False)
+        return 0
+    try:
+        start, stop = (int(v) for v in args.channels.split(":"))
+    except ValueError:
+        raise UsageError(f"--channels: expected START:STOP, got {args.channels!r}") from None
+    if args.samples_file:
+        images, labels, classes = read_samples_file(args.samples_file)
+    else:
+        data = args.data or ((record or {}).get("data") or {}).get("source") or "synthetic"
+        images, labels, classes = sample_images(data, args.per_class)
+    if not 0 <= args.image < len(images):
+        raise UsageError(f"--image {args.image}: choose 0..{len(images) - 1}")
+    report = activation_report(
+        probe,
+        images[args.image],
+        args.layer,
+        label=int(labels[args.image]),
+        classes=probe.class_names() or classes,
+        channels=(start, stop),
+        values=not args.no_values,
+    )
+    report["image"]["index"] = args.image
+    if args.json:
+        print_json(report)
+        return 0
+    t = report["tensor"]
+    console.print(f"[bold]{t['node']}[/] ({t['op']}) maps {report['maps_shape']}", highlight=False)
+    img = report["image"]
+    console.print(f"image {args.image}: true class {img['class']}", highlight=False)
+    for entry in report["prediction"]["top5"]:
+        console.print(
+            f"  {entry['class']:<12} {entry['probability'] * 100:6.2f} %", highlight=False
+        )
+    for s in report["stats"][:16]:
+        console.print(
+            f"  channel {s['channel']:>4}: min {s['min']:+.3f} max {s['max']:+.3f} mean {s['mean']:+.3f} "
+            f"zeros {s['zeros'] * 100:.0f} %",
+            highlight=False,
+        )
+    return 0
+
+
+# --------------------------------------------------------------------------------- preprocessing
+def cmd_preprocess_stats(args: argparse.Namespace) -> int:
+    from engine import inspect
+    from engine.backbones import get_backbone
+    from engine.registry import UnknownName
+    from engine.runs import default_runs_root
+
+    try:
+        if args.backbone:
+            backbone = get_backbone(args.backbone)
+            name, backbone_name = backbone.preprocessing, backbone.name
+        else:
+            name, backbone_name = args.preprocessing or "unit", None
+            from engine.preprocessing import get_preprocessing
+
+            get_preprocessing(name)
+    except UnknownName as exc:
+        raise UsageError(str(exc)) from None
+    if args.samples_file:
+        images, _, _ = read_samples_file(args.samples_file)
+    else:
+        per_class = max(1, -(-args.count // 10))
+        images, _, _ = sample_images(args.data, per_class)
+    images = images[: args.count]
+    report = inspect.preprocess_stats(images, name, bins=args.bins)
+    report["backbone"] = backbone_name
+    report["data"] = str(args.samples_file or args.data)
+    results = inspect.preprocessing_results(args.runs_dir or default_runs_root())
+    if backbone_name:
+        report["runs"] = results.get(backbone_name)
+        report["assignment"] = inspect.ASSIGNMENT_PREPROCESSING.get(backbone_name)
+    if args.json:
+        print_json(report)
+        return 0
+    spec = report["preprocessing"]
+    console.print(f"[bold]{backbone_name or spec['name']}[/]: {spec['formula']}", highlight=False)
+    console.print(f"  {spec['description']}", highlight=False)
+    lo, hi = report["expected_range"]
+    console.print(f"  expects [{lo:g}, {hi:g}]; batch of {report['count']} images", highlight=False)
+    for label in ("before", "after", "mistake"):
+        part = report.get(label)
+        if not part:
+            continue
+        chans = ", ".join(
+            f"{c['name']} {c['min']:g}..{c['max']:g} (mean {c['mean']:g})" for c in part["channels"]
+        )
+        console.print(f"  {label:<8} {chans}", highlight=False)
+    return 0
