@@ -1,0 +1,771 @@
+"""Keras → ONNX: convert with tf2onnx, bake preprocessing, stamp metadata, check parity.
+
+Why `tf2onnx.convert.from_keras` on a Functional model: on Keras 3 it fails on Sequential models
+(KeyError 'keras_tensor_N'), so those are wrapped in a Functional model first; `from_function`
+and Keras' own `model.export(format="onnx")` turn constants captured by the graph (EfficientNet's
+Normalization mean and variance) into extra graph inputs that onnxruntime refuses to run, while
+`from_keras` drops captured tensors from the inputs. Every export is then checked: `onnx.checker`,
+exactly one input named `image` with a dynamic batch dimension, one output `probabilities`.
+
+The file is written atomically, and only after parity with Keras passed (or was waived), so a
+failed export leaves nothing behind. TensorFlow, tf2onnx and onnxruntime are imported lazily.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine import __version__
+from engine.errors import CnnlabError, UsageError
+from engine.preprocessing import CAFFE_MEAN_BGR, PreprocessSpec, get_preprocessing
+from engine.runs import Run, RunStore, atomic_path, now_iso
+
+DEFAULT_OPSET = 17  # tf2onnx 1.17 writes opsets up to 18; 17 runs on every onnxruntime since 1.14
+MIN_OPSET, MAX_OPSET = 13, 18
+DEFAULT_TOLERANCE = 1e-4
+DEFAULT_PARITY_SAMPLES = 512
+INPUT_NAME = "image"
+OUTPUT_NAME = "probabilities"
+BATCH_DIM = "batch"
+META_PREFIX = "cnnlab."
+ONNX_RECORD_SCHEMA = 1
+
+
+class ExportError(CnnlabError):
+    """Conversion failed, or produced a graph that is not what cnnlab promises."""
+
+
+class ParityError(ExportError):
+    """The ONNX file's outputs differ from Keras' beyond the tolerance."""
+
+
+@dataclass
+class Parity:
+    """How closely the ONNX file reproduces Keras on the same images."""
+
+    max_abs_diff: float
+    mean_abs_diff: float
+    top1_agreement: float
+    n: int
+    tolerance: float
+    passed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ExportResult:
+    """What one export produced; `to_record()` is the entry stored in run.json."""
+
+    path: Path
+    opset: int
+    with_preprocessing: bool
+    input: dict[str, Any]
+    output: dict[str, Any]
+    preprocessing: str
+    parity: Parity | None
+    export_time: float  # seconds in tf2onnx
+    parity_time: float
+    size_bytes: int
+    sha256: str
+    nodes: int
+    metadata: dict[str, str]
+    run_id: str | None = None
+    run_dir: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_record(self, run_dir: Path | None = None) -> dict[str, Any]:
+        """The run.json entry; `path` is relative to the run folder when the file is inside it."""
+        run_dir = run_dir or self.run_dir
+        path = self.path.resolve()
+        rel: str = str(path)
+        if run_dir is not None:
+            try:
+                rel = str(path.relative_to(run_dir.resolve()))
+            except ValueError:
+                pass
+        return {
+            "path": rel,
+            "file": str(path),
+            "created": now_iso(),
+            "opset": self.opset,
+            "with_preprocessing": self.with_preprocessing,
+            "input": self.input,
+            "output": self.output,
+            "preprocessing": self.preprocessing,
+            "parity": self.parity.to_dict() if self.parity else None,
+            "export_time": self.export_time,
+            "parity_time": self.parity_time,
+            "size_bytes": self.size_bytes,
+            "sha256": self.sha256,
+            "nodes": self.nodes,
+            "converter": f"tf2onnx {_tf2onnx_version()}",
+            "notes": list(self.notes),
+        }
+
+
+def _tf2onnx_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("tf2onnx")
+    except Exception:  # pragma: no cover - metadata missing
+        return "unknown"
+
+
+# ------------------------------------------------------------------------------ Keras side
+def load_keras_model(path: Path) -> Any:
+    """Load a saved Keras model for inference (no optimizer state)."""
+    import keras
+
+    if not Path(path).is_file():
+        raise ExportError(f"{path}: no such model file")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:
+        raise ExportError(
+            f"{path}: Keras could not load the model ({type(exc).__name__}: {_first_line(exc)})"
+        ) from None
+
+
+def as_functional(model: Any) -> Any:
+    """A Functional model computing the same thing; Sequential and subclassed ones are wrapped.
+
+    tf2onnx's from_keras cannot read a Keras 3 Sequential model's graph, but converts a
+    Functional model that calls it as a layer.
+    """
+    import keras
+
+    if (
+        isinstance(model, keras.Sequential)
+        or not isinstance(model, keras.Model)
+        or not _is_functional(model)
+    ):
+        shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
+        if shape is None:
+            raise ExportError("the model has no known input shape; build it on an input first")
+        inputs = keras.Input(shape=shape, name=INPUT_NAME)
+        return keras.Model(inputs, model(inputs), name=f"{model.name}_functional")
+    return model
+
+
+def _is_functional(model: Any) -> bool:
+    from keras import Model
+
+    try:
+        from keras.src.models.functional import Functional
+    except ImportError:  # pragma: no cover - Keras internals moved
+        return type(model) is Model
+    return isinstance(model, Functional) and not _is_sequential(model)
+
+
+def _is_sequential(model: Any) -> bool:
+    import keras
+
+    return isinstance(model, keras.Sequential)
+
+
+def keras_predict(model: Any, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Keras' output for x (already preprocessed), as float32 numpy."""
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+# ------------------------------------------------------------------------------ conversion
+@contextmanager
+def _quiet_tf2onnx(notes: list[str]) -> Iterator[None]:
+    """Keep tf2onnx's INFO lines and optimizer tracebacks off the screen; keep one-line notes."""
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.WARNING:
+                message = record.getMessage().splitlines()[0] if record.getMessage() else ""
+                if message and message not in notes:
+                    notes.append(f"tf2onnx: {message}")
+
+    logger = logging.getLogger("tf2onnx")
+    old_level, old_propagate = logger.level, logger.propagate
+    handler = Collect()
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        logger.propagate = old_propagate
+
+
+def keras_to_onnx(model: Any, *, opset: int = DEFAULT_OPSET) -> tuple[Any, list[str]]:
+    """Convert a Keras model to an ONNX ModelProto: input `image` (float32 NHWC, dynamic batch),
+    output `probabilities`. Returns (proto, notes)."""
+    import tensorflow as tf
+    import tf2onnx
+
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise UsageError(
+            f"opset {opset}: tf2onnx {_tf2onnx_version()} writes opsets {MIN_OPSET}..{MAX_OPSET}"
+        )
+    functional = as_functional(model)
+    if len(functional.inputs) != 1 or len(functional.outputs) != 1:
+        raise ExportError(
+            f"cnnlab exports single-input, single-output models; this one has "
+            f"{len(functional.inputs)} inputs and {len(functional.outputs)} outputs"
+        )
+    shape = tuple(functional.inputs[0].shape[1:])
+    if len(shape) != 3 or any(d is None for d in shape):
+        raise ExportError(f"expected an image input (height, width, channels), got {shape}")
+    spec = [tf.TensorSpec((None, *shape), tf.float32, name=INPUT_NAME)]
+    notes: list[str] = []
+    with _quiet_tf2onnx(notes):
+        try:
+            proto, _ = tf2onnx.convert.from_keras(functional, input_signature=spec, opset=opset)
+        except CnnlabError:
+            raise
+        except Exception as exc:
+            raise ExportError(
+                f"tf2onnx could not convert the model: {type(exc).__name__}: {_first_line(exc)}"
+            ) from None
+    _name_io(proto)
+    return proto, notes
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _rename_tensor(graph: Any, old: str, new: str) -> None:
+    if old == new:
+        return
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name == old:
+                node.input[i] = new
+        for i, name in enumerate(node.output):
+            if name == old:
+                node.output[i] = new
+    for coll in (graph.input, graph.output, graph.value_info):
+        for vi in coll:
+            if vi.name == old:
+                vi.name = new
+
+
+def _name_io(proto: Any) -> None:
+    """Input `image`, output `probabilities`, batch dimension named `batch` on both."""
+    graph = proto.graph
+    initializers = {t.name for t in graph.initializer}
+    real_inputs = [i for i in graph.input if i.name not in initializers]
+    if len(real_inputs) != 1:
+        names = ", ".join(i.name for i in real_inputs)
+        raise ExportError(
+            f"the converted graph has {len(real_inputs)} inputs ({names}); expected one image input"
+        )
+    _rename_tensor(graph, real_inputs[0].name, INPUT_NAME)
+    if len(graph.output) != 1:
+        raise ExportError(f"the converted graph has {len(graph.output)} outputs; expected one")
+    _rename_tensor(graph, graph.output[0].name, OUTPUT_NAME)
+    for vi in (graph.input[0], graph.output[0]):
+        dims = vi.type.tensor_type.shape.dim
+        if dims and not dims[0].dim_value:
+            dims[0].dim_param = BATCH_DIM
+
+
+def bake_preprocessing(proto: Any, spec: PreprocessSpec) -> Any:
+    """Prepend `spec` to the graph: the new input `image` takes uint8 RGB pixels (NHWC).
+
+    The nodes re-state engine.preprocessing's numpy formulas with the same float32 operations
+    (Div by 255 rather than Mul by 1/255), so the baked file equals preprocess-then-model.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = proto.graph
+    inner = f"{INPUT_NAME}_preprocessed"
+    (image,) = [vi for vi in graph.input if vi.name == INPUT_NAME]
+    _rename_tensor(graph, INPUT_NAME, inner)  # the float consumers now read `inner` ...
+    image.name = INPUT_NAME  # ... while the graph input keeps its name and becomes uint8
+    image.type.tensor_type.elem_type = TensorProto.UINT8
+
+    def const(name: str, value: Any, dtype: Any = np.float32) -> str:
+        full = f"cnnlab_const_{name}"
+        graph.initializer.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), full))
+        return full
+
+    floats = f"{INPUT_NAME}_float"
+    nodes = [
+        helper.make_node(
+            "Cast", [INPUT_NAME], [floats], to=TensorProto.FLOAT, name="cnnlab_pre_cast"
+        )
+    ]
+    if spec.mode == "unit":
+        nodes.append(
+            helper.make_node("Div", [floats, const("255", 255.0)], [inner], name="cnnlab_pre_div")
+        )
+    elif spec.mode == "tf":
+        nodes.append(
+            helper.make_node(
+                "Div", [floats, const("127_5", 127.5)], ["cnnlab_pre_scaled"], name="cnnlab_pre_div"
+            )
+        )
+        nodes.append(
+            helper.make_node(
+                "Sub", ["cnnlab_pre_scaled", const("one", 1.0)], [inner], name="cnnlab_pre_sub"
+            )
+        )
+    elif spec.mode == "caffe":
+        nodes.append(
+            helper.make_node(
+                "Gather",
+                [floats, const("bgr", [2, 1, 0], np.int64)],
+                ["cnnlab_pre_bgr"],
+                axis=3,
+                name="cnnlab_pre_rgb_to_bgr",
+            )
+        )
+        nodes.append(
+            helper.make_node(
+                "Sub",
+                ["cnnlab_pre_bgr", const("mean_bgr", CAFFE_MEAN_BGR)],
+                [inner],
+                name="cnnlab_pre_sub_mean",
+            )
+        )
+    elif spec.mode == "raw":
+        nodes.append(helper.make_node("Identity", [floats], [inner], name="cnnlab_pre_identity"))
+    else:
+        raise ExportError(f"cannot bake preprocessing mode {spec.mode!r}")
+    existing = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes + existing)
+    return proto
+
+
+# ------------------------------------------------------------------------------ metadata
+def build_metadata(
+    *,
+    classes: list[str],
+    image_shape: tuple[int, int, int] | list[int],
+    spec: PreprocessSpec,
+    baked: bool,
+    source_run: str | None,
+    model_info: dict[str, Any] | None = None,
+) -> dict[str, str]:
+    """The `metadata_props` that make the file self-describing (all values are strings)."""
+    model_info = model_info or {}
+    h, w, c = (int(v) for v in image_shape)
+    meta = {
+        "classes": json.dumps(list(classes)),
+        "num_classes": str(len(classes)),
+        "input_name": INPUT_NAME,
+        "input_layout": "NHWC",
+        "input_shape": json.dumps([h, w, c]),
+        "input_size": str(h) if h == w else f"{h}x{w}",
+        "input_dtype": "uint8" if baked else "float32",
+        "input_range": json.dumps([0.0, 255.0] if baked else list(spec.output_range)),
+        "output_name": OUTPUT_NAME,
+        "output": "probabilities (softmax)",
+        "preprocessing": spec.name,
+        "preprocessing_mode": spec.mode,
+        "preprocessing_formula": spec.formula,
+        "preprocessing_range": json.dumps(list(spec.output_range)),
+        "preprocessing_baked": "true" if baked else "false",
+        "source_run": source_run or "",
+        "model": str(model_info.get("name") or ""),
+        "backbone": str(model_info.get("backbone") or ""),
+        "model_input_size": str(model_info.get("input_size") or h),
+        "weights": str(model_info.get("weights") or ""),
+        "random_init": "true" if model_info.get("random_init") else "false",
+        "version": __version__,
+    }
+    return {META_PREFIX + k: v for k, v in meta.items()}
+
+
+def set_metadata(proto: Any, metadata: dict[str, str]) -> None:
+    """Replace cnnlab's metadata_props (other keys are kept)."""
+    keep = [(p.key, p.value) for p in proto.metadata_props if p.key not in metadata]
+    del proto.metadata_props[:]
+    for key, value in [*keep, *metadata.items()]:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def read_metadata(source: Any) -> dict[str, str]:
+    """All metadata_props of a ModelProto or file, as a plain dict."""
+    import onnx
+
+    proto = (
+        source
+        if hasattr(source, "metadata_props")
+        else onnx.load(str(source), load_external_data=False)
+    )
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def cnnlab_metadata(metadata: dict[str, str]) -> dict[str, Any]:
+    """cnnlab's keys decoded to Python values (classes as a list, ranges as floats, ...)."""
+    out: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if not key.startswith(META_PREFIX):
+            continue
+        name = key[len(META_PREFIX) :]
+        if name in ("classes", "input_shape", "input_range", "preprocessing_range"):
+            try:
+                out[name] = json.loads(value)
+            except json.JSONDecodeError:
+                out[name] = value
+        elif name in ("preprocessing_baked", "random_init"):
+            out[name] = value == "true"
+        elif name == "num_classes" and value.isdigit():
+            out[name] = int(value)
+        else:
+            out[name] = value
+    return out
+
+
+# ------------------------------------------------------------------------------ checks
+def check_exported(
+    proto: Any, *, image_shape: tuple[int, ...], baked: bool, num_classes: int | None = None
+) -> None:
+    """Assert the promises: valid ONNX, one input `image` (NHWC, dynamic batch), one output."""
+    import onnx
+    from onnx import TensorProto
+
+    try:
+        onnx.checker.check_model(proto)
+    except Exception as exc:
+        raise ExportError(f"the exported graph fails onnx.checker: {_first_line(exc)}") from None
+    graph = proto.graph
+    initializers = {t.name for t in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in initializers]
+    if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
+        raise ExportError(
+            f"expected one graph input named {INPUT_NAME!r}, got {[i.name for i in inputs]}"
+        )
+    tensor_type = inputs[0].type.tensor_type
+    want_type = TensorProto.UINT8 if baked else TensorProto.FLOAT
+    if tensor_type.elem_type != want_type:
+        raise ExportError(
+            f"input {INPUT_NAME!r} has type {TensorProto.DataType.Name(tensor_type.elem_type)}, "
+            f"expected {TensorProto.DataType.Name(want_type)}"
+        )
+    dims = tensor_type.shape.dim
+    if len(dims) != 4 or dims[0].dim_value or not dims[0].dim_param:
+        raise ExportError(
+            f"input {INPUT_NAME!r} must be 4-D with a dynamic batch dimension, got {_dims(dims)}"
+        )
+    if [d.dim_value for d in dims[1:]] != [int(v) for v in image_shape]:
+        raise ExportError(
+            f"input {INPUT_NAME!r} is {_dims(dims)}, expected [batch, {', '.join(map(str, image_shape))}]"
+        )
+    if len(graph.output) != 1 or graph.output[0].name != OUTPUT_NAME:
+        raise ExportError(
+            f"expected one output named {OUTPUT_NAME!r}, got {[o.name for o in graph.output]}"
+        )
+    out_dims = graph.output[0].type.tensor_type.shape.dim
+    if num_classes is not None and (
+        len(out_dims) != 2 or out_dims[1].dim_value not in (0, num_classes)
+    ):
+        raise ExportError(
+            f"output {OUTPUT_NAME!r} is {_dims(out_dims)}, expected [batch, {num_classes}]"
+        )
+
+
+def _dims(dims: Any) -> list[Any]:
+    return [d.dim_param or d.dim_value for d in dims]
+
+
+def as_probabilities(y: np.ndarray) -> np.ndarray:
+    """`y` if its rows are already probabilities, else their softmax (for logits models)."""
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 2 and y.min() >= 0 and np.allclose(y.sum(axis=1), 1.0, atol=1e-3):
+        return y
+    e = np.exp(y - y.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def compare_outputs(keras_out: np.ndarray, onnx_out: np.ndarray, tolerance: float) -> Parity:
+    """Max/mean abs difference of the probabilities and top-1 agreement."""
+    a, b = as_probabilities(keras_out), as_probabilities(onnx_out)
+    if a.shape != b.shape:
+        raise ParityError(f"ONNX output shape {b.shape} differs from Keras' {a.shape}")
+    diff = np.abs(a - b)
+    max_diff = float(diff.max()) if diff.size else 0.0
+    return Parity(
+        max_abs_diff=max_diff,
+        mean_abs_diff=float(diff.mean()) if diff.size else 0.0,
+        top1_agreement=float((a.argmax(axis=1) == b.argmax(axis=1)).mean()) if len(a) else 1.0,
+        n=int(len(a)),
+        tolerance=float(tolerance),
+        passed=bool(max_diff <= tolerance),
+    )
+
+
+def parity_sample(x: np.ndarray, n: int) -> np.ndarray:
+    """Up to n images spread evenly over x (test sets are often sorted by class)."""
+    if n <= 0 or n >= len(x):
+        return x
+    return x[np.linspace(0, len(x) - 1, n).round().astype(int)]
+
+
+def run_onnx(session: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Run the session on x in batches; the first output as float32."""
+    name = session.get_inputs()[0].name
+    outs = [
+        session.run(None, {name: x[i : i + batch_size]})[0] for i in range(0, len(x), batch_size)
+    ]
+    return np.concatenate(outs).astype(np.float32) if outs else np.zeros((0,), np.float32)
+
+
+# ------------------------------------------------------------------------------ export
+def export_keras_model(
+    model: Any,
+    output: Path,
+    *,
+    spec: PreprocessSpec,
+    classes: list[str],
+    images: np.ndarray | None,
+    opset: int = DEFAULT_OPSET,
+    with_preprocessing: bool = False,
+    parity_check: bool = True,
+    tolerance: float = DEFAULT_TOLERANCE,
+    source_run: str | None = None,
+    model_info: dict[str, Any] | None = None,
+) -> ExportResult:
+    """Convert, bake, stamp, check and (after parity) atomically write `output`.
+
+    `images` are raw uint8 RGB test images (NHWC) for the parity check; None skips it.
+    Raises ParityError (and writes nothing) when the outputs differ beyond `tolerance`.
+    """
+    from export.providers import create_session
+
+    if tolerance < 0:
+        raise UsageError("tolerance must be zero or more")
+    image_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    t0 = time.perf_counter()
+    proto, notes = keras_to_onnx(model, opset=opset)
+    export_time = round(time.perf_counter() - t0, 3)
+    if with_preprocessing:
+        bake_preprocessing(proto, spec)
+    proto.doc_string = (
+        f"cnnlab {__version__} export"
+        + (f" of run {source_run}" if source_run else "")
+        + f": input '{INPUT_NAME}' "
+        + (
+            "uint8 RGB pixels 0..255 (preprocessing baked in)"
+            if with_preprocessing
+            else f"float32, preprocessed with {spec.name} ({spec.formula})"
+        )
+        + f", NHWC; output '{OUTPUT_NAME}' over {len(classes)} classes."
+    )
+    metadata = build_metadata(
+        classes=classes,
+        image_shape=image_shape,
+        spec=spec,
+        baked=with_preprocessing,
+        source_run=source_run,
+        model_info=model_info,
+    )
+    set_metadata(proto, metadata)
+    num_out = int(model.outputs[0].shape[-1]) if model.outputs[0].shape[-1] is not None else None
+    if classes and num_out is not None and num_out != len(classes):
+        raise ExportError(
+            f"the model has {num_out} outputs but the data has {len(classes)} classes"
+        )
+    check_exported(proto, image_shape=image_shape, baked=with_preprocessing, num_classes=num_out)
+    blob = proto.SerializeToString()
+    parity: Parity | None = None
+    parity_time = 0.0
+    output = Path(output)
+    with atomic_path(output) as tmp:
+        tmp.write_bytes(blob)
+        if parity_check and images is not None and len(images):
+            t1 = time.perf_counter()
+            raw = np.asarray(images)
+            keras_out = keras_predict(model, spec.apply(raw))
+            session = create_session(tmp, "cpu").session
+            feed = raw.astype(np.uint8) if with_preprocessing else spec.apply(raw)
+            onnx_out = run_onnx(session, feed)
+            parity = compare_outputs(keras_out, onnx_out, tolerance)
+            parity_time = round(time.perf_counter() - t1, 3)
+            if not parity.passed:
+                raise ParityError(
+                    f"parity check failed: max abs difference {parity.max_abs_diff:.3g} > tolerance {tolerance:g} "
+                    f"on {parity.n} images (top-1 agreement {parity.top1_agreement:.2%}); nothing written. "
+                    "Use --tolerance to accept it or --no-parity-check to skip the check"
+                )
+        elif parity_check:
+            notes.append("parity not checked: no images")
+        else:
+            notes.append("parity check skipped (--no-parity-check)")
+    graph = proto.graph
+    in_dims = _dims(graph.input[0].type.tensor_type.shape.dim)
+    return ExportResult(
+        path=output,
+        opset=opset,
+        with_preprocessing=with_preprocessing,
+        input={
+            "name": INPUT_NAME,
+            "dtype": "uint8" if with_preprocessing else "float32",
+            "shape": in_dims,
+            "layout": "NHWC",
+        },
+        output={"name": OUTPUT_NAME, "shape": _dims(graph.output[0].type.tensor_type.shape.dim)},
+        preprocessing=spec.name,
+        parity=parity,
+        export_time=export_time,
+        parity_time=parity_time,
+        size_bytes=len(blob),
+        sha256=hashlib.sha256(blob).hexdigest(),
+        nodes=len(graph.node),
+        metadata=metadata,
+        run_id=source_run,
+        notes=notes,
+    )
+
+
+def default_output(run: Run | None, model_path: Path, with_preprocessing: bool) -> Path:
+    """`<run>/model.onnx`, or `model.uint8.onnx` with preprocessing baked in."""
+    stem = "model.uint8.onnx" if with_preprocessing else "model.onnx"
+    if run is not None:
+        return run.path / stem
+    suffix = ".uint8.onnx" if with_preprocessing else ".onnx"
+    return model_path.with_name(model_path.stem + suffix)
+
+
+def resolve_target(
+    target: str | Path, runs_root: Path | str | None = None
+) -> tuple[Run | None, Path]:
+    """RUN_OR_MODEL → (run or None, path of the .keras file)."""
+    path = Path(target)
+    if path.is_file() and path.suffix == ".keras":
+        if (path.parent / "run.json").is_file():
+            return RunStore(runs_root).open(path.parent), path
+        return None, path
+    if path.is_file():
+        raise UsageError(f"{path}: expected a run id, a run folder or a .keras file")
+    run = RunStore(runs_root).open(target)
+    return run, run.model_path
+
+
+def load_run_images(run: Run, n: int = DEFAULT_PARITY_SAMPLES) -> tuple[np.ndarray, list[str]]:
+    """Test images (uint8) and class names of the run's data, reloaded as the run loaded them."""
+    from engine.data import load_dataset
+
+    config = run.record.get("config") or {}
+    source = config.get("data") or (run.record.get("data") or {}).get("source")
+    if not source:
+        raise ExportError(f"run {run.id} does not say which data it used; pass --data SOURCE")
+    data = load_dataset(
+        source,
+        subset=config.get("subset"),
+        val_split=config.get("val_split", 0.2),
+        seed=config.get("seed", 0),
+    )
+    return parity_sample(np.asarray(data.x_test), n), list(data.classes)
+
+
+def load_source_images(
+    source: str, n: int = DEFAULT_PARITY_SAMPLES
+) -> tuple[np.ndarray, list[str]]:
+    """Test images and classes of any data source (for models exported without a run)."""
+    from engine.data import load_dataset
+
+    data = load_dataset(source)
+    return parity_sample(np.asarray(data.x_test), n), list(data.classes)
+
+
+def export(
+    target: str | Path,
+    *,
+    runs_root: Path | str | None = None,
+    output: Path | None = None,
+    opset: int = DEFAULT_OPSET,
+    with_preprocessing: bool = False,
+    parity_check: bool = True,
+    tolerance: float = DEFAULT_TOLERANCE,
+    parity_samples: int = DEFAULT_PARITY_SAMPLES,
+    data: str | None = None,
+    preprocessing: str | None = None,
+    images: np.ndarray | None = None,
+    classes: list[str] | None = None,
+    model: Any = None,
+) -> ExportResult:
+    """Export a run's model (or a bare .keras file) to ONNX and record it in the run.
+
+    Parity images come from `images` if given, else `data`, else the run's own data. A bare
+    .keras file needs `data` for parity, and `preprocessing` (default unit) to describe itself.
+    """
+    run, model_path = resolve_target(target, runs_root)
+    record = run.record if run else {}
+    model_info = dict(record.get("model") or {})
+    prep_name = preprocessing or model_info.get("preprocessing") or "unit"
+    try:
+        spec = get_preprocessing(prep_name)
+    except KeyError as exc:
+        raise UsageError(str(exc)) from None
+    if model is None:
+        model = load_keras_model(model_path)
+    if images is None and parity_check:
+        if data:
+            images, data_classes = load_source_images(data, parity_samples)
+        elif run is not None:
+            images, data_classes = load_run_images(run, parity_samples)
+        else:
+            raise UsageError(
+                "a bare .keras file needs --data SOURCE for the parity check (or --no-parity-check)"
+            )
+        classes = classes or data_classes
+    elif images is not None:
+        images = parity_sample(np.asarray(images), parity_samples)
+    if not classes:
+        classes = list((record.get("data") or {}).get("classes") or [])
+    if not classes:
+        n_out = int(model.outputs[0].shape[-1])
+        classes = [f"class_{i}" for i in range(n_out)]
+    out_path = Path(output) if output else default_output(run, model_path, with_preprocessing)
+    result = export_keras_model(
+        model,
+        out_path,
+        spec=spec,
+        classes=classes,
+        images=images,
+        opset=opset,
+        with_preprocessing=with_preprocessing,
+        parity_check=parity_check,
+        tolerance=tolerance,
+        source_run=run.id if run else None,
+        model_info=model_info,
+    )
+    if run is not None:
+        result.run_dir = run.path
+        record_export(run, result)
+    return result
+
+
+def empty_onnx_record() -> dict[str, Any]:
+    return {"schema": ONNX_RECORD_SCHEMA, "exports": [], "evals": []}
+
+
+def record_export(run: Run, result: ExportResult) -> None:
+    """Add (or replace, by path) this export in run.json's `onnx.exports`, atomically."""
+    fresh = RunStore(run.path.parent).open(run.path)  # re-read: someone may have written since
+    onnx_rec = fresh.record.get("onnx") or empty_onnx_record()
+    entry = result.to_record(fresh.path)
+    onnx_rec["exports"] = [
+        e for e in onnx_rec.get("exports", []) if e.get("path") != entry["path"]
+    ] + [entry]
+    onnx_rec.setdefault("evals", [])
+    onnx_rec["schema"] = ONNX_RECORD_SCHEMA
+    fresh.update(onnx=onnx_rec)
+    run.record = fresh.record

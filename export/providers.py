@@ -1,0 +1,268 @@
+"""onnxruntime execution providers: choose them, open a session quietly, report what loaded.
+
+onnxruntime-gpu lists the TensorRT and CUDA providers whether or not the machine can run them;
+a session that tries one without its libraries prints native errors (and onnxruntime's Python
+layer prints "EP Error" banners on stdout) and silently falls back to the CPU. So we never trust
+the requested list: we read `session.get_providers()` after creation, keep the noise off the
+user's screen (and out of `--json` stdout), and say plainly what happened.
+
+The available-provider list and the session constructor are injectable so that tests can
+pretend to have a GPU. onnxruntime is imported lazily.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import CnnlabError, UsageError
+
+# Short names users type → onnxruntime's provider names.
+PROVIDERS: dict[str, str] = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+# What `auto` tries, best first.
+AUTO_ORDER: tuple[str, ...] = ("tensorrt", "cuda", "cpu")
+PROVIDER_CHOICES: tuple[str, ...] = ("auto", *AUTO_ORDER)
+
+SessionFactory = Callable[[Any, Any, list[str]], Any]
+
+
+class ProviderError(CnnlabError):
+    """A requested execution provider is not available or did not load."""
+
+
+def short_name(provider: str) -> str:
+    """`CUDAExecutionProvider` → `cuda`; unknown names are returned unchanged."""
+    for short, full in PROVIDERS.items():
+        if full == provider:
+            return short
+    return provider
+
+
+def available_providers() -> list[str]:
+    """The providers this onnxruntime build lists (not proof that they can load)."""
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
+def choose_providers(requested: str, available: Sequence[str] | None = None) -> list[str]:
+    """The provider list to give onnxruntime for `requested` (auto, tensorrt, cuda or cpu).
+
+    `auto` keeps the available ones of TensorRT → CUDA → CPU in that order. An explicit request
+    for a provider this build does not list is an error, not a silent fallback.
+    """
+    requested = requested.lower()
+    if requested not in PROVIDER_CHOICES:
+        raise UsageError(
+            f"unknown provider {requested!r}; choose one of {', '.join(PROVIDER_CHOICES)}"
+        )
+    have = list(available) if available is not None else available_providers()
+    if requested == "auto":
+        chosen = [PROVIDERS[name] for name in AUTO_ORDER if PROVIDERS[name] in have]
+        if not chosen:
+            raise ProviderError(
+                f"none of TensorRT, CUDA or CPU is available (onnxruntime lists: {', '.join(have)})"
+            )
+        return chosen
+    wanted = PROVIDERS[requested]
+    if wanted not in have:
+        raise ProviderError(
+            f"provider {requested} ({wanted}) is not available in this onnxruntime build "
+            f"(available: {', '.join(short_name(p) for p in have) or 'none'}); "
+            "use --provider auto to fall back, or see docs/onnx.md for GPU installs"
+        )
+    # TensorRT hands unsupported subgraphs to CUDA, and both hand the rest to the CPU.
+    index = AUTO_ORDER.index(requested)
+    return [PROVIDERS[name] for name in AUTO_ORDER[index:] if PROVIDERS[name] in have]
+
+
+@dataclass
+class SessionInfo:
+    """An open session plus the honest story of how its providers were chosen."""
+
+    session: Any
+    requested: str  # what the user asked for: auto, tensorrt, cuda, cpu
+    tried: list[str]  # the provider list given to onnxruntime
+    used: list[str]  # session.get_providers(): what really loaded
+    fell_back: bool  # the best provider tried is not the one running
+    notes: list[str] = field(default_factory=list)  # one line each, for the user
+
+    @property
+    def primary(self) -> str:
+        """The provider that runs the graph first (short name)."""
+        return short_name(self.used[0]) if self.used else "none"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requested": self.requested,
+            "tried": [short_name(p) for p in self.tried],
+            "used": [short_name(p) for p in self.used],
+            "primary": self.primary,
+            "fell_back": self.fell_back,
+            "notes": list(self.notes),
+        }
+
+
+def _default_factory(model: Any, options: Any, providers: list[str]) -> Any:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(model, sess_options=options, providers=providers)
+
+
+def session_options(
+    *,
+    graph_optimization: str = "all",
+    intra_op_threads: int = 0,
+    inter_op_threads: int = 0,
+    execution_mode: str = "sequential",
+    log_severity: int = 3,
+) -> Any:
+    """onnxruntime SessionOptions with quiet logging (severity 3 = errors only).
+
+    graph_optimization: disable, basic, extended, all. Threads 0 = onnxruntime's default.
+    """
+    import onnxruntime as ort
+
+    levels = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }
+    if graph_optimization not in levels:
+        raise UsageError(
+            f"graph optimisation {graph_optimization!r}: choose one of {', '.join(levels)}"
+        )
+    options = ort.SessionOptions()
+    options.log_severity_level = log_severity
+    options.graph_optimization_level = levels[graph_optimization]
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = inter_op_threads
+    options.execution_mode = (
+        ort.ExecutionMode.ORT_PARALLEL
+        if execution_mode == "parallel"
+        else ort.ExecutionMode.ORT_SEQUENTIAL
+    )
+    return options
+
+
+@contextmanager
+def captured_native_output() -> Iterator[list[str]]:
+    """Redirect file descriptors 1 and 2 to a temp file while the block runs; yield its lines.
+
+    Native libraries write straight to the descriptors, so `sys.stderr` redirection is not
+    enough. The lines are handed back (after the block) so a reason can still be reported.
+    Note: this is process-wide for its short duration (session creation only).
+    """
+    lines: list[str] = []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        try:
+            for fd in (1, 2):
+                os.dup2(sink.fileno(), fd)
+            yield lines
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace")
+            lines.extend(line for line in text.splitlines() if line.strip())
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_LIB_MISSING = re.compile(r"error: ([\w.+-]+\.so[\w.]*): cannot open shared object file")
+
+
+def failure_reason(provider: str, lines: Sequence[str]) -> str:
+    """One short reason why `provider` did not load, read from onnxruntime's own messages."""
+    key = {"TensorrtExecutionProvider": "TensorRT", "CUDAExecutionProvider": "CUDA"}.get(
+        provider, provider
+    )
+    for raw in lines:
+        line = _ANSI.sub("", raw)
+        if key.lower() not in line.lower():
+            continue
+        missing = _LIB_MISSING.search(line)
+        if missing:
+            return f"library {missing.group(1)} not found"
+    for raw in lines:
+        line = _ANSI.sub("", raw)
+        if "no cuda-capable device" in line.lower() or "cudaErrorNoDevice" in line:
+            return "no CUDA device"
+    return "it did not load (no GPU, or its CUDA/cuDNN/TensorRT libraries are missing)"
+
+
+def create_session(
+    model: Any,
+    provider: str = "auto",
+    *,
+    options: Any = None,
+    available: Sequence[str] | None = None,
+    factory: SessionFactory | None = None,
+    quiet: bool = True,
+) -> SessionInfo:
+    """Open an onnxruntime session on `model` (a path or serialized bytes) with `provider`.
+
+    auto: tries TensorRT → CUDA → CPU and notes any fallback. An explicit provider that does not
+    actually load (onnxruntime would quietly use the CPU) raises ProviderError with the reason.
+    """
+    import onnxruntime as ort
+
+    if quiet:
+        ort.set_default_logger_severity(3)
+    tried = choose_providers(provider, available)
+    if options is None:
+        options = session_options()
+    make = factory or _default_factory
+    model_arg = str(model) if isinstance(model, os.PathLike) else model
+    lines: list[str] = []
+    try:
+        if quiet:
+            with captured_native_output() as lines:
+                session = make(model_arg, options, tried)
+        else:
+            session = make(model_arg, options, tried)
+    except CnnlabError:
+        raise
+    except Exception as exc:  # onnxruntime raises its own types (Fail, InvalidGraph, ...)
+        message = _ANSI.sub("", str(exc)).strip().splitlines()
+        raise CnnlabError(
+            f"onnxruntime could not open the model: {message[0] if message else exc}"
+        ) from None
+    used = list(session.get_providers())
+    notes: list[str] = []
+    for wanted in tried:
+        if wanted not in used and wanted != PROVIDERS["cpu"]:
+            notes.append(f"{short_name(wanted)}: not used, {failure_reason(wanted, lines)}")
+    fell_back = bool(used) and used[0] != tried[0]
+    requested = provider.lower()
+    if requested != "auto" and PROVIDERS[requested] not in used:
+        raise ProviderError(
+            f"provider {requested} was requested but did not load: {failure_reason(PROVIDERS[requested], lines)}; "
+            "use --provider auto to fall back to the CPU"
+        )
+    if requested == "auto" and fell_back:
+        notes.append(f"auto: fell back to {short_name(used[0])}")
+    return SessionInfo(
+        session=session,
+        requested=requested,
+        tried=tried,
+        used=used,
+        fell_back=fell_back,
+        notes=notes,
+    )
