@@ -68,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         error("interrupted")
         return 130
+    except Exception as exc:  # a bug or an unforeseen failure: one line, traceback on request
+        if os.environ.get("CNNLAB_DEBUG"):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        error(f"internal error: {type(exc).__name__}: {first} (set CNNLAB_DEBUG=1 for the traceback)")
+        return 1
     return code
 
 

@@ -623,7 +623,7 @@ def _table(name: str, results: dict[tuple[str, str], Run], order: list[str]) -> 
             rows.append({
                 "backbone": b, "run_id": r.id, "test_accuracy": a, "params": params,
                 "params_m": round(pm, 2) if pm else None,
-                "efficiency": round(a / pm, 4) if a is not None and pm else None,
+                "efficiency": round(a / pm, 6) if a is not None and pm else None,
                 "random_init": bool((r.record.get("model") or {}).get("random_init")),
                 "status": r.status,
             })

@@ -1,0 +1,106 @@
+"""The `engine` CLI as a program: help, exit codes, one-line errors, the JSONL stream, SIGINT."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def engine(*args: str, tmp_path: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    env = {**ENV, "CNNLAB_RUNS": str(tmp_path / "runs"), "CNNLAB_CACHE": str(tmp_path / "cache")}
+    return subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    out = engine("--help", tmp_path=tmp_path)
+    assert out.returncode == 0
+    for cmd in ("run", "data", "runs", "doctor"):
+        assert cmd in out.stdout
+    run_help = engine("run", "--help", tmp_path=tmp_path).stdout
+    for flag in ("--epochs", "--batch-size", "--weights", "--input-size", "--events", "--subset", "finetune", "compare"):
+        assert flag in run_help
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (("run", "nosuch"), 2, "invalid choice"),
+        (("run", "simple-cnn", "--epochs", "ten"), 2, "epochs: cannot read 'ten'"),
+        (("run", "transfer", "--backbone", "AlexNet"), 2, "unknown 'AlexNet'"),
+        (("runs", "show", "nope"), 1, "no run 'nope'"),
+        (("data", "folder:/nonexistent/x"), 1, "/nonexistent/x"),
+    ],
+)
+def test_bad_usage_gets_one_line_and_an_exit_code(tmp_path: Path, args: tuple[str, ...], code: int, needle: str) -> None:
+    out = engine(*args, tmp_path=tmp_path)
+    assert out.returncode == code, out.stderr
+    assert needle in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_jsonl_stream_and_json_outputs(tmp_path: Path) -> None:
+    out = engine("run", "mlp", "--data", "synthetic", "--subset", "200", "--epochs", "2", "--events", "jsonl", tmp_path=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    events = [json.loads(line) for line in out.stdout.splitlines()]  # every line is JSON
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert kinds.count("epoch_end") == 2
+    run_id = events[0]["run_id"]
+    listed = json.loads(engine("runs", "list", "--json", tmp_path=tmp_path).stdout)
+    assert [r["id"] for r in listed] == [run_id] and listed[0]["status"] == "finished"
+    shown = json.loads(engine("runs", "show", run_id[:-2], "--json", tmp_path=tmp_path).stdout)
+    assert shown["metrics"]["epochs_run"] == 2
+
+
+@pytest.mark.slow
+def test_failed_run_reports_an_error_event_and_exit_1(tmp_path: Path) -> None:
+    out = engine("run", "mlp", "--data", "folder:/nonexistent/x", "--events", "jsonl", tmp_path=tmp_path)
+    assert out.returncode == 1
+    last = json.loads(out.stdout.splitlines()[-1])
+    assert last["event"] == "error" and "/nonexistent/x" in last["message"]
+    assert "Traceback" not in out.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
+
+
+@pytest.mark.slow
+def test_sigint_cancels_at_the_next_batch_and_saves(tmp_path: Path) -> None:
+    env = {**ENV, "CNNLAB_RUNS": str(tmp_path / "runs"), "CNNLAB_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "run", "simple-cnn", "--data", "synthetic", "--subset", "3000", "--epochs", "50", "--events", "jsonl"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+    )
+    assert proc.stdout is not None
+    events = []
+    deadline = time.monotonic() + 180
+    for line in proc.stdout:
+        events.append(json.loads(line))
+        if events[-1]["event"] == "batch_progress" and events[-1].get("phase") == "train":
+            proc.send_signal(signal.SIGINT)
+            break
+        assert time.monotonic() < deadline
+    events += [json.loads(line) for line in proc.stdout]
+    assert proc.wait(timeout=120) == 130
+    assert events[-1]["event"] == "run_finished" and events[-1]["status"] == "cancelled"
+    run_dir = Path(events[0]["run_dir"])
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "cancelled" and record["metrics"]["epochs_run"] <= 1
+    assert (run_dir / "model.keras").is_file()
+
+
+def test_doctor_json(tmp_path: Path) -> None:
+    out = engine("doctor", "--json", tmp_path=tmp_path)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["tensorflow"].startswith("2.") and "CPUExecutionProvider" in report["ort_available_providers"]
+    assert "MobileNetV2" in report["imagenet_weights_missing"] + report["imagenet_weights_cached"]
