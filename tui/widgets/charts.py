@@ -236,7 +236,7 @@ def heatmap_table(
     matrix: Sequence[Sequence[float]],
     labels: Sequence[str],
     *,
-    row_title: str = "true ↓ / predicted →",
+    row_title: str = "true \\ predicted",
     short: int = 5,
 ) -> Table:
     """A confusion matrix as a Rich table whose cell backgrounds are row-normalised heat."""

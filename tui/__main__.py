@@ -1,0 +1,90 @@
+"""`cnnlab [PATH] [--runs-dir DIR] [--data SOURCE]` (also `python -m tui`): open the TUI.
+
+PATH, when given, is a run folder or an .onnx file to open in the model inspector.
+"""
+
+from __future__ import annotations
+
+import time
+
+_STARTED = time.perf_counter()  # before the imports below, for the first-frame figure
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def keras_home() -> Path:
+    """Where Keras caches datasets and weights: $KERAS_HOME, else ~/.keras."""
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+
+
+def default_data_source() -> tuple[str, str]:
+    """`cifar10` when Keras' cache has it, else `synthetic`; and a sentence saying which and why."""
+    cache = keras_home() / "datasets"
+    if (cache / "cifar-10-batches-py").is_dir():
+        return "cifar10", ""
+    return "synthetic", (
+        f"CIFAR-10 is not in Keras' cache ({cache}/cifar-10-batches-py), so experiments use the "
+        "small offline 'synthetic' set. Pass --data cifar10 once it is downloaded."
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnnlab",
+        description="Interactive terminal lab for CNNs and transfer learning on CIFAR-10.",
+    )
+    parser.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        help="a run folder or an .onnx file to open in the model inspector",
+    )
+    parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=None,
+        help="runs root (default: $CNNLAB_RUNS, else ./runs)",
+    )
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="data source for new experiments: cifar10, synthetic, folder:PATH, npz:PATH "
+        "(default: cifar10 when Keras has it cached, else synthetic)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from engine.runs import default_runs_root
+    from tui.app import CnnLabApp
+    from tui.engine_client import EngineClient
+
+    if args.path is not None and not args.path.exists():
+        print(f"cnnlab: error: {args.path}: no such file or folder", file=sys.stderr)
+        return 2
+    if args.data:
+        data, note = args.data, ""
+    else:
+        data, note = default_data_source()
+    runs_root = args.runs_dir if args.runs_dir is not None else default_runs_root()
+    app = CnnLabApp(
+        engine=EngineClient(),
+        runs_root=runs_root,
+        data_source=data,
+        data_note=note,
+        open_target=args.path,
+        started=_STARTED,
+    )
+    app.run()
+    if os.environ.get("CNNLAB_TIMING") and app.first_frame_seconds is not None:
+        print(f"cnnlab: first frame after {app.first_frame_seconds:.3f} s", file=sys.stderr)
+    return app.return_code or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

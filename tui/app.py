@@ -1,0 +1,180 @@
+"""The cnnlab App: sections as modes, services injected, engine processes cleaned up on quit.
+
+Sections (main nav, keys 1–5): Experiments, Runs, Compare, Data are Textual *modes* (each keeps
+its own screen and state while you look elsewhere); Inspect (part 2) is pushed on top of the
+current section. The App receives its services in `__init__` so tests inject a fake engine.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from textual import events
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from tui.messages import OpenInspector, RunsChanged
+from tui.screens.compare import CompareScreen
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.data import DataScreen
+from tui.screens.experiments import ExperimentsScreen
+from tui.screens.runs import RunsScreen
+
+NARROW = 110  # columns below which the layout stacks (usable down to 80×24)
+
+
+class CnnLabApp(App[None]):
+    """Launch, watch and compare cnnlab experiments; inspect models (part 2)."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "cnnlab"
+    ENABLE_COMMAND_PALETTE = False
+
+    MODES = {
+        "experiments": ExperimentsScreen,
+        "runs": RunsScreen,
+        "compare": CompareScreen,
+        "data": DataScreen,
+    }
+
+    BINDINGS = [
+        Binding("1", "nav('experiments')", "Experiments", show=False),
+        Binding("2", "nav('runs')", "Runs", show=False),
+        Binding("3", "nav('compare')", "Compare", show=False),
+        Binding("4", "nav('data')", "Data", show=False),
+        Binding("5", "nav('inspect')", "Inspect", show=False),
+        # F-keys reach the nav even while typing in a form field.
+        Binding("f1", "nav('experiments')", show=False, priority=True),
+        Binding("f2", "nav('runs')", show=False, priority=True),
+        Binding("f3", "nav('compare')", show=False, priority=True),
+        Binding("f4", "nav('data')", show=False, priority=True),
+        Binding("f5", "nav('inspect')", show=False, priority=True),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    # What the engine is doing, shown at the right of every screen's nav bar.
+    engine_status: reactive[str] = reactive("")
+
+    def __init__(
+        self,
+        engine: Any,
+        runs_root: Path,
+        *,
+        data_source: str = "synthetic",
+        data_note: str = "",
+        open_target: Path | None = None,
+        started: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.runs_root = Path(runs_root)
+        self.data_source = data_source
+        self.data_note = data_note
+        self.open_target = open_target
+        self.started = started if started is not None else time.perf_counter()
+        self.first_frame_seconds: float | None = None
+        self._last_inspect: Path | None = open_target
+
+    # -- start-up ---------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.set_class(self.size.width < NARROW, "-narrow")
+        self.switch_mode("experiments")
+        self.call_after_refresh(self._first_frame)
+        if self.data_note:
+            self.notify(self.data_note, title="Data source", timeout=6)
+        if self.open_target is not None:
+            self.call_after_refresh(self.open_inspector, self.open_target)
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Screens lay out side-by-side boxes vertically and drop help columns when narrow.
+        self.set_class(event.size.width < NARROW, "-narrow")
+
+    def _first_frame(self) -> None:
+        self.first_frame_seconds = time.perf_counter() - self.started
+        self.log.info(f"first frame after {self.first_frame_seconds:.3f} s")
+
+    # -- navigation -------------------------------------------------------------------------
+
+    def action_nav(self, section: str) -> None:
+        """Show a section's main screen (closing detail screens pushed on the current one)."""
+        if _is_modal(self.screen):  # answer the dialog first
+            return
+        if section == "inspect":
+            if not self._is_inspecting():
+                self.open_inspector(self._last_inspect)
+            return
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        if section != self.current_mode:
+            self.switch_mode(section)
+
+    def _is_inspecting(self) -> bool:
+        return type(self.screen).__name__ == "InspectScreen"
+
+    def open_inspector(self, target: Path | None) -> None:
+        """Push part 2's InspectScreen on a run folder / .onnx file (imported lazily)."""
+        try:
+            from tui.screens.inspect import InspectScreen
+        except ImportError as exc:  # part 2 not there (yet): say so, keep working
+            self.notify(f"The inspector is not available: {exc}", severity="warning")
+            return
+        self._last_inspect = target
+        try:
+            screen: Screen[Any] = InspectScreen(target=target, runs_root=self.runs_root)
+        except Exception as exc:  # a half-written part 2 must not take the app down
+            self.notify(f"The inspector failed to open: {exc}", severity="error")
+            return
+        self.push_screen(screen)
+
+    def on_open_inspector(self, message: OpenInspector) -> None:
+        self.open_inspector(message.target)
+
+    def on_runs_changed(self, message: RunsChanged) -> None:
+        """Tell section screens that exist to reload their runs (they do so when shown)."""
+        for mode in ("runs", "compare"):
+            for screen in self._screen_stacks.get(mode, []):
+                if hasattr(screen, "runs_changed"):
+                    screen.runs_changed()
+
+    # -- quitting ---------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        running = self.engine.running() if hasattr(self.engine, "running") else []
+        if not running:
+            await self._shutdown_engine()
+            self.exit()
+            return
+
+        async def answer(yes: bool | None) -> None:
+            if yes:
+                await self._shutdown_engine()
+                self.exit()
+
+        self.push_screen(
+            ConfirmScreen(
+                "Quit while the engine is training?",
+                "The run is cancelled and keeps what it trained so far; queued runs are dropped.",
+                yes="Quit",
+                no="Stay",
+            ),
+            answer,
+        )
+
+    async def _shutdown_engine(self) -> None:
+        self.engine_status = "stopping the engine…"
+        await self.engine.stop_all()
+
+    async def on_unmount(self) -> None:
+        # Whatever way the app ends, no engine process outlives it.
+        await self.engine.stop_all()
+
+
+def _is_modal(screen: Screen[Any]) -> bool:
+    from textual.screen import ModalScreen
+
+    return isinstance(screen, ModalScreen)

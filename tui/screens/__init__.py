@@ -1,0 +1,1 @@
+"""The app's screens: one per main-nav entry, plus pushed detail and modal screens."""

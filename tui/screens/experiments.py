@@ -1,0 +1,416 @@
+"""Experiments: pick one, edit its settings, start it or queue it, and watch it train.
+
+The screen owns the run queue. One async worker drains it: it starts the engine process for
+each request (`EngineClient.start`), turns the JSON events into messages posted back here, and
+waits for the exit code. Handlers on the UI thread update the monitor and the queue list. A
+dead engine is reported with the last lines of its stderr; the queue goes on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import (
+    Button,
+    ContentSwitcher,
+    Footer,
+    Input,
+    OptionList,
+    Select,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+from textual.widgets.option_list import Option
+
+from engine.experiments import ExperimentSpec, get_experiment, list_experiments
+from tui.engine_client import (
+    EXIT_CANCELLED,
+    EXIT_OK,
+    EXIT_USAGE,
+    EngineCommandError,
+    RunRequest,
+    describe_exit,
+    error_line,
+)
+from tui.messages import BatchProgress, EngineEvent, JobEnded, JobStarted, RunsChanged
+from tui.widgets.monitor import RunMonitor
+from tui.widgets.nav import NavBar
+from tui.widgets.run_info import pct, seconds
+from tui.widgets.settings_form import SettingsForm
+
+
+class ExperimentsScreen(Screen[None]):
+    """Pick and configure an experiment; start/queue it; live progress of the current run."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "start", "Start/queue", priority=True),
+        Binding("x", "cancel", "Cancel run"),
+        Binding("e", "show('tab-settings')", "Settings"),
+        Binding("p", "show('tab-progress')", "Progress"),
+        Binding("ctrl+r", "reset", "Defaults"),
+        Binding("delete", "remove_queued", "Unqueue", show=False),
+        Binding("escape", "leave_field", "Leave field", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: list[RunRequest] = []
+        self.current: RunRequest | None = None
+        self.current_job: Any = None  # the EngineJob of the current request
+        self.current_job_no: int | None = None
+        self.done: list[tuple[str, str]] = []  # (icon + label, note), newest last
+        self._job_counter = 0
+        self._draining = False
+        self._errors: dict[int, str] = {}
+        self._finished_metrics: dict[int, dict[str, Any]] = {}
+        self._top_runs: dict[int, str] = {}
+        self._forms: dict[str, SettingsForm] = {}
+        self.spec: ExperimentSpec = list_experiments()[0]
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield NavBar("experiments")
+        with Horizontal(id="exp-body"):
+            with Vertical(id="exp-side"):
+                yield Static("Experiments", classes="section-title")
+                yield OptionList(
+                    *[
+                        Option(
+                            Text.assemble((spec.name, "bold"), "\n", (spec.title, "dim")),
+                            id=spec.name,
+                        )
+                        for spec in list_experiments()
+                    ],
+                    id="experiment-list",
+                )
+                yield Static("Queue", classes="section-title")
+                yield OptionList(id="queue-list")
+            with TabbedContent(id="exp-tabs", initial="tab-settings"):
+                with TabPane("Settings", id="tab-settings"):
+                    with VerticalScroll(id="settings-scroll"):
+                        yield Static("", id="exp-description")
+                        yield ContentSwitcher(id="forms")
+                        with Horizontal(id="form-buttons"):
+                            yield Button(
+                                "Start ▶  ctrl+s",
+                                id="start-button",
+                                variant="success",
+                                compact=True,
+                            )
+                            yield Button("Defaults  ctrl+r", id="reset-button", compact=True)
+                with TabPane("Progress", id="tab-progress"):
+                    yield RunMonitor(id="monitor")
+                    with Horizontal(id="monitor-buttons"):
+                        yield Button(
+                            "Cancel run  x", id="cancel-button", variant="error", compact=True
+                        )
+        yield Footer()
+
+    # Typed accessors.
+    @property
+    def monitor(self) -> RunMonitor:
+        return self.query_one("#monitor", RunMonitor)
+
+    @property
+    def experiment_list(self) -> OptionList:
+        return self.query_one("#experiment-list", OptionList)
+
+    @property
+    def queue_list(self) -> OptionList:
+        return self.query_one("#queue-list", OptionList)
+
+    @property
+    def tabs(self) -> TabbedContent:
+        return self.query_one("#exp-tabs", TabbedContent)
+
+    @property
+    def form(self) -> SettingsForm:
+        return self._forms[self.spec.name]
+
+    @property
+    def busy(self) -> bool:
+        return self.current is not None
+
+    def on_mount(self) -> None:
+        self.experiment_list.highlighted = 0
+        self.select_experiment(self.spec.name)
+        self.experiment_list.focus()
+        self._refresh_queue()
+        self.query_one("#cancel-button", Button).disabled = True
+
+    # -- choosing and editing ----------------------------------------------------------------
+
+    def select_experiment(self, name: str) -> None:
+        """Show `name`'s description and settings form (created the first time)."""
+        self.spec = get_experiment(name)
+        self.query_one("#exp-description", Static).update(
+            Text.assemble((self.spec.title, "bold"), "\n", (self.spec.description, ""))
+        )
+        switcher = self.query_one("#forms", ContentSwitcher)
+        if name not in self._forms:
+            form = SettingsForm(self.spec, self.app_data_source(), id=f"form-{name}")
+            self._forms[name] = form
+            switcher.mount(form)
+        switcher.current = f"form-{name}"
+
+    def app_data_source(self) -> str:
+        return str(getattr(self.app, "data_source", "synthetic"))
+
+    @on(OptionList.OptionHighlighted, "#experiment-list")
+    def _experiment_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id:
+            self.select_experiment(event.option.id)
+
+    @on(OptionList.OptionSelected, "#experiment-list")
+    def _experiment_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id:
+            self.select_experiment(event.option.id)
+            self.tabs.active = "tab-settings"
+            rows = self.form.rows
+            if rows:
+                rows[0].editor.focus()
+
+    def action_show(self, tab: str) -> None:
+        self.tabs.active = tab
+
+    def action_reset(self) -> None:
+        self.form.reset()
+        self.notify(f"{self.spec.name}: settings back to the assignment's defaults", timeout=3)
+
+    def action_leave_field(self) -> None:
+        if isinstance(self.focused, (Input, Select)):
+            self.experiment_list.focus()
+
+    @on(Button.Pressed, "#start-button")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    @on(Button.Pressed, "#reset-button")
+    def _reset_pressed(self) -> None:
+        self.action_reset()
+
+    @on(Button.Pressed, "#cancel-button")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    # -- queue -------------------------------------------------------------------------------
+
+    def request_from_form(self) -> RunRequest | None:
+        """The current form as a RunRequest, or None (and the reasons shown) if it is refused."""
+        problems = self.form.problems()
+        if problems:
+            self.form.show_problems(problems)
+            self.tabs.active = "tab-settings"
+            self.notify(
+                "\n".join(problems[:4]), title="Settings refused", severity="error", timeout=6
+            )
+            return None
+        return RunRequest(
+            experiment=self.spec.name,
+            settings=self.form.values(),
+            runs_dir=self.app.runs_root,  # type: ignore[attr-defined]
+            title=self.spec.title,
+        )
+
+    def action_start(self) -> None:
+        """Start the configured experiment, or queue it behind the current one."""
+        request = self.request_from_form()
+        if request is None:
+            return
+        self.enqueue(request)
+
+    def enqueue(self, request: RunRequest) -> None:
+        self.pending.append(request)
+        if self.busy:
+            self.notify(f"Queued {request.label} (#{len(self.pending)} in line)", timeout=3)
+        self._refresh_queue()
+        if not self._draining:
+            self._draining = True
+            self.tabs.active = "tab-progress"
+            self.drain_queue()
+
+    def action_remove_queued(self) -> None:
+        if self.focused is not self.queue_list:
+            return
+        option = self.queue_list.highlighted_option
+        if option is None or not (option.id or "").startswith("pending-"):
+            return
+        index = int((option.id or "pending-0").split("-")[1])
+        if 0 <= index < len(self.pending):
+            removed = self.pending.pop(index)
+            self.notify(f"Removed {removed.label} from the queue", timeout=3)
+            self._refresh_queue()
+
+    def action_cancel(self) -> None:
+        """SIGINT the running engine: it stops at the next batch and keeps what it trained."""
+        job = self.current_job
+        if job is None:
+            self.notify("Nothing is training.", timeout=3)
+            return
+        job.cancel()
+        self.monitor.log_view.write(
+            Text("cancel requested (SIGINT): stopping at the next batch…", style="yellow")
+        )
+        self.app.engine_status = "cancelling…"  # type: ignore[attr-defined]
+        more = (
+            f" {len(self.pending)} queued run(s) follow (Del removes them from the queue)."
+            if self.pending
+            else ""
+        )
+        self.notify("Cancelling: the engine keeps the epochs it finished." + more, timeout=4)
+
+    def _refresh_queue(self) -> None:
+        options: list[Option] = []
+        if self.current is not None:
+            options.append(
+                Option(Text.assemble(("▶ ", "bold cyan"), self.current.label), id="current")
+            )
+        for i, request in enumerate(self.pending):
+            options.append(
+                Option(Text.assemble((f"{i + 1}. ", "bold"), request.label), id=f"pending-{i}")
+            )
+        for i, (label, note) in enumerate(reversed(self.done[-6:])):
+            options.append(
+                Option(Text.assemble(label, (f"  {note}" if note else "", "dim")), id=f"done-{i}")
+            )
+        if not options:
+            options.append(
+                Option(
+                    Text("empty — ctrl+s starts or queues", style="dim"), id="empty", disabled=True
+                )
+            )
+        queue = self.queue_list
+        highlighted = queue.highlighted
+        queue.set_options(options)
+        if highlighted is not None and highlighted < len(options):
+            queue.highlighted = highlighted
+        self.query_one("#cancel-button", Button).disabled = self.current is None
+
+    # -- the worker --------------------------------------------------------------------------
+
+    @work(group="engine", exit_on_error=False, description="run the queued experiments")
+    async def drain_queue(self) -> None:
+        """Run queued requests one after another, posting their events as messages."""
+        engine = self.app.engine  # type: ignore[attr-defined]
+        try:
+            while self.pending:
+                request = self.pending.pop(0)
+                self._job_counter += 1
+                job_no = self._job_counter
+                self.current, self.current_job_no = request, job_no
+                try:
+                    job = await engine.start(request)
+                except EngineCommandError as exc:
+                    self.post_message(JobStarted(job_no, request.label, error=str(exc)))
+                    self.post_message(JobEnded(job_no, None, reason=str(exc)))
+                    continue
+                self.current_job = job
+                command = engine.command(request.args()) if hasattr(engine, "command") else []
+                self.post_message(JobStarted(job_no, request.label, command=command))
+                try:
+                    async for event in job.events():
+                        if event.get("event") == "batch_progress":
+                            self.post_message(BatchProgress(job_no, event))
+                        else:
+                            self.post_message(EngineEvent(job_no, event))
+                    code = await job.wait()
+                finally:
+                    self.current_job = None
+                tail = job.stderr_tail()
+                cancelled = code == EXIT_CANCELLED or bool(
+                    getattr(job, "cancel_requested", False) and code != EXIT_OK
+                )
+                reason = "" if code in (EXIT_OK, EXIT_CANCELLED) else error_line(tail, code)
+                self.post_message(
+                    JobEnded(job_no, code, cancelled=cancelled, reason=reason, tail=tail)
+                )
+        finally:
+            self._draining = False
+            self.current = None
+            self.current_job = None
+
+    # -- message handlers (UI thread) ---------------------------------------------------------
+
+    def on_job_started(self, message: JobStarted) -> None:
+        if message.error:
+            self.monitor.start(message.label, [])
+            return
+        self.monitor.start(message.label, message.command)
+        self.app.engine_status = f"▶ {message.label}"  # type: ignore[attr-defined]
+        self._refresh_queue()
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        event = message.event
+        self.monitor.event(event)
+        kind = message.kind
+        if kind == "error":
+            self._errors[message.job] = str(event.get("message", ""))
+        elif kind == "run_started" and not event.get("parent"):
+            self._top_runs[message.job] = str(event.get("run_id"))
+        elif kind == "run_finished":
+            if event.get("run_id") == self._top_runs.get(message.job):
+                self._finished_metrics[message.job] = dict(event.get("metrics") or {})
+            self.app.post_message(RunsChanged(event.get("run_id")))
+        if kind in ("run_started", "phase_started", "epoch_end"):
+            self._update_status()
+
+    def on_batch_progress(self, message: BatchProgress) -> None:
+        self.monitor.batch(message.event)
+        self._update_status()
+
+    def _update_status(self) -> None:
+        s = self.monitor.state
+        if not s.phase:
+            return
+        eta = s.eta()
+        bits = [f"▶ {s.model or s.experiment}", f"{s.phase} {s.epoch}/{s.epochs}"]
+        if s.parent_id:
+            bits.insert(1, f"{min(s.children_started, s.children_total)}/{s.children_total}")
+        if eta is not None:
+            bits.append(f"ETA {seconds(eta)}")
+        self.app.engine_status = "  ".join(bits)  # type: ignore[attr-defined]
+
+    def on_job_ended(self, message: JobEnded) -> None:
+        code = message.returncode
+        label = self.monitor.label or "run"
+        error = self._errors.pop(message.job, "")
+        metrics = self._finished_metrics.pop(message.job, {})
+        if code == EXIT_OK:
+            status = "finished"
+            note = (
+                f"test {pct(metrics.get('test_accuracy'))}"
+                if metrics.get("test_accuracy") is not None
+                else ""
+            )
+            self.done.append((f"✓ {label}", note))
+            self.notify(f"{label}: finished. {note}", title="Run finished", timeout=6)
+        elif message.cancelled:
+            status = "cancelled"
+            self.done.append((f"⏹ {label}", "cancelled"))
+            self.notify(f"{label}: cancelled; what it trained is kept (see Runs).", timeout=5)
+        else:
+            status = "failed"
+            reason = error or message.reason or describe_exit(code)
+            if code == EXIT_USAGE and error:
+                reason = f"the engine refused the settings: {error}"
+            self.done.append((f"✗ {label}", reason[:60]))
+            self.monitor.ended("failed", reason, [] if code == EXIT_USAGE else message.tail)
+            self.notify(
+                f"{label}: {reason}",
+                title=f"Engine {describe_exit(code)}",
+                severity="error",
+                timeout=10,
+            )
+        if status != "failed":
+            self.monitor.ended(status)
+        self.app.engine_status = ""  # type: ignore[attr-defined]
+        self.app.post_message(RunsChanged(None))
+        self._refresh_queue()

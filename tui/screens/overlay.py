@@ -1,0 +1,103 @@
+"""Several runs on one chart: validation accuracy and loss per epoch, and final accuracy bars.
+
+This is the assignment's "simple CNN vs transfer learning" plot, for any runs you select.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from tui.widgets.charts import PALETTE, Bar, BarChart, LineChart, Series
+from tui.widgets.nav import NavBar
+from tui.widgets.run_info import RANDOM_SHORT, RunRow, metrics_of, pct, run_title
+
+
+def overlay_series(rows: list[RunRow], key: str) -> list[Series]:
+    """One curve per run of `history[*][key]`, epochs numbered across phases."""
+    series: list[Series] = []
+    for i, row in enumerate(rows):
+        history = row.record.get("history") or []
+        points = [
+            (float(n), float(h[key]))
+            for n, h in enumerate(history, start=1)
+            if isinstance(h, dict) and isinstance(h.get(key), (int, float))
+        ]
+        label = run_title(row.record) + (f" {RANDOM_SHORT}" if row.random_init else "")
+        series.append(Series(label, points, PALETTE[i % len(PALETTE)], dashed=i >= len(PALETTE)))
+    return series
+
+
+class OverlayScreen(Screen[None]):
+    """Validation curves of the selected runs, overlaid."""
+
+    BINDINGS = [Binding("escape,q", "back", "Back")]
+
+    def __init__(self, rows: list[RunRow]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        yield NavBar("runs")
+        acc = overlay_series(self.rows, "val_accuracy")
+        loss = overlay_series(self.rows, "val_loss")
+        x_max = max((len(r.record.get("history") or []) for r in self.rows), default=2)
+        with VerticalScroll(id="overlay-scroll"):
+            yield Static(
+                Text.assemble(
+                    ("Validation curves of ", "bold"),
+                    (f"{len(self.rows)} runs", "bold"),
+                    (
+                        "  (⚠rand = backbone not pretrained)"
+                        if any(r.random_init for r in self.rows)
+                        else "",
+                        "yellow",
+                    ),
+                ),
+                id="overlay-title",
+            )
+            with Vertical(classes="detail-box", id="overlay-legend") as box:
+                box.border_title = "runs"
+                legend = Text()
+                for i, (row, s) in enumerate(zip(self.rows, acc, strict=True)):
+                    if i:
+                        legend.append("\n")
+                    legend.append("━━ ", style=s.color)
+                    legend.append(s.label)
+                    legend.append(f"   {row.id}", style="dim")
+                yield Static(legend)
+            with Horizontal(classes="detail-row", id="overlay-charts"):
+                acc_chart = LineChart(
+                    acc,
+                    x_range=(1, max(x_max, 2)),
+                    y_range=(0.0, 1.0),
+                    x_label="epoch",
+                    id="overlay-acc",
+                )
+                acc_chart.border_title = "validation accuracy"
+                yield acc_chart
+                loss_chart = LineChart(
+                    loss, x_range=(1, max(x_max, 2)), x_label="epoch", id="overlay-loss"
+                )
+                loss_chart.border_title = "validation loss"
+                yield loss_chart
+            with Vertical(classes="detail-box", id="overlay-bars") as box:
+                box.border_title = "final test accuracy"
+                bars = [
+                    Bar(
+                        run_title(row.record),
+                        float(metrics_of(row.record).get("test_accuracy") or 0.0),
+                        PALETTE[i % len(PALETTE)],
+                        note=RANDOM_SHORT if row.random_init else "",
+                    )
+                    for i, row in enumerate(self.rows)
+                ]
+                yield BarChart(bars, max_value=1.0, value_format=lambda v: pct(v))
+        yield Footer()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

@@ -1,0 +1,279 @@
+"""One run's results: accuracies, gap, per-class accuracy, confusion matrix, curves, params, timings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from engine.errors import RunError
+from engine.runs import read_json
+from tui.messages import OpenInspector
+from tui.widgets.charts import PALETTE, Bar, BarChart, LineChart, heatmap_table, history_series
+from tui.widgets.nav import NavBar
+from tui.widgets.run_info import (
+    RANDOM_MARK,
+    RunRow,
+    created_label,
+    is_random_init,
+    metrics_of,
+    metrics_table,
+    model_label,
+    model_lines,
+    params_table,
+    pct,
+    seconds,
+    status_text,
+    timings_table,
+)
+
+
+def children_table(record: dict[str, Any]) -> Table | None:
+    """The parent run's `table` (compare ranking or preprocessing before/after)."""
+    rows = record.get("table") or []
+    if not rows:
+        return None
+    table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, header_style="bold")
+    if record.get("experiment") == "preprocessing":
+        for col in ("backbone", "preprocessing", "before (x/255)", "after (own)", "Δ"):
+            table.add_column(
+                col, justify="left" if col in ("backbone", "preprocessing") else "right"
+            )
+        for row in rows:
+            before, after = row.get("before"), row.get("after")
+            delta = (
+                (after - before) * 100
+                if isinstance(before, (int, float)) and isinstance(after, (int, float))
+                else None
+            )
+            name = Text(str(row.get("backbone", "?")))
+            if row.get("random_init"):
+                name.append(" ⚠", style="bold yellow")
+            table.add_row(
+                name,
+                str(row.get("preprocessing", "")),
+                pct(before),
+                pct(after),
+                f"{delta:+.1f} pts" if delta is not None else "–",
+            )
+        return table
+    for col in ("rank", "backbone", "test acc", "params", "efficiency", "status"):
+        table.add_column(col, justify="left" if col in ("backbone", "status") else "right")
+    for row in rows:
+        name = Text(str(row.get("backbone", "?")))
+        if row.get("random_init"):
+            name.append(" ⚠", style="bold yellow")
+        params = row.get("params_m")
+        eff = row.get("efficiency")
+        table.add_row(
+            str(row.get("rank", "")),
+            name,
+            pct(row.get("test_accuracy")),
+            f"{params:.1f} M" if isinstance(params, (int, float)) else "–",
+            f"{eff:.3f}" if isinstance(eff, (int, float)) else "–",
+            str(row.get("status", "")),
+        )
+    return table
+
+
+def per_class_bars(per_class: dict[str, Any]) -> list[Bar]:
+    """Per-class accuracy bars; the best class green, the worst red (the assignment names them)."""
+    values = [v for v in per_class.values() if isinstance(v, (int, float))]
+    best, worst = (max(values), min(values)) if values else (None, None)
+    bars = []
+    for name, value in per_class.items():
+        if not isinstance(value, (int, float)):
+            continue
+        color, note = PALETTE[0], ""
+        if value == best:
+            color, note = PALETTE[2], "best"
+        elif value == worst:
+            color, note = PALETTE[3], "worst"
+        bars.append(Bar(name, float(value), color, note=note, note_style="dim"))
+    return bars
+
+
+class RunDetailScreen(Screen[None]):
+    """Everything run.json says about one run, laid out to read top to bottom."""
+
+    BINDINGS = [
+        Binding("escape,q", "back", "Back"),
+        Binding("i", "inspect", "Inspect"),
+    ]
+
+    def __init__(self, row: RunRow) -> None:
+        super().__init__()
+        self.row = row
+        self.record: dict[str, Any] = row.record
+
+    def compose(self) -> ComposeResult:
+        r = self.record
+        m = metrics_of(r)
+        yield NavBar("runs")
+        with VerticalScroll(id="detail-scroll"):
+            yield Static(self._title(), id="detail-title")
+            if is_random_init(r):
+                yield Static(
+                    Text(
+                        f"{RANDOM_MARK}: the backbone was NOT pretrained (--weights none); these numbers are not "
+                        "the assignment's ImageNet transfer results.",
+                        style="bold yellow",
+                    ),
+                    id="detail-random",
+                )
+            if r.get("error"):
+                yield Static(Text(f"error: {r.get('error')}", style="bold red"), id="detail-error")
+            is_parent = bool(r.get("table")) or r.get("experiment") in ("compare", "preprocessing")
+            with Horizontal(classes="detail-row"):
+                if not is_parent:
+                    with Vertical(classes="detail-box", id="box-metrics") as box:
+                        box.border_title = "accuracy"
+                        yield Static(metrics_table(r))
+                with Vertical(classes="detail-box", id="box-model") as box:
+                    box.border_title = "model & data"
+                    yield Static(model_lines(r))
+            history = r.get("history") or []
+            if history:
+                data = history_series(history)
+                x_range = (1.0, max(data.x_max, 2.0))
+                with Horizontal(classes="detail-row", id="detail-curves"):
+                    acc = LineChart(
+                        data.accuracy,
+                        x_range=x_range,
+                        y_range=(0.0, 1.0),
+                        x_label="epoch",
+                        id="detail-acc",
+                    )
+                    acc.border_title = "accuracy per epoch"
+                    yield acc
+                    loss = LineChart(data.loss, x_range=x_range, x_label="epoch", id="detail-loss")
+                    loss.border_title = "loss per epoch"
+                    yield loss
+            table = children_table(r)
+            if table is not None:
+                with Vertical(classes="detail-box", id="box-children") as box:
+                    box.border_title = "results" + (
+                        " (⚠ = random init)" if is_random_init(r) else ""
+                    )
+                    yield Static(table)
+            children = r.get("children") or []
+            if children:
+                with Vertical(classes="detail-box", id="box-children-list") as box:
+                    box.border_title = "child runs (enter opens one)"
+                    child_table: DataTable[Any] = DataTable(id="children-table", cursor_type="row")
+                    yield child_table
+            per_class = m.get("per_class_accuracy") or {}
+            with Horizontal(classes="detail-row"):
+                if per_class:
+                    with Vertical(classes="detail-box", id="box-per-class") as box:
+                        box.border_title = "per-class test accuracy"
+                        yield BarChart(
+                            per_class_bars(per_class),
+                            max_value=1.0,
+                            value_format=lambda v: f"{v * 100:.0f} %",
+                        )
+                if not is_parent:
+                    with Vertical(classes="detail-box", id="box-params") as box:
+                        box.border_title = "parameters"
+                        yield Static(params_table(r))
+                with Vertical(classes="detail-box", id="box-timings") as box:
+                    box.border_title = "timings"
+                    yield Static(timings_table(r))
+            matrix = m.get("confusion_matrix") or []
+            if matrix:
+                classes = (
+                    (r.get("data") or {}).get("classes")
+                    or list(per_class)
+                    or [str(i) for i in range(len(matrix))]
+                )
+                with Vertical(classes="detail-box", id="box-confusion") as box:
+                    box.border_title = (
+                        "confusion matrix (rows: true class · colour: share of the row)"
+                    )
+                    yield Static(heatmap_table(matrix, classes))
+            env = r.get("environment") or {}
+            if env:
+                yield Static(
+                    Text(
+                        "environment: "
+                        + "  ".join(
+                            f"{k} {v}" for k, v in env.items() if not isinstance(v, (dict, list))
+                        )
+                        + (
+                            f"  devices {', '.join(env.get('devices') or [])}"
+                            if env.get("devices")
+                            else ""
+                        ),
+                        style="dim",
+                    ),
+                    id="detail-env",
+                )
+            yield Static(Text(f"folder {self.row.path}", style="dim"), id="detail-path")
+        yield Footer()
+
+    def _title(self) -> Text:
+        r = self.record
+        text = Text()
+        text.append(str(r.get("title") or r.get("experiment")), style="bold")
+        text.append(f"  {model_label(r)}  ")
+        text.append_text(status_text(self.row.status))
+        text.append(f"  started {created_label(r)}", style="dim")
+        wall = (r.get("timings") or {}).get("wall")
+        if wall is not None:
+            text.append(f"  took {seconds(wall)}", style="dim")
+        text.append(f"\nrun {r.get('id')}", style="dim")
+        if r.get("parent"):
+            text.append(f"  (child of {r.get('parent')})", style="dim")
+        return text
+
+    def on_mount(self) -> None:
+        children = self.record.get("children") or []
+        if children:
+            table = self.query_one("#children-table", DataTable)
+            table.add_columns("run", "status", "model", "test")
+            for child_id in children:
+                path = self.row.path.parent / str(child_id)
+                try:
+                    rec = read_json(path / "run.json")
+                except RunError:
+                    table.add_row(str(child_id), "missing", "", "", key=str(child_id))
+                    continue
+                model = Text(model_label(rec))
+                if is_random_init(rec):
+                    model.append(" ⚠", style="bold yellow")
+                table.add_row(
+                    str(child_id),
+                    status_text(str(rec.get("status", "?"))),
+                    model,
+                    pct(metrics_of(rec).get("test_accuracy")),
+                    key=str(child_id),
+                )
+
+    @on(DataTable.RowSelected, "#children-table")
+    def _child_selected(self, event: DataTable.RowSelected) -> None:
+        child_id = str(event.row_key.value)
+        path = self.row.path.parent / child_id
+        try:
+            rec = read_json(path / "run.json")
+        except RunError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.app.push_screen(RunDetailScreen(RunRow(path, rec, str(rec.get("status", "?")))))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_inspect(self) -> None:
+        if not (self.row.path / "summary.json").is_file() and not list(
+            self.row.path.glob("*.onnx")
+        ):
+            self.notify("This run has no model to inspect.", severity="warning")
+            return
+        self.post_message(OpenInspector(self.row.path))

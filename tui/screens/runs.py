@@ -1,0 +1,440 @@
+"""Runs: every run folder on disk, newest first, filterable; open, overlay, delete, inspect.
+
+run.json files are read in a thread worker, newest first, and posted in batches, so the first
+frame never waits for the disk however many runs there are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+from textual.worker import get_current_worker
+
+from engine.errors import RunError
+from engine.runs import Run, read_json
+from tui.messages import OpenInspector, RunsChanged
+from tui.widgets.nav import NavBar
+from tui.widgets.run_info import (
+    RANDOM_MARK,
+    RunRow,
+    created_label,
+    metrics_of,
+    model_label,
+    pct,
+    status_text,
+)
+
+FIRST_BATCH = 40  # rows shown before the rest are read
+BATCH = 250
+
+
+def read_run_rows(root: Path, cancelled: Any = lambda: False) -> Any:
+    """Yield RunRow for each readable run folder under `root`, newest (by id) first."""
+    try:
+        paths = sorted(
+            (p for p in root.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True
+        )
+    except OSError:
+        return
+    for path in paths:
+        if cancelled():
+            return
+        run_json = path / "run.json"
+        if not run_json.is_file():
+            continue
+        try:
+            record = read_json(run_json)
+        except RunError:
+            continue
+        if not isinstance(record, dict):
+            continue
+        status = str(record.get("status", "unknown"))
+        if status == "running" and Run(path, record).is_stale():
+            status = "died"
+        yield RunRow(path, record, status)
+
+
+def matches(row: RunRow, query: str) -> bool:
+    """`resnet status:finished exp:compare random` — every term must match."""
+    hay = row.haystack()
+    for term in query.lower().split():
+        if ":" in term:
+            key, _, value = term.partition(":")
+            field_value = {
+                "status": row.status,
+                "exp": str(row.record.get("experiment", "")),
+                "experiment": str(row.record.get("experiment", "")),
+                "model": model_label(row.record),
+                "data": str((row.record.get("config") or {}).get("data", "")),
+            }.get(key)
+            if field_value is None:
+                if term not in hay:
+                    return False
+            elif value not in field_value.lower():
+                return False
+        elif term not in hay:
+            return False
+    return True
+
+
+class RunsScreen(Screen[None]):
+    """The run store as a table."""
+
+    BINDINGS = [
+        Binding("enter", "open", "Details", show=True),
+        Binding("space", "toggle_select", "Select"),
+        Binding("o", "overlay", "Overlay curves"),
+        Binding("d", "delete", "Delete"),
+        Binding("i", "inspect", "Inspect"),
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("r", "reload", "Reload"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    class RunsLoaded(Message):
+        """A batch of rows read from disk (`done`: the last batch)."""
+
+        def __init__(self, rows: list[RunRow], done: bool, generation: int) -> None:
+            super().__init__()
+            self.rows = rows
+            self.done = done
+            self.generation = generation
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[RunRow] = []
+        self.shown: list[RunRow] = []
+        self.selected: set[str] = set()
+        self.loaded = False
+        self._stale = True
+        self._generation = 0
+        self._restore_id: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield NavBar("runs")
+        with Horizontal(id="runs-bar"):
+            yield Input(
+                placeholder="filter: words, status:finished, exp:compare, model:resnet, random",
+                id="runs-filter",
+                compact=True,
+            )
+            yield Static("", id="runs-count")
+        table: DataTable[Any] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield table
+        yield Static("", id="run-preview")
+        yield Footer()
+
+    @property
+    def table(self) -> DataTable[Any]:
+        return self.query_one("#runs-table", DataTable)
+
+    @property
+    def filter_input(self) -> Input:
+        return self.query_one("#runs-filter", Input)
+
+    @property
+    def runs_root(self) -> Path:
+        return Path(self.app.runs_root)  # type: ignore[attr-defined]
+
+    def on_mount(self) -> None:
+        t = self.table
+        t.add_column(" ", key="mark", width=1)
+        t.add_column("created", key="created")
+        t.add_column("experiment", key="experiment")
+        t.add_column("model", key="model")
+        t.add_column("status", key="status")
+        t.add_column("test", key="test")
+        t.add_column("val", key="val")
+        t.add_column("gap", key="gap")
+        t.add_column("ep", key="epochs")
+        t.add_column("id", key="id")
+        t.focus()
+
+    def on_screen_resume(self) -> None:
+        if self._stale:
+            self.reload()
+
+    def runs_changed(self) -> None:
+        """Called by the app when runs were added/finished/deleted: reload now or when shown."""
+        self._stale = True
+        if self.app.screen is self:
+            self.reload()
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        self._stale = False
+        row = self.current_row()
+        self._restore_id = row.id if row else self._restore_id
+        self._generation += 1
+        self.rows = []
+        self.shown = []
+        self.table.clear()
+        self.query_one("#runs-count", Static).update("reading runs…")
+        self.load_runs(self.runs_root, self._generation)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="runs-load",
+        exit_on_error=False,
+        description="read run folders",
+    )
+    def load_runs(self, root: Path, generation: int) -> None:
+        worker = get_current_worker()
+        batch: list[RunRow] = []
+        limit = FIRST_BATCH
+        for row in read_run_rows(root, lambda: worker.is_cancelled):
+            batch.append(row)
+            if len(batch) >= limit:
+                self.post_message(self.RunsLoaded(batch, False, generation))
+                batch, limit = [], BATCH
+        self.post_message(self.RunsLoaded(batch, True, generation))
+
+    def on_runs_screen_runs_loaded(self, message: RunsLoaded) -> None:
+        if message.generation != self._generation:
+            return
+        self.rows.extend(message.rows)
+        query = self.filter_input.value
+        for row in message.rows:
+            if matches(row, query):
+                self._add_row(row)
+        if message.done:
+            self.loaded = True
+            if self._restore_id is not None:
+                self._move_to(self._restore_id)
+                self._restore_id = None
+        self._update_count()
+        self._update_preview()
+
+    def _add_row(self, row: RunRow) -> None:
+        self.shown.append(row)
+        m = metrics_of(row.record)
+        model = Text(model_label(row.record))
+        if row.random_init:
+            model.append(" ⚠", style="bold yellow")
+        gap = m.get("overfit_gap")
+        self.table.add_row(
+            Text("●" if row.id in self.selected else " ", style="bold magenta"),
+            created_label(row.record),
+            str(row.record.get("experiment", "?")),
+            model,
+            status_text(row.status),
+            Text(pct(m.get("test_accuracy"), 1), justify="right"),
+            Text(pct(m.get("val_accuracy"), 1), justify="right"),
+            Text(f"{gap:.1f}" if isinstance(gap, (int, float)) else "–", justify="right"),
+            Text(str(m.get("epochs_run", "–")), justify="right"),
+            Text(row.id, style="dim"),
+            key=row.id,
+        )
+
+    def _rebuild(self) -> None:
+        current = self.current_row()
+        self.table.clear()
+        self.shown = []
+        query = self.filter_input.value
+        for row in self.rows:
+            if matches(row, query):
+                self._add_row(row)
+        if current is not None:
+            self._move_to(current.id)
+        self._update_count()
+        self._update_preview()
+
+    def _move_to(self, run_id: str) -> None:
+        for i, row in enumerate(self.shown):
+            if row.id == run_id:
+                self.table.move_cursor(row=i)
+                return
+
+    def _update_count(self) -> None:
+        total, shown = len(self.rows), len(self.shown)
+        text = f"{shown} of {total} runs" if shown != total else f"{total} runs"
+        if self.selected:
+            text += f" · {len(self.selected)} selected"
+        if not self.loaded:
+            text += " …"
+        self.query_one("#runs-count", Static).update(text)
+
+    def current_row(self) -> RunRow | None:
+        if not self.shown:
+            return None
+        index = self.table.cursor_row
+        return self.shown[index] if 0 <= index < len(self.shown) else None
+
+    def _update_preview(self) -> None:
+        row = self.current_row()
+        preview = self.query_one("#run-preview", Static)
+        if row is None:
+            if self.loaded and not self.rows:
+                preview.update(
+                    Text(
+                        f"No runs under {self.runs_root} yet. Start one on the Experiments screen (key 1).",
+                        style="dim",
+                    )
+                )
+            else:
+                preview.update("")
+            return
+        r = row.record
+        m = metrics_of(r)
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(str(r.get("title") or r.get("experiment")), style="bold")
+        text.append(f"  {model_label(r)}")
+        if row.random_init:
+            text.append(f"  {RANDOM_MARK}", style="bold yellow")
+        text.append(f"  data {(r.get('config') or {}).get('data', '?')}")
+        text.append("\n")
+        if m:
+            text.append(
+                f"train {pct(m.get('train_accuracy'))} · val {pct(m.get('val_accuracy'))} · "
+                f"test {pct(m.get('test_accuracy'))}"
+            )
+        elif r.get("error"):
+            text.append(f"error: {r.get('error')}", style="red")
+        elif row.status == "died":
+            text.append(
+                "the engine process that wrote this run is gone (killed or crashed)", style="red"
+            )
+        children = r.get("children") or []
+        if children:
+            text.append(f"  · parent of {len(children)} runs", style="dim")
+        if r.get("parent"):
+            text.append(f"  · child of {r.get('parent')}", style="dim")
+        preview.update(text)
+
+    # -- events ------------------------------------------------------------------------------
+
+    @on(DataTable.RowHighlighted, "#runs-table")
+    def _highlighted(self) -> None:
+        self._update_preview()
+
+    @on(DataTable.RowSelected, "#runs-table")
+    def _selected(self) -> None:
+        self.action_open()
+
+    @on(Input.Changed, "#runs-filter")
+    def _filter_changed(self) -> None:
+        self._rebuild()
+
+    @on(Input.Submitted, "#runs-filter")
+    def _filter_submitted(self) -> None:
+        self.table.focus()
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def action_focus_filter(self) -> None:
+        self.filter_input.focus()
+
+    def action_clear_filter(self) -> None:
+        if self.filter_input.value:
+            self.filter_input.value = ""
+        self.table.focus()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def action_toggle_select(self) -> None:
+        row = self.current_row()
+        if row is None:
+            return
+        if row.id in self.selected:
+            self.selected.discard(row.id)
+        else:
+            self.selected.add(row.id)
+        mark = Text("●" if row.id in self.selected else " ", style="bold magenta")
+        self.table.update_cell(row.id, "mark", mark)
+        if self.table.cursor_row < len(self.shown) - 1:
+            self.table.move_cursor(row=self.table.cursor_row + 1)
+        self._update_count()
+
+    def selected_rows(self) -> list[RunRow]:
+        return [row for row in self.rows if row.id in self.selected]
+
+    def action_open(self) -> None:
+        row = self.current_row()
+        if row is None:
+            return
+        from tui.screens.run_detail import RunDetailScreen
+
+        self.app.push_screen(RunDetailScreen(row))
+
+    def action_overlay(self) -> None:
+        rows = self.selected_rows()
+        if len(rows) < 2:
+            row = self.current_row()
+            hint = "Select two or more runs with space, then press o."
+            if len(rows) == 1 and row is not None and row.id not in self.selected:
+                rows = [*rows, row]
+            else:
+                self.notify(hint, timeout=4)
+                return
+        from tui.screens.overlay import OverlayScreen
+
+        self.app.push_screen(OverlayScreen(rows))
+
+    def action_inspect(self) -> None:
+        row = self.current_row()
+        if row is None:
+            return
+        if not (row.path / "summary.json").is_file() and not list(row.path.glob("*.onnx")):
+            self.notify(
+                "This run has no model to inspect (no summary.json or .onnx): parent runs and runs that "
+                "stopped early have none.",
+                severity="warning",
+                timeout=5,
+            )
+            return
+        self.post_message(OpenInspector(row.path))
+
+    def action_delete(self) -> None:
+        row = self.current_row()
+        if row is None:
+            return
+        if row.status == "running":
+            self.notify(
+                "That run is still training: cancel it first (Experiments, key x).",
+                severity="warning",
+            )
+            return
+        from tui.screens.confirm import ConfirmScreen
+
+        files = sorted(p.name for p in row.path.iterdir()) if row.path.is_dir() else []
+        body = f"{row.path}\n{', '.join(files[:8])}{' …' if len(files) > 8 else ''}\nThis cannot be undone."
+        children = row.record.get("children") or []
+        if children:
+            body += f"\nIts {len(children)} child runs stay (delete them separately)."
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.delete_run(row)
+
+        self.app.push_screen(ConfirmScreen(f"Delete run {row.id}?", body, yes="Delete"), answer)
+
+    def delete_run(self, row: RunRow) -> None:
+        import shutil
+
+        try:
+            shutil.rmtree(row.path)
+        except OSError as exc:
+            self.notify(f"Could not delete {row.path}: {exc}", severity="error")
+            return
+        self.rows = [r for r in self.rows if r.id != row.id]
+        self.selected.discard(row.id)
+        if row in self.shown:
+            index = self.shown.index(row)
+            self.shown.pop(index)
+            self.table.remove_row(row.id)
+        self._update_count()
+        self._update_preview()
+        self.notify(f"Deleted {row.id}", timeout=3)
+        self.app.post_message(RunsChanged(row.id))

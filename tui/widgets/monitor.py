@@ -1,0 +1,442 @@
+"""Live view of the run the engine is training: progress with ETA, curves, the engine's log.
+
+`LiveState` folds the engine's events (docs/protocol.md) into what is shown; it is pure, so
+ETA and progress are tested without a terminal. Times come from the events' own `time`
+field, not the UI clock, so a replayed stream always shows the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import RichLog, Static
+
+from tui.widgets.charts import PALETTE, LineChart, Series
+from tui.widgets.run_info import RANDOM_MARK, pct, seconds
+
+
+def text_bar(fraction: float, width: int) -> str:
+    """`██████▌░░░░` for a fraction in [0, 1]."""
+    fraction = max(0.0, min(fraction, 1.0))
+    eighths = round(fraction * width * 8)
+    full, part = divmod(eighths, 8)
+    bar = "█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")
+    return bar + "░" * (width - len(bar))
+
+
+@dataclass
+class LiveState:
+    """The run being trained (for compare/preprocessing: the current child and the parent)."""
+
+    run_id: str | None = None
+    experiment: str = ""
+    title: str = ""
+    model: str = ""
+    random_init: bool = False
+    data: dict[str, Any] | None = None
+    parent_id: str | None = None
+    parent_experiment: str = ""
+    children_total: int = 0
+    children_started: int = 0
+    children_done: list[str] = field(default_factory=list)
+    child_times: list[float] = field(default_factory=list)
+    phase: str = ""
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0
+    steps: int = 0
+    batch_metrics: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    phase_offset: int = 0  # epochs of earlier phases, so curves continue on one axis
+    epoch_started_at: float | None = None
+    epoch_times: list[float] = field(default_factory=list)
+    child_started_at: float | None = None
+    last_time: float | None = None
+    status: str = "idle"
+    final_metrics: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+    def apply(self, event: dict[str, Any]) -> None:
+        """Fold one engine event into the state."""
+        kind = event.get("event")
+        t = event.get("time")
+        if isinstance(t, (int, float)):
+            self.last_time = float(t)
+        if kind == "run_started":
+            config = event.get("config") or {}
+            is_parent = event.get("data") is None and event.get("experiment") in (
+                "compare",
+                "preprocessing",
+            )
+            if is_parent:
+                self.parent_id = event.get("run_id")
+                self.parent_experiment = str(event.get("experiment", ""))
+                n = len(config.get("backbones") or [])
+                self.children_total = n * (2 if self.parent_experiment == "preprocessing" else 1)
+                self.run_id = self.parent_id
+                self.experiment = self.parent_experiment
+                self.status = "running"
+                return
+            if event.get("parent"):
+                self.children_started += 1
+            self._reset_run()
+            self.run_id = event.get("run_id")
+            self.experiment = str(event.get("experiment", ""))
+            self.model = str(
+                event.get("model") or config.get("backbone") or config.get("model") or ""
+            )
+            if config.get("model") == "transfer" and config.get("backbone"):
+                self.model = str(config["backbone"])
+            self.random_init = config.get("weights") == "none" and config.get("model") == "transfer"
+            self.data = event.get("data")
+            self.status = "running"
+            self.child_started_at = self.last_time
+        elif kind == "phase_started":
+            if self.phase and self.phase != "features":
+                self.phase_offset = len(self.history)
+            self.phase = str(event.get("phase", ""))
+            self.epochs = int(event.get("epochs") or 0)
+            self.steps = int(event.get("steps") or 0)
+            self.epoch, self.step = 0, 0
+            self.epoch_times = []
+            self.epoch_started_at = self.last_time
+            self.batch_metrics = {}
+        elif kind == "batch_progress":
+            self.phase = str(event.get("phase", self.phase))
+            self.epoch = int(event.get("epoch") or self.epoch)
+            self.epochs = int(event.get("epochs") or self.epochs)
+            self.step = int(event.get("step") or 0)
+            self.steps = int(event.get("steps") or self.steps)
+            self.batch_metrics = dict(event.get("metrics") or {})
+            if self.epoch_started_at is None:
+                self.epoch_started_at = self.last_time
+        elif kind == "epoch_end":
+            metrics = dict(event.get("metrics") or {})
+            self.history.append({"phase": event.get("phase"), **metrics})
+            self.epoch = int(event.get("epoch") or self.epoch)
+            self.epochs = int(event.get("epochs") or self.epochs)
+            self.step = self.steps
+            if isinstance(event.get("epoch_time"), (int, float)):
+                self.epoch_times.append(float(event["epoch_time"]))
+            self.epoch_started_at = self.last_time
+            self.batch_metrics = {}
+        elif kind == "run_finished":
+            status = str(event.get("status", "finished"))
+            if event.get("run_id") == self.parent_id and self.parent_id is not None:
+                self.status = status
+                self.run_id = self.parent_id
+                self.experiment = self.parent_experiment
+                self.final_metrics = dict(event.get("metrics") or {})
+                return
+            self.final_metrics = dict(event.get("metrics") or {})
+            if self.parent_id is not None:
+                acc = self.final_metrics.get("test_accuracy")
+                self.children_done.append(f"{self.model or self.experiment}: {pct(acc)}")
+                if self.child_started_at is not None and self.last_time is not None:
+                    self.child_times.append(self.last_time - self.child_started_at)
+                self.status = "running" if status == "finished" else status
+            else:
+                self.status = status
+        elif kind == "error":
+            self.error = str(event.get("message", ""))
+
+    def _reset_run(self) -> None:
+        self.phase, self.epoch, self.epochs, self.step, self.steps = "", 0, 0, 0, 0
+        self.history, self.batch_metrics, self.epoch_times = [], {}, []
+        self.phase_offset = 0
+        self.final_metrics = {}
+        self.epoch_started_at = None
+
+    # -- derived -------------------------------------------------------------------------
+
+    def seconds_per_epoch(self) -> float | None:
+        if self.epoch_times:
+            return sum(self.epoch_times) / len(self.epoch_times)
+        spb = self.seconds_per_step()
+        return spb * self.steps if spb is not None and self.steps else None
+
+    def seconds_per_step(self) -> float | None:
+        if self.epoch_started_at is None or self.last_time is None or self.step <= 0:
+            if self.epoch_times and self.steps:
+                return self.epoch_times[-1] / self.steps
+            return None
+        if self.step >= self.steps and self.epoch_times and self.steps:
+            return self.epoch_times[-1] / self.steps
+        elapsed = self.last_time - self.epoch_started_at
+        return elapsed / self.step if elapsed > 0 else None
+
+    def eta(self) -> float | None:
+        """Seconds left in this phase (an upper bound: EarlyStopping may end it sooner)."""
+        if not self.epochs or not self.steps:
+            return None
+        spb = self.seconds_per_step()
+        spe = self.seconds_per_epoch()
+        if spb is None or spe is None:
+            return None
+        in_epoch = 0 if self.step >= self.steps else (self.steps - self.step) * spb
+        current = self.epoch if self.step < self.steps else self.epoch + 1
+        later = max(self.epochs - max(current, 1), 0) * spe
+        if self.step >= self.steps:
+            later = max(self.epochs - self.epoch, 0) * spe
+        return in_epoch + later
+
+    def series(self) -> tuple[list[Series], list[Series], tuple[float, float]]:
+        """Accuracy and loss curves (train, validation) and the x range, live batch point included."""
+        acc_t, acc_v, loss_t, loss_v = [], [], [], []
+        for i, row in enumerate(self.history, start=1):
+            if isinstance(row.get("accuracy"), (int, float)):
+                acc_t.append((float(i), float(row["accuracy"])))
+            if isinstance(row.get("val_accuracy"), (int, float)):
+                acc_v.append((float(i), float(row["val_accuracy"])))
+            if isinstance(row.get("loss"), (int, float)):
+                loss_t.append((float(i), float(row["loss"])))
+            if isinstance(row.get("val_loss"), (int, float)):
+                loss_v.append((float(i), float(row["val_loss"])))
+        if self.batch_metrics and self.steps and self.phase != "features":
+            x = len(self.history) + self.step / self.steps
+            if isinstance(self.batch_metrics.get("accuracy"), (int, float)):
+                acc_t.append((x, float(self.batch_metrics["accuracy"])))
+            if isinstance(self.batch_metrics.get("loss"), (int, float)):
+                loss_t.append((x, float(self.batch_metrics["loss"])))
+        planned = self.phase_offset + (self.epochs if self.phase != "features" else 0)
+        x_max = float(max(len(self.history), planned, 2))
+        acc = [Series("train acc", acc_t, PALETTE[0]), Series("val acc", acc_v, PALETTE[1])]
+        loss = [Series("train loss", loss_t, PALETTE[0]), Series("val loss", loss_v, PALETTE[1])]
+        return acc, loss, (1.0, x_max)
+
+
+def header_text(label: str, state: LiveState) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    icon = {"running": "▶", "finished": "✓", "cancelled": "⏹", "failed": "✗", "starting": "…"}.get(
+        state.status, "·"
+    )
+    style = {"finished": "bold green", "cancelled": "bold yellow", "failed": "bold red"}.get(
+        state.status, "bold cyan"
+    )
+    text.append(f"{icon} {state.status} ", style=style)
+    text.append(label, style="bold")
+    if state.parent_id:
+        done = len(state.children_done)
+        text.append(
+            f"  ·  {state.parent_experiment}: training {min(state.children_started, state.children_total)}"
+            f" of {state.children_total}, {done} done"
+        )
+    if state.run_id:
+        text.append(f"\nrun {state.run_id}", style="dim")
+    text.append("\n")
+    if state.model:
+        text.append(f"model {state.model}")
+    if state.random_init:
+        text.append(f"  {RANDOM_MARK}", style="bold yellow")
+    if state.data:
+        d = state.data
+        text.append(
+            f"   data {d.get('source', '?')}: {d.get('train', '?')} train · {d.get('val', '?')} val · "
+            f"{d.get('test', '?')} test"
+        )
+    return text
+
+
+def progress_text(state: LiveState, width: int) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    bar_w = max(min(width - 42, 40), 8)
+    if not state.phase:
+        text.append(
+            "waiting for the engine…" if state.status in ("starting", "running") else "",
+            style="dim",
+        )
+        return text
+    epoch_done = state.epoch - (0 if state.step >= state.steps and state.steps else 1)
+    epoch_frac = (max(epoch_done, 0) + (state.step / state.steps if state.steps else 0)) / max(
+        state.epochs, 1
+    )
+    if state.step >= state.steps and state.steps:
+        epoch_frac = state.epoch / max(state.epochs, 1)
+    label = "images" if state.phase == "features" else "epoch"
+    text.append(f"{state.phase:<8} ", style="bold")
+    text.append(f"{label} {state.epoch}/{state.epochs}".ljust(14))
+    text.append(text_bar(epoch_frac, bar_w), style="cyan")
+    text.append(f" {epoch_frac * 100:3.0f} %")
+    eta = state.eta()
+    if state.status == "running" and eta is not None:
+        text.append(f"   ETA {seconds(eta)}", style="bold")
+    text.append("\n")
+    batch_frac = state.step / state.steps if state.steps else 0.0
+    text.append(" " * 9)
+    text.append(f"batch {state.step}/{state.steps}".ljust(14))
+    text.append(text_bar(batch_frac, bar_w), style="magenta")
+    text.append(f" {batch_frac * 100:3.0f} %")
+    spb = state.seconds_per_step()
+    if spb:
+        text.append(f"   {spb * 1000:.0f} ms/batch", style="dim")
+    text.append("\n")
+    text.append(" " * 9)
+    m = state.batch_metrics or (state.history[-1] if state.history else {})
+    parts = []
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        if isinstance(m.get(key), (int, float)):
+            parts.append(f"{key} {m[key]:.4f}")
+    text.append("  ".join(parts))
+    return text
+
+
+class RunMonitor(Vertical):
+    """Header, progress bars with ETA, accuracy and loss curves, and the engine's log."""
+
+    DEFAULT_CSS = """
+    RunMonitor {
+        height: 1fr;
+    }
+    RunMonitor > #live-header {
+        height: 3;
+        padding: 0 1;
+    }
+    RunMonitor > #live-progress {
+        height: 3;
+        padding: 0 1;
+    }
+    RunMonitor > #live-charts {
+        height: 2fr;
+        min-height: 7;
+    }
+    RunMonitor LineChart {
+        height: 1fr;
+        border: round $panel;
+        border-title-color: $text-muted;
+    }
+    RunMonitor > #live-log {
+        height: 1fr;
+        min-height: 4;
+        border: round $panel;
+        border-title-color: $text-muted;
+        scrollbar-size-vertical: 1;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = LiveState()
+        self.label = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            Text(
+                "Nothing is training. Pick an experiment, adjust its settings and press ctrl+s.",
+                style="dim",
+            ),
+            id="live-header",
+        )
+        yield Static("", id="live-progress")
+        with Horizontal(id="live-charts"):
+            acc = LineChart(x_label="epoch", y_range=(0.0, 1.0), id="acc-chart")
+            acc.border_title = "accuracy"
+            yield acc
+            loss = LineChart(x_label="epoch", id="loss-chart")
+            loss.border_title = "loss"
+            yield loss
+        log = RichLog(id="live-log", max_lines=1000, wrap=True, markup=False, highlight=False)
+        log.border_title = "engine log"
+        yield log
+
+    @property
+    def log_view(self) -> RichLog:
+        return self.query_one("#live-log", RichLog)
+
+    def start(self, label: str, command: list[str]) -> None:
+        """A new engine process started for `label`."""
+        self.state = LiveState(status="starting")
+        self.label = label
+        self.log_view.write(Text(f"── {label} ──", style="bold"))
+        if command:
+            self.log_view.write(
+                Text("$ " + " ".join(command[1:] if len(command) > 1 else command), style="dim")
+            )
+        self._redraw(charts=True)
+
+    def event(self, event: dict[str, Any]) -> None:
+        """Show one engine event."""
+        kind = event.get("event")
+        self.state.apply(event)
+        log = self.log_view
+        if kind == "run_started":
+            parent = event.get("parent")
+            what = "child run" if parent else "run"
+            log.write(Text(f"{what} {event.get('run_id')} started ({event.get('experiment')})"))
+        elif kind == "phase_started":
+            log.write(
+                Text(
+                    f"phase {event.get('phase')}: {event.get('epochs')} epoch(s) × {event.get('steps')} batches"
+                )
+            )
+        elif kind == "epoch_end":
+            m = event.get("metrics") or {}
+            log.write(
+                Text(
+                    f"epoch {event.get('epoch')}/{event.get('epochs')}  "
+                    + "  ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, (int, float)))
+                    + f"  ({seconds(event.get('epoch_time'))})"
+                )
+            )
+        elif kind == "log":
+            style = "yellow" if event.get("level") == "warning" else "dim"
+            log.write(Text(str(event.get("message", "")), style=style))
+        elif kind == "artifact":
+            log.write(Text(f"saved {event.get('kind')}: {event.get('path')}", style="dim"))
+        elif kind == "run_finished":
+            m = event.get("metrics") or {}
+            status = event.get("status")
+            line = Text(
+                f"{status}: {event.get('run_id')}",
+                style="bold green" if status == "finished" else "bold yellow",
+            )
+            if m.get("test_accuracy") is not None:
+                line.append(
+                    f"  test {pct(m.get('test_accuracy'))}  val {pct(m.get('val_accuracy'))}"
+                )
+                if isinstance(m.get("overfit_gap"), (int, float)):
+                    line.append(f"  gap {m['overfit_gap']:.1f} pts")
+            line.append(f"  ({seconds(event.get('wall_time'))})", style="dim")
+            log.write(line)
+        elif kind == "error":
+            log.write(
+                Text(f"error ({event.get('kind', '?')}): {event.get('message')}", style="bold red")
+            )
+        self._redraw(charts=kind in ("run_started", "phase_started", "epoch_end", "run_finished"))
+
+    def batch(self, event: dict[str, Any]) -> None:
+        """A (throttled) batch_progress event: progress bars and the live point of the curves."""
+        self.state.apply(event)
+        self._redraw(charts=True)
+
+    def ended(self, status: str, reason: str = "", tail: list[str] | None = None) -> None:
+        """The engine process exited (`status`: finished, cancelled, failed)."""
+        self.state.status = status
+        log = self.log_view
+        if status == "failed":
+            log.write(Text(f"✗ the engine stopped: {reason}", style="bold red"))
+            if tail:
+                log.write(Text("last lines of the engine's log:", style="red"))
+                for line in tail[-12:]:
+                    log.write(Text("  " + line, style="red"))
+        elif status == "cancelled":
+            log.write(
+                Text(
+                    "⏹ cancelled: the run keeps the epochs it finished (see Runs)",
+                    style="bold yellow",
+                )
+            )
+        self._redraw(charts=False)
+
+    def _redraw(self, charts: bool) -> None:
+        self.query_one("#live-header", Static).update(header_text(self.label, self.state))
+        self.query_one("#live-progress", Static).update(
+            progress_text(self.state, self.size.width or 100)
+        )
+        if charts:
+            acc, loss, x_range = self.state.series()
+            self.query_one("#acc-chart", LineChart).update(acc, x_range=x_range)
+            self.query_one("#loss-chart", LineChart).update(loss, x_range=x_range)
