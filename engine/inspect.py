@@ -9,6 +9,8 @@ numbers. Keras is only touched by the functions that receive a Keras model.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -602,20 +604,74 @@ def keras_weight_groups(config: dict[str, Any]) -> dict[str, str]:
     return groups
 
 
-def load_keras_weights(model_path: Path, layer: str) -> list[np.ndarray]:
-    """The weight arrays of one layer of a .keras file (kernel first), read with h5py."""
+class _Window:
+    """A read-only file object over bytes [start, start + size) of a file (a stored zip member).
+
+    h5py reads through it with seek/read, so one layer's kernel is read without loading the
+    whole weights file (a ResNet152 has ~230 MB of them).
+    """
+
+    def __init__(self, fh: Any, start: int, size: int) -> None:
+        self.fh, self.start, self.size, self.pos = fh, start, size, 0
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self.pos, 2: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0 or self.pos + n > self.size:
+            n = max(0, self.size - self.pos)
+        self.fh.seek(self.start + self.pos)
+        data: bytes = self.fh.read(n)
+        self.pos += len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+@contextmanager
+def _open_weights_h5(model_path: Path) -> Iterator[Any]:
+    """model.weights.h5 inside a .keras zip, opened with h5py without extracting it."""
     import io
+    import struct
     import zipfile
 
     import h5py
+
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            info = archive.getinfo("model.weights.h5")
+            data = None if info.compress_type == zipfile.ZIP_STORED else archive.read(info)
+    except (OSError, KeyError, zipfile.BadZipFile) as exc:
+        raise CnnlabError(f"{model_path}: no readable model.weights.h5 ({exc})") from None
+    if data is not None:  # a compressed member: no random access, read it whole
+        with h5py.File(io.BytesIO(data), "r") as h5:
+            yield h5
+        return
+    with open(model_path, "rb") as fh:
+        fh.seek(info.header_offset)
+        header = fh.read(30)
+        name_len, extra_len = struct.unpack("<HH", header[26:30])
+        start = info.header_offset + 30 + name_len + extra_len
+        with h5py.File(_Window(fh, start, info.file_size), "r") as h5:
+            yield h5
+
+
+def load_keras_weights(model_path: Path, layer: str) -> list[np.ndarray]:
+    """The weight arrays of one layer of a .keras file (kernel first), read with h5py."""
     import numpy as np
 
     groups = keras_weight_groups(read_keras_config(model_path))
     if layer not in groups:
         raise CnnlabError(f"no layer {layer!r} with weights in {model_path}")
-    with zipfile.ZipFile(model_path) as archive:
-        data = archive.read("model.weights.h5")
-    with h5py.File(io.BytesIO(data), "r") as h5:
+    with _open_weights_h5(model_path) as h5:
         group = h5.get(groups[layer] + "/vars")
         if group is None:
             return []
@@ -695,7 +751,10 @@ def summarize_onnx(path: Path) -> dict[str, Any]:
     except Exception:  # unknown ops: no inferred shapes, the table still works
         inferred = model
     graph = inferred.graph
+    # Parameters are the float initializers; int64 ones are shapes and indices.
+    float_types = {1, 10, 11, 16}  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
     inits = {i.name: [int(d) for d in i.dims] for i in graph.initializer}
+    param_inits = {i.name for i in graph.initializer if i.data_type in float_types}
     shapes: dict[str, list[int | None] | None] = {}
     for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
         shapes[vi.name] = _onnx_shape(vi)
@@ -734,7 +793,7 @@ def summarize_onnx(path: Path) -> dict[str, Any]:
             {"name": i, "shape": inits[i], "trainable": None} for i in node.input if i in inits
         ]
         data_inputs = [i for i in node.input if i and i not in inits]
-        params = sum(math.prod(w["shape"]) for w in weights)
+        params = sum(math.prod(w["shape"]) for w in weights if w["name"] in param_inits)
         row: dict[str, Any] = {
             "name": name,
             "type": node.op_type,
@@ -755,7 +814,7 @@ def summarize_onnx(path: Path) -> dict[str, Any]:
         for out in node.output:
             producer[out] = name
         rows.append(row)
-    total = sum(math.prod(d) for d in inits.values())
+    total = sum(math.prod(d) for name, d in inits.items() if name in param_inits)
     return {
         "model": graph.name or path.stem,
         "format": "onnx",
@@ -1163,3 +1222,23 @@ def preprocessing_results(runs_root: Path | None) -> dict[str, dict[str, Any]]:
             entry[f"{key}_run"] = run.id
             entry.setdefault("random_init", bool(model.get("random_init")))
     return results
+
+
+def run_onnx_path(run_dir: Path, record: dict[str, Any] | None) -> Path | None:
+    """A run's ONNX export: the newest entry of run.json's `onnx.exports` that still exists,
+    else the newest *.onnx in the folder, else None."""
+    run_dir = Path(run_dir)
+    onnx_record = (record or {}).get("onnx") or {}
+    exports = onnx_record.get("exports") if isinstance(onnx_record, dict) else None
+    for entry in reversed(exports or []):
+        for key in ("path", "file"):
+            value = entry.get(key) if isinstance(entry, dict) else None
+            if not value:
+                continue
+            candidate = Path(value)
+            if not candidate.is_absolute():
+                candidate = run_dir / candidate
+            if candidate.is_file():
+                return candidate
+    files = sorted(run_dir.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
+    return files[0] if files else None

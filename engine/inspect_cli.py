@@ -139,21 +139,13 @@ def load_summary(kind: str, path: Path) -> dict[str, Any]:
 
 
 def run_onnx_file(path: Path, record: dict[str, Any] | None) -> Path:
-    """The ONNX export of a run folder (run.json's onnx.path, else the newest *.onnx)."""
-    onnx_info = (record or {}).get("onnx") or {}
-    recorded = onnx_info.get("path") if isinstance(onnx_info, dict) else None
-    if recorded:
-        candidate = Path(recorded)
-        if not candidate.is_absolute():
-            candidate = path / candidate
-        if candidate.is_file():
-            return candidate
-    files = sorted(path.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
-    if not files:
-        raise CnnlabError(
-            f"run {path.name} has no ONNX export yet: run `engine export {path.name}`"
-        )
-    return files[0]
+    """The ONNX export of a run folder (newest of run.json's onnx.exports, else newest *.onnx)."""
+    from engine.inspect import run_onnx_path
+
+    found = run_onnx_path(path, record)
+    if found is None:
+        raise CnnlabError(f"run {path.name} has no ONNX export yet: run `engine export {path.name}`")
+    return found
 
 
 # --------------------------------------------------------------------------------- inspect

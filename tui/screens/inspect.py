@@ -1,15 +1,13 @@
 """The Inspect screen: see inside a run's model or any .onnx file.
 
-Panes (tabs): Layers (table, freeze map, arithmetic), Filters, Activations, Preprocessing,
-ONNX, Lessons. Everything heavy happens in thread workers (json, h5py, onnx, onnxruntime,
-numpy, imported lazily) or in `python -m engine ...` child processes; this process never
-imports TensorFlow or Keras.
+Panes (tabs): Layers (table, freeze map, arithmetic of the selected layer), Filters,
+Activations, Preprocessing, ONNX, Lessons. Everything heavy happens in thread workers (json,
+h5py, onnx, onnxruntime, numpy, imported lazily) or in `python -m engine ... --json` child
+processes; this process never imports TensorFlow or Keras.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,43 +17,64 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Input, OptionList, Static, TabbedContent, TabPane
+from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
 
+from tui.screens.inspect_panes import ActivationsPane, FiltersPane, PreprocessingPane
+from tui.screens.inspect_target import (
+    LoadedTarget,
+    Samples,
+    engine_command,
+    kill_children,
+    list_inspectable,
+    load_samples,
+    read_target,
+)
 from tui.widgets.layer_table import ArithmeticView, FreezeMap, LayerTable
+from tui.widgets.lessons import LessonsView
+from tui.widgets.onnx_pane import OnnxPane
 
-
-@dataclass
-class LoadedTarget:
-    """What the screen knows about the thing it inspects."""
-
-    path: Path
-    kind: str  # "run", "onnx", "keras"
-    summary: dict[str, Any]
-    run: dict[str, Any] | None = None
-    onnx_path: Path | None = None
-    keras_path: Path | None = None
+TABS = (
+    "tab-layers",
+    "tab-filters",
+    "tab-activations",
+    "tab-preprocessing",
+    "tab-onnx",
+    "tab-lessons",
+)
+SAMPLES_PER_CLASS = 10
 
 
 class InspectScreen(Screen[None]):
-    """Inspect a run folder or an .onnx file (None: pick one)."""
+    """Inspect a run folder or an .onnx file (None: pick one from the runs root or type a path)."""
 
     DEFAULT_CSS = """
     InspectScreen { overflow: hidden; }
     InspectScreen #inspect-title { height: 1; padding: 0 1; background: $panel; }
+    InspectScreen #inspect-picker { height: auto; max-height: 20; padding: 0 1; display: none; }
+    InspectScreen.picking #inspect-picker { display: block; }
+    InspectScreen #picker-list { height: auto; max-height: 14; }
     InspectScreen #inspect-tabs { height: 1fr; }
     InspectScreen #inspect-tabs > ContentSwitcher { height: 1fr; }
     InspectScreen TabPane { height: 1fr; padding: 0; }
-    InspectScreen #layers-left { width: 3fr; }
-    InspectScreen #layers-right { width: 2fr; border-left: solid $panel; }
+    InspectScreen #layers-left { width: 1fr; }
+    InspectScreen #layers-right { width: 46; border-left: solid $panel; }
+    InspectScreen #lessons-scroll { height: 1fr; }
     """
 
     BINDINGS = [
         Binding("l", "show_tab('tab-layers')", "Layers"),
         Binding("f", "show_tab('tab-filters')", "Filters"),
         Binding("a", "show_tab('tab-activations')", "Activations"),
-        Binding("p", "show_tab('tab-preprocessing')", "Preprocessing"),
+        Binding("p", "show_tab('tab-preprocessing')", "Preproc"),
         Binding("o", "show_tab('tab-onnx')", "ONNX"),
         Binding("e", "show_tab('tab-lessons')", "Lessons"),
+        Binding("left_square_bracket", "page(-1)", "Page", show=False),
+        Binding("right_square_bracket", "page(1)", "Page ±", key_display="[ ]"),
+        Binding("comma", "step(-1)", "Prev", show=False),
+        Binding("full_stop", "step(1)", "Step ±", key_display=", ."),
+        Binding("ctrl+o", "pick", "Open…"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -66,16 +85,43 @@ class InspectScreen(Screen[None]):
             super().__init__()
             self.target = target
 
+    class SamplesReady(Message):
+        """Test images of a data source arrived from `engine data --samples`."""
+
+        def __init__(self, samples: Samples) -> None:
+            super().__init__()
+            self.samples = samples
+
+    class PickerItems(Message):
+        """Runs and ONNX files found under the runs root, for the picker."""
+
+        def __init__(self, items: list[tuple[str, Path]]) -> None:
+            super().__init__()
+            self.items = items
+
     def __init__(
-        self, target: Path | None = None, runs_root: Path | None = None, **kwargs: Any
+        self,
+        target: Path | None = None,
+        runs_root: Path | None = None,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(name=name, id=id, classes=classes)
         self.target_path = Path(target) if target is not None else None
         self.runs_root = Path(runs_root) if runs_root is not None else None
         self.loaded: LoadedTarget | None = None
+        self.samples: dict[str, Samples] = {}
+        self._samples_pending: set[str] = set()
+        self._picker_paths: list[Path] = []
 
     def compose(self) -> ComposeResult:
         yield Static("Inspect", id="inspect-title")
+        with Vertical(id="inspect-picker"):
+            yield Static("Open a run or an ONNX file (Enter), or type a path:")
+            yield OptionList(id="picker-list")
+            yield Input(placeholder="path to a run folder, .onnx or .keras file", id="picker-path")
         with TabbedContent(id="inspect-tabs"):
             with TabPane("Layers", id="tab-layers"):
                 with Horizontal():
@@ -85,17 +131,19 @@ class InspectScreen(Screen[None]):
                         yield ArithmeticView(id="arithmetic")
                         yield FreezeMap(id="freeze-map")
             with TabPane("Filters", id="tab-filters"):
-                yield Static("Filters: coming up.", id="filters-placeholder")
+                yield FiltersPane(id="filters-pane")
             with TabPane("Activations", id="tab-activations"):
-                yield Static("Activations: coming up.", id="activations-placeholder")
+                yield ActivationsPane(id="activations-pane")
             with TabPane("Preprocessing", id="tab-preprocessing"):
-                yield Static("Preprocessing: coming up.", id="preprocessing-placeholder")
+                yield PreprocessingPane(id="preprocessing-pane")
             with TabPane("ONNX", id="tab-onnx"):
-                yield Static("ONNX: coming up.", id="onnx-placeholder")
+                yield OnnxPane(id="onnx-pane")
             with TabPane("Lessons", id="tab-lessons"):
-                yield Static("Lessons: coming up.", id="lessons-placeholder")
+                with VerticalScroll(id="lessons-scroll"):
+                    yield LessonsView(id="lessons")
         yield Footer()
 
+    # -- typed accessors
     @property
     def layer_table(self) -> LayerTable:
         return self.query_one("#layer-table", LayerTable)
@@ -108,17 +156,42 @@ class InspectScreen(Screen[None]):
     def freeze_map(self) -> FreezeMap:
         return self.query_one("#freeze-map", FreezeMap)
 
+    @property
+    def tabs(self) -> TabbedContent:
+        return self.query_one("#inspect-tabs", TabbedContent)
+
+    @property
+    def panes(self) -> list[Any]:
+        return [
+            self.query_one("#filters-pane", FiltersPane),
+            self.query_one("#activations-pane", ActivationsPane),
+            self.query_one("#preprocessing-pane", PreprocessingPane),
+            self.query_one("#onnx-pane", OnnxPane),
+        ]
+
+    def _title(self, text: str) -> None:
+        self.query_one("#inspect-title", Static).update(text)
+
+    # -- loading
     def on_mount(self) -> None:
         if self.target_path is not None:
             self.load(self.target_path)
         else:
-            self.query_one("#inspect-title", Static).update(
-                "Inspect: open a run (Runs screen, key i) or start with `cnnlab RUN_DIR|FILE.onnx`"
-            )
+            self.action_pick()
+
+    def on_unmount(self) -> None:
+        kill_children()
 
     def load(self, path: Path) -> None:
-        self.query_one("#inspect-title", Static).update(f"Inspect · loading {path} …")
-        self._load_worker(path)
+        """Read a run folder or model file in a worker; the panes fill in when it arrives."""
+        self.target_path = Path(path)
+        self.remove_class("picking")
+        self._title(f"Inspect · loading {path} …")
+        self._load_worker(Path(path), engine_command(self.app), self.runs_root)
+
+    def reload(self) -> None:
+        if self.target_path is not None:
+            self.load(self.target_path)
 
     @work(
         thread=True,
@@ -127,58 +200,182 @@ class InspectScreen(Screen[None]):
         description="read the model",
         exit_on_error=False,
     )
-    def _load_worker(self, path: Path) -> None:
-        target = _read_target(path)
-        self.post_message(self.Loaded(target))
-
-    def on_worker_state_changed(self, event: Any) -> None:
-        from textual.worker import WorkerState
-
-        if event.state == WorkerState.ERROR:
-            self.notify(
-                f"{event.worker.description}: {event.worker.error}", severity="error", timeout=8
-            )
-            self.query_one("#inspect-title", Static).update(
-                f"Inspect · could not open: {event.worker.error}"
-            )
+    def _load_worker(self, path: Path, prefix: list[str], runs_root: Path | None) -> None:
+        self.post_message(self.Loaded(read_target(path, prefix, runs_root)))
 
     def on_inspect_screen_loaded(self, message: Loaded) -> None:
-        target = message.target
-        self.loaded = target
+        target = self.loaded = message.target
         totals = target.summary.get("totals", {})
-        self.query_one("#inspect-title", Static).update(
-            f"Inspect · {target.path.name} · {target.summary.get('model', '?')} · "
-            f"{totals.get('total', 0):,} params ({totals.get('trainable', 0):,} trainable)"
+        fmt = target.summary.get("format", "keras")
+        bits = [f"Inspect · {target.path.name}", str(target.summary.get("model", "?"))]
+        if totals.get("total") is not None:
+            bits.append(f"{int(totals['total']):,} params")
+        if totals.get("trainable") is not None:
+            bits.append(f"{int(totals['trainable']):,} trainable")
+        bits.append(
+            f"{len(target.summary.get('layers', []))} {'nodes' if fmt == 'onnx' else 'layers'}"
         )
+        if (target.run or {}).get("model", {}) and (target.run or {}).get("model", {}).get(
+            "random_init"
+        ):
+            bits.append("random init (not ImageNet)")
+        self._title(" · ".join(bits))
         phases = (target.run or {}).get("phases")
         self.layer_table.show(target.summary, phases)
         self.freeze_map.show(target.summary, phases)
+        self.freeze_map.display = fmt != "onnx"
+        for pane in self.panes:
+            pane.set_target(target)
+        self._lessons_worker(target)
         self.layer_table.focus()
 
+    @work(
+        thread=True,
+        exclusive=True,
+        group="inspect-lessons",
+        description="gather results for the lessons",
+        exit_on_error=False,
+    )
+    def _lessons_worker(self, target: LoadedTarget) -> None:
+        from engine.inspect import preprocessing_results
+
+        results = preprocessing_results(target.runs_root)
+        self.app.call_from_thread(
+            self.query_one("#lessons", LessonsView).show, target.summary, target.run, results
+        )
+
+    # -- samples shared by the Activations and Preprocessing panes
+    def request_samples(self, source: str) -> None:
+        """Test images of `source` for the panes (cached; loaded once by `engine data`)."""
+        if source in self.samples:
+            self._deliver(self.samples[source])
+            return
+        if source in self._samples_pending:
+            return
+        self._samples_pending.add(source)
+        self._samples_worker(source, engine_command(self.app))
+
+    @work(
+        thread=True,
+        group="inspect-samples",
+        description="load test images (engine data)",
+        exit_on_error=False,
+    )
+    def _samples_worker(self, source: str, prefix: list[str]) -> None:
+        try:
+            samples = load_samples(prefix, source, SAMPLES_PER_CLASS)
+        finally:
+            self._samples_pending.discard(source)
+        self.post_message(self.SamplesReady(samples))
+
+    def on_inspect_screen_samples_ready(self, message: SamplesReady) -> None:
+        self.samples[message.samples.source] = message.samples
+        self._deliver(message.samples)
+
+    def _deliver(self, samples: Samples) -> None:
+        for pane in self.panes:
+            ready = getattr(pane, "samples_ready", None)
+            if ready is not None:
+                ready(samples)
+
+    # -- picker
+    def action_pick(self) -> None:
+        self.add_class("picking")
+        self._title("Inspect · choose what to open")
+        self._picker_worker(self.runs_root)
+        self.query_one("#picker-path", Input).focus()
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="inspect-picker",
+        description="list runs",
+        exit_on_error=False,
+    )
+    def _picker_worker(self, runs_root: Path | None) -> None:
+        from engine.runs import default_runs_root
+
+        self.post_message(self.PickerItems(list_inspectable(runs_root or default_runs_root())))
+
+    def on_inspect_screen_picker_items(self, message: PickerItems) -> None:
+        options = self.query_one("#picker-list", OptionList)
+        options.clear_options()
+        self._picker_paths = [path for _, path in message.items]
+        if message.items:
+            options.add_options([Option(label) for label, _ in message.items])
+            options.highlighted = 0
+            options.focus()
+        else:
+            options.add_option(
+                Option("no runs with a model here — type a path below", disabled=True)
+            )
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option_list.id != "picker-list":
+            return
+        event.stop()
+        if 0 <= event.option_index < len(self._picker_paths):
+            self.load(self._picker_paths[event.option_index])
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "picker-path":
+            return
+        event.stop()
+        text = event.value.strip()
+        if text:
+            self.load(Path(text).expanduser())
+
+    # -- cross-pane coordination
     def on_layer_table_layer_selected(self, message: LayerTable.LayerSelected) -> None:
         self.arithmetic.show(message.row)
+        for pane in self.panes:
+            follow = getattr(pane, "follow_layer", None)
+            if follow is not None:
+                follow(message.row)
 
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        reason = str(error) or type(error).__name__
+        self.notify(f"{event.worker.description}: {reason}", severity="error", timeout=10)
+        if event.worker.group == "inspect-load":
+            self._title(f"Inspect · could not open: {reason}")
+            if self.loaded is None:
+                self.add_class("picking")
+
+    # -- actions
     def action_show_tab(self, tab: str) -> None:
-        self.query_one("#inspect-tabs", TabbedContent).active = tab
+        self.tabs.active = tab
+        if tab == "tab-layers":
+            self.layer_table.focus()
+        elif self.focused is not None and not isinstance(self.focused, Input):
+            # Leave nothing focused in a hidden pane: the keys belong to the screen again.
+            self.set_focus(None)
+
+    def _active_pane(self) -> Any:
+        mapping = {
+            "tab-filters": "#filters-pane",
+            "tab-activations": "#activations-pane",
+            "tab-preprocessing": "#preprocessing-pane",
+        }
+        selector = mapping.get(self.tabs.active)
+        return self.query_one(selector) if selector else None
+
+    def action_page(self, delta: int) -> None:
+        pane = self._active_pane()
+        if pane is not None and hasattr(pane, "page"):
+            pane.page(delta)
+
+    def action_step(self, delta: int) -> None:
+        pane = self._active_pane()
+        if pane is not None and hasattr(pane, "step"):
+            pane.step(delta)
 
     def action_back(self) -> None:
+        if self.has_class("picking") and self.loaded is not None:
+            self.remove_class("picking")
+            self.layer_table.focus()
+            return
         if len(self.app.screen_stack) > 1:
             self.app.pop_screen()
-
-
-def _read_target(path: Path) -> LoadedTarget:
-    """Read a run folder's run.json and summary.json (thread worker; no TensorFlow)."""
-    if path.is_dir():
-        run = json.loads((path / "run.json").read_text(encoding="utf-8"))
-        summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
-        onnx_files = sorted(path.glob("*.onnx"))
-        keras_path = path / "model.keras"
-        return LoadedTarget(
-            path=path,
-            kind="run",
-            summary=summary,
-            run=run,
-            onnx_path=onnx_files[0] if onnx_files else None,
-            keras_path=keras_path if keras_path.is_file() else None,
-        )
-    raise ValueError(f"{path}: not a run folder (ONNX files come next)")

@@ -107,7 +107,6 @@ class LayerTable(DataTable[Any]):
         layers = list(summary.get("layers", []))
         self.rows_data = layers
         self.phases = phase_trainable_sets(phases, layers)
-        self.add_column("#", key="idx")
         self.add_column("layer", key="name")
         self.add_column("type", key="type")
         self.add_column("output shape", key="shape")
@@ -120,9 +119,9 @@ class LayerTable(DataTable[Any]):
             dim = row.get("type") in _PLUMBING
             style = "dim" if dim else ""
             name = str(row.get("name", "?"))
+            del i
             cells: list[Any] = [
-                Text(str(i), style="dim", justify="right"),
-                Text(name if len(name) <= 40 else name[:39] + "…", style=style),
+                Text(name if len(name) <= 28 else name[:27] + "…", style=style),
                 Text(str(row.get("type", "?")), style=style),
                 Text(shape_text(row.get("output_shape")), style=style),
                 Text(fmt_int(row.get("params")), justify="right"),

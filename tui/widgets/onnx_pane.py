@@ -1,0 +1,317 @@
+"""The ONNX pane: metadata, inputs/outputs, op histogram, initializer statistics, evaluation
+with a provider of choice, and Keras-vs-ONNX parity and speed for files that came from a run.
+
+The overview comes from `export.info.onnx_info` (onnx only, in a thread worker); evaluation
+runs `engine eval FILE --json` as a child process, so onnxruntime's GPU providers (and their
+native log noise) never load into the TUI process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, Input, Select, Static
+
+from tui.widgets.charts import Bar, render_bar_chart
+
+PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
+
+
+def _num(value: Any, fmt: str = "{:,}") -> str:
+    if value is None:
+        return "–"
+    try:
+        return fmt.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def onnx_overview(path: Path) -> dict[str, Any]:
+    """`onnx_info` of the file (the ONNX engineer's API), without the per-node rows."""
+    from export.info import onnx_info
+
+    return onnx_info(path, nodes=False, initializer_stats=True)
+
+
+def render_overview(info: dict[str, Any]) -> Group:
+    """File facts, inputs/outputs, metadata, op histogram and initializer statistics."""
+    size = int(info.get("size_bytes") or 0)
+    producer = info.get("producer") or {}
+    opset = info.get("opset") or {}
+    totals = info.get("totals") or {}
+    head = Text()
+    head.append(f"{Path(str(info.get('file'))).name}", style="bold")
+    head.append(f"  {size / 1e6:.2f} MB · IR {info.get('ir_version')} · opset ")
+    head.append(", ".join(f"{k} {v}" for k, v in opset.items()))
+    head.append(f" · producer {producer.get('name', '?')} {producer.get('version', '')}\n")
+    head.append(
+        f"{_num(totals.get('nodes'))} nodes · {_num(totals.get('params'))} parameters in "
+        f"{_num(totals.get('initializers'))} initializers ({int(totals.get('initializer_bytes') or 0) / 1e6:.2f} MB)"
+        f" · {_num(totals.get('macs'))} MACs per image\n"
+    )
+    io = Table(box=None, padding=(0, 1), show_edge=False, title_justify="left")
+    io.add_column("", style="bold")
+    io.add_column("name")
+    io.add_column("dtype")
+    io.add_column("shape")
+    for kind in ("inputs", "outputs"):
+        for entry in info.get(kind) or []:
+            shape = entry.get("shape")
+            io.add_row(kind[:-1], str(entry.get("name")), str(entry.get("dtype")), str(shape))
+    meta_table = Table(box=None, padding=(0, 1), show_edge=False)
+    meta_table.add_column("metadata", style="bold")
+    meta_table.add_column("value", overflow="fold")
+    for key, value in (info.get("metadata") or {}).items():
+        shown = value if len(value) <= 90 else value[:87] + "…"
+        meta_table.add_row(key, shown)
+    if not info.get("metadata"):
+        meta_table.add_row("(none)", "this file carries no metadata_props")
+    hist = info.get("op_histogram") or {}
+    bars = [Bar(op, float(n)) for op, n in list(hist.items())[:14]]
+    ops = Text("op histogram\n", style="bold")
+    ops.append(render_bar_chart(bars, 60, value_format=lambda v: f"{int(v)}"))
+    if len(hist) > 14:
+        ops.append(f"\n… and {len(hist) - 14} more op types", style="dim")
+    stats = info.get("initializer_stats") or {}
+    init = Text("\ninitializers (weights)\n", style="bold")
+    if stats.get("count"):
+        init.append(
+            f"all {stats['count']:,} weights: min {_num(stats.get('min'), '{:.4g}')} · max "
+            f"{_num(stats.get('max'), '{:.4g}')} · mean {_num(stats.get('mean'), '{:.3g}')} · std "
+            f"{_num(stats.get('std'), '{:.3g}')} · exact zeros {_num(stats.get('zeros'))}\n"
+        )
+    largest = sorted(info.get("initializers") or [], key=lambda e: -int(e.get("size") or 0))[:6]
+    table = Table(box=None, padding=(0, 1), show_edge=False)
+    for col in ("largest", "shape", "size", "min", "max", "std"):
+        table.add_column(col, justify="left" if col in ("largest", "shape") else "right")
+    for e in largest:
+        name = str(e.get("name"))
+        table.add_row(
+            name if len(name) <= 44 else "…" + name[-43:],
+            str(e.get("shape")),
+            _num(e.get("size")),
+            _num(e.get("min"), "{:.3g}"),
+            _num(e.get("max"), "{:.3g}"),
+            _num(e.get("std"), "{:.3g}"),
+        )
+    warnings = info.get("warnings") or []
+    warn = Text("\n".join(f"⚠ {w}" for w in warnings), style="yellow") if warnings else Text("")
+    return Group(head, io, Text(""), meta_table, Text(""), ops, init, table, warn)
+
+
+def render_eval(result: dict[str, Any]) -> Text:
+    """One `engine eval --json` result: accuracy, providers used, latency, throughput."""
+    provider = result.get("provider") or {}
+    text = Text()
+    text.append("evaluation ", style="bold")
+    text.append(f"on {result.get('data')} ({_num(result.get('n'))} test images)\n")
+    text.append("provider: asked ")
+    text.append(str(provider.get("requested")), style="bold")
+    text.append(" → running on ")
+    text.append(", ".join(provider.get("used") or []), style="bold green")
+    if provider.get("fell_back"):
+        text.append("  (fell back)", style="yellow")
+    text.append("\n")
+    for note in provider.get("notes") or []:
+        text.append(f"  {note}\n", style="dim")
+    acc = result.get("accuracy")
+    text.append(f"ONNX test accuracy {_num(acc * 100 if acc is not None else None, '{:.2f}')} %")
+    keras_acc = result.get("keras_test_accuracy")
+    if keras_acc is not None:
+        text.append(f" · Keras {keras_acc * 100:.2f} %")
+    text.append("\n")
+    lat = result.get("latency_ms") or {}
+    thr = result.get("throughput") or {}
+    text.append(
+        f"latency at batch 1: p50 {_num(lat.get('p50'), '{:.3f}')} ms · p90 {_num(lat.get('p90'), '{:.3f}')} ms"
+        f" · p99 {_num(lat.get('p99'), '{:.3f}')} ms\n"
+        f"throughput at batch {thr.get('batch')}: {_num(thr.get('images_per_s'), '{:,.0f}')} images/s"
+    )
+    return text
+
+
+def render_parity(run: dict[str, Any] | None, onnx_path: Path | None) -> Text:
+    """Keras vs ONNX for a file that came from a run: parity at export, accuracy, speed."""
+    text = Text()
+    if not run:
+        text.append("Not from a run on disk: no Keras model to compare with.", style="dim")
+        return text
+    record = run.get("onnx") or {}
+    exports = record.get("exports") or []
+    evals = record.get("evals") or []
+    name = onnx_path.name if onnx_path else None
+    export = next((e for e in reversed(exports) if Path(str(e.get("path"))).name == name), None)
+    text.append("Keras vs ONNX\n", style="bold")
+    metrics = run.get("metrics") or {}
+    if export:
+        parity = export.get("parity") or {}
+        if parity:
+            ok = parity.get("passed")
+            text.append("parity at export: ")
+            text.append("passed" if ok else "FAILED", style="bold green" if ok else "bold red")
+            text.append(
+                f" · max |Δp| {parity.get('max_abs_diff', 0):.2e} (tolerance {parity.get('tolerance', 0):.0e})"
+                f" · top-1 agreement {parity.get('top1_agreement', 0) * 100:.2f} % on {parity.get('n')} images\n"
+            )
+        text.append(
+            f"exported with {export.get('converter', '?')}, opset {export.get('opset')}, "
+            f"in {export.get('export_time', 0):.1f} s"
+            + (
+                " · preprocessing baked in (uint8 input)"
+                if export.get("with_preprocessing")
+                else ""
+            )
+            + "\n"
+        )
+    else:
+        text.append("no export record for this file in run.json\n", style="dim")
+    keras_acc = metrics.get("test_accuracy")
+    mine = [e for e in evals if Path(str(e.get("file") or e.get("path"))).name == name]
+    if keras_acc is not None:
+        text.append(f"Keras test accuracy {keras_acc * 100:.2f} %\n")
+    for e in mine[-4:]:
+        provider = e.get("provider") or {}
+        thr = (e.get("throughput") or {}).get("images_per_s")
+        lat = (e.get("latency_ms") or {}).get("p50")
+        text.append(
+            f"ONNX on {','.join(provider.get('used') or [])} ({e.get('data')}): "
+            f"{(e.get('accuracy') or 0) * 100:.2f} % · p50 {_num(lat, '{:.3f}')} ms · "
+            f"{_num(thr, '{:,.0f}')} img/s\n"
+        )
+    if not mine:
+        text.append("not evaluated yet: choose a provider and press Evaluate", style="dim")
+    return text
+
+
+class OnnxPane(VerticalScroll):
+    """Everything about the ONNX file, plus evaluation with a chosen provider."""
+
+    DEFAULT_CSS = """
+    OnnxPane { height: 1fr; padding: 0 1; }
+    OnnxPane .pane-controls { height: auto; margin: 1 0 0 0; }
+    OnnxPane #onnx-provider { width: 20; }
+    OnnxPane #onnx-data { width: 28; }
+    OnnxPane #onnx-eval-result, OnnxPane #onnx-parity { margin: 1 0 0 0; }
+    """
+
+    class InfoReady(Message):
+        """`onnx_info` of the file."""
+
+        def __init__(self, info: dict[str, Any]) -> None:
+            super().__init__()
+            self.info = info
+
+    class EvalDone(Message):
+        """An `engine eval` result."""
+
+        def __init__(self, result: dict[str, Any]) -> None:
+            super().__init__()
+            self.result = result
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.path: Path | None = None
+        self.run: dict[str, Any] | None = None
+        self.run_dir: Path | None = None
+        self.info: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="onnx-parity")
+        with Horizontal(classes="pane-controls"):
+            yield Select[str](
+                [(p, p) for p in PROVIDERS], allow_blank=False, value="auto", id="onnx-provider"
+            )
+            yield Input(value="synthetic", placeholder="data source", id="onnx-data")
+            yield Button("Evaluate", id="onnx-eval", variant="primary")
+        yield Static("", id="onnx-eval-result")
+        yield Static("", id="onnx-overview")
+
+    def set_target(self, target: Any) -> None:
+        self.path = target.onnx_path
+        self.run = target.run
+        self.run_dir = target.path if target.kind == "run" else None
+        self.query_one("#onnx-data", Input).value = target.data_source or "synthetic"
+        self.query_one("#onnx-eval", Button).disabled = self.path is None
+        self.query_one("#onnx-eval-result", Static).update("")
+        if self.path is None:
+            self.query_one("#onnx-parity", Static).update(
+                Text(
+                    "No ONNX file yet. Export this run (Activations pane → Export, or "
+                    f"`engine export {target.path}`) to see its graph here.",
+                    style="dim",
+                )
+            )
+            self.query_one("#onnx-overview", Static).update("")
+            return
+        self.query_one("#onnx-parity", Static).update(render_parity(self.run, self.path))
+        self.query_one("#onnx-overview", Static).update(
+            Text(f"reading {self.path.name} …", style="dim")
+        )
+        self._read_info(self.path)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="inspect-onnx-info",
+        description="read the ONNX file",
+        exit_on_error=False,
+    )
+    def _read_info(self, path: Path) -> None:
+        self.post_message(self.InfoReady(onnx_overview(path)))
+
+    def on_onnx_pane_info_ready(self, message: InfoReady) -> None:
+        self.info = message.info
+        self.query_one("#onnx-overview", Static).update(render_overview(message.info))
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id != "onnx-eval" or self.path is None:
+            return
+        event.stop()
+        provider = str(self.query_one("#onnx-provider", Select).value)
+        data = self.query_one("#onnx-data", Input).value.strip() or "synthetic"
+        event.button.disabled = True
+        self.query_one("#onnx-eval-result", Static).update(
+            Text(f"evaluating with {provider} on {data} (engine eval) …", style="dim")
+        )
+        self._evaluate(self.path, provider, data)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="inspect-onnx-eval",
+        description="evaluate with onnxruntime",
+        exit_on_error=False,
+    )
+    def _evaluate(self, path: Path, provider: str, data: str) -> None:
+        from tui.screens.inspect_target import engine_command, run_engine_json
+
+        args = ["eval", str(path), "--data", data, "--provider", provider, "--json"]
+        if self.run_dir is not None:
+            args += ["--runs-dir", str(self.run_dir.parent)]
+        try:
+            result = run_engine_json(engine_command(self.app), args, timeout=1800)
+        finally:
+            self.app.call_from_thread(self._enable_eval)
+        self.post_message(self.EvalDone(result))
+
+    def _enable_eval(self) -> None:
+        self.query_one("#onnx-eval", Button).disabled = self.path is None
+
+    def on_onnx_pane_eval_done(self, message: EvalDone) -> None:
+        self.query_one("#onnx-eval-result", Static).update(render_eval(message.result))
+        if self.run_dir is not None:
+            import json
+
+            try:
+                self.run = json.loads((self.run_dir / "run.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return
+            self.query_one("#onnx-parity", Static).update(render_parity(self.run, self.path))
