@@ -17,6 +17,9 @@ from engine import __version__
 from engine.errors import CnnlabError
 from engine.output import error
 
+# Commands that load TensorFlow: it is imported up front, with its start-up noise kept off screen.
+TF_COMMANDS = {"run", "doctor", "export", "inspect", "filters", "preprocess-stats"}
+
 # Modules contributing subcommands, in the order `engine --help` lists them.
 COMMAND_MODULES = (
     "engine.commands",
@@ -61,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command in TF_COMMANDS:
+            from engine.tfquiet import load_tensorflow
+
+            load_tensorflow()
         code: int = args.handler(args)
     except CnnlabError as exc:
         error(str(exc))

@@ -168,7 +168,8 @@ def cmd_data(args: argparse.Namespace) -> int:
         return 0
     from rich.table import Table
 
-    t = Table(title=f"{ds.source}: {len(ds.classes)} classes, images {'×'.join(map(str, ds.image_shape))}")
+    console.print(f"[bold]{ds.source}[/]: {len(ds.classes)} classes, images {'×'.join(map(str, ds.image_shape))}")
+    t = Table()
     t.add_column("class")
     for split in ("train", "val", "test"):
         t.add_column(split, justify="right")

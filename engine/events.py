@@ -139,11 +139,13 @@ class RichSink:
             p.update(self.task, description=desc, completed=event["step"], total=event["steps"], metrics=metrics)
         elif kind == "epoch_end":
             m = event["metrics"]
-            self.console.print(
-                f"  {event['phase']} epoch {event['epoch']}/{event['epochs']}: "
-                + "  ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, (int, float)))
-                + f"  ({event['epoch_time']:.1f} s)"
-            )
+            parts = [f"{event['phase']} epoch {event['epoch']}/{event['epochs']}"]
+            if "loss" in m:
+                parts.append(f"loss {m['loss']:.3f} acc {m.get('accuracy', 0):.1%}")
+            if "val_loss" in m:
+                parts.append(f"val loss {m['val_loss']:.3f} acc {m.get('val_accuracy', 0):.1%}")
+            parts.append(f"{event['epoch_time']:.1f} s")
+            self.console.print("  " + "   ".join(parts), highlight=False)
             if self.task is not None:
                 p.reset(self.task)
         elif kind == "log":
@@ -154,9 +156,20 @@ class RichSink:
                 p.remove_task(self.task)
                 self.task = None
             m = event.get("metrics") or {}
-            acc = m.get("test_accuracy")
-            acc_txt = f", test accuracy {acc:.2%}" if isinstance(acc, float) else ""
-            self.console.print(f"[bold green]{event['status']}[/] {event['run_id']}{acc_txt} in {event['wall_time']:.1f} s")
+            figures = []
+            for key, label in (("train_accuracy", "train"), ("val_accuracy", "val"), ("test_accuracy", "test")):
+                if isinstance(m.get(key), float):
+                    figures.append(f"{label} {m[key]:.2%}")
+            if isinstance(m.get("overfit_gap"), (int, float)):
+                figures.append(f"gap {m['overfit_gap']:.1f} pts")
+            colour = "green" if event["status"] == "finished" else "yellow"
+            self.console.print(
+                f"[bold {colour}]{event['status']}[/] {event['run_id']} in {event['wall_time']:.1f} s"
+                + (f"\n  {'  '.join(figures)}" if figures else ""),
+                highlight=False,
+            )
+        elif kind == "error":
+            pass  # the CLI prints the one-line error itself
 
     def close(self) -> None:
         if self.started:

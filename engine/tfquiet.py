@@ -1,0 +1,54 @@
+"""Import TensorFlow without its C++ start-up chatter on the user's screen.
+
+TensorFlow 2.21 prints absl/oneDNN/CUDA notices straight to file descriptor 2 while it loads and
+first looks for devices, ignoring TF_CPP_MIN_LOG_LEVEL. We capture fd 2 during that window and
+show what was captured only with CNNLAB_DEBUG=1 (or when the import fails).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+captured_noise = ""
+
+
+@contextmanager
+def capture_fd2() -> Iterator[list[str]]:
+    """Send fd 2 to a temp file for the block; the captured text lands in the yielded list."""
+    out: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield out
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            out.append(tmp.read().decode("utf-8", "replace"))
+
+
+def load_tensorflow() -> None:
+    """Import TensorFlow (and Keras) once, quietly."""
+    global captured_noise
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        with capture_fd2() as out:
+            import keras  # noqa: F401
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+    except BaseException:
+        sys.stderr.write("".join(out))
+        raise
+    captured_noise = "".join(out)
+    if os.environ.get("CNNLAB_DEBUG"):
+        sys.stderr.write(captured_noise)
