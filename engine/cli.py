@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not os.environ.get("CNNLAB_DEBUG"):
+        import warnings
+
+        # Library UserWarnings (e.g. Keras on non-square ImageNet shapes) are not the user's problem;
+        # what matters is reported by our own events and messages.
+        warnings.simplefilter("ignore", UserWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

@@ -68,7 +68,7 @@ def build_backbone_checked(spec: BackboneSpec, input_size: int, weights: str) ->
     except Exception as exc:  # Keras raises a bare Exception("URL fetch failure ...")
         target = weights_cache_path(spec, input_size)
         _remove_partial(target)
-        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        reason = _short_reason(exc)
         raise WeightsError(
             f"ImageNet weights for {spec.name} are not cached and could not be downloaded "
             f"({reason}); put {target.name} in {target.parent}/ or use --weights none "
@@ -76,6 +76,15 @@ def build_backbone_checked(spec: BackboneSpec, input_size: int, weights: str) ->
         ) from None
     finally:
         socket.setdefaulttimeout(old_timeout)
+
+
+def _short_reason(exc: BaseException) -> str:
+    """Keras says "URL fetch failure on <url>: <code> -- <reason>"; keep the part a person needs."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "URL fetch failure" in text:
+        tail = text.split(" -- ", 1)[1].strip() if " -- " in text else ""
+        return f"download failed{': ' + tail if tail else ''}"
+    return text[:160]
 
 
 def _remove_partial(target: Path) -> None:

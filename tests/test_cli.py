@@ -104,3 +104,27 @@ def test_doctor_json(tmp_path: Path) -> None:
     report = json.loads(out.stdout)
     assert report["tensorflow"].startswith("2.") and "CPUExecutionProvider" in report["ort_available_providers"]
     assert "MobileNetV2" in report["imagenet_weights_missing"] + report["imagenet_weights_cached"]
+
+
+@pytest.mark.slow
+def test_a_killed_run_leaves_a_readable_record_that_says_so(tmp_path: Path) -> None:
+    env = {**ENV, "CNNLAB_RUNS": str(tmp_path / "runs"), "CNNLAB_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "run", "simple-cnn", "--data", "synthetic", "--subset", "1000", "--epochs", "50", "--early-stopping", "no", "--events", "jsonl"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+    )
+    assert proc.stdout is not None
+    first = None
+    for line in proc.stdout:
+        event = json.loads(line)
+        first = first or event
+        if event["event"] == "epoch_end":
+            proc.kill()  # SIGKILL: no chance to clean up
+            break
+    proc.wait(timeout=60)
+    assert first is not None
+    record = json.loads((Path(first["run_dir"]) / "run.json").read_text())
+    assert record["status"] == "running" and len(record["history"]) >= 1
+    listed = json.loads(engine("runs", "list", "--json", tmp_path=tmp_path).stdout)
+    assert listed[0]["status"] == "died"
+    assert not [p for p in Path(first["run_dir"]).iterdir() if p.name.startswith(".")]
