@@ -451,9 +451,9 @@ def synthetic_images(
     coords = np.arange(size, dtype=np.float32) + 0.5
     yy, xx = np.meshgrid(coords, coords, indexing="ij")
     centre = size / 2
-    cx = rng.uniform(centre - size * 0.17, centre + size * 0.17, n).astype(np.float32)
-    cy = rng.uniform(centre - size * 0.17, centre + size * 0.17, n).astype(np.float32)
-    scale = rng.uniform(size * 0.19, size * 0.33, n).astype(np.float32)  # "radius" of the shape
+    cx = rng.uniform(centre - size * 0.1, centre + size * 0.1, n).astype(np.float32)
+    cy = rng.uniform(centre - size * 0.1, centre + size * 0.1, n).astype(np.float32)
+    scale = rng.uniform(size * 0.25, size * 0.38, n).astype(np.float32)  # "radius" of the shape
     period = rng.uniform(size * 0.13, size * 0.22, n).astype(np.float32)  # of the textures
     phase = rng.uniform(0, 2 * np.pi, n).astype(np.float32)
     flip = rng.choice(np.array([-1.0, 1.0], np.float32), n)
@@ -501,12 +501,10 @@ def synthetic_images(
             m = patch & (np.sin(2 * np.pi * (dx + f * dy) / (p * 1.41) + ph) > 0)
         masks[idx] = m
 
-    # Dark shape on a light ground or the reverse, so every image has clear contrast.
-    dark = rng.uniform(0, 110, (n, 3)).astype(np.float32)
-    light = rng.uniform(145, 255, (n, 3)).astype(np.float32)
-    light_on_dark = rng.random(n) < 0.5
-    fg = np.where(light_on_dark[:, None], light, dark)
-    bg = np.where(light_on_dark[:, None], dark, light)
+    # A light shape on a dark ground, both of random colour: clear contrast whatever the hues.
+    # (Random polarity as well made it markedly slower to learn from a few hundred images.)
+    bg = rng.uniform(0, 110, (n, 3)).astype(np.float32)
+    fg = rng.uniform(145, 255, (n, 3)).astype(np.float32)
     images = np.where(masks[..., None], fg[:, None, None, :], bg[:, None, None, :])
     images += rng.standard_normal(images.shape, dtype=np.float32) * 12
     return np.clip(images, 0, 255).astype(np.uint8)
@@ -595,6 +593,10 @@ class _BatchUnpickler(pickle.Unpickler):
             return getattr(multiarray, name)
         if module == "numpy" and name in ("ndarray", "dtype"):
             return getattr(np, name)
+        if module == "_codecs" and name == "encode":  # how protocol 2 stores bytes
+            import _codecs
+
+            return _codecs.encode
         raise pickle.UnpicklingError(f"refusing {module}.{name} in a CIFAR-10 batch")
 
 
@@ -1249,6 +1251,16 @@ def _decode_tar(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _is_tar(path: Path, where: str) -> bool:
+    """Whether `path` is a (compressed) tar; DataError for a damaged one."""
+    try:
+        return tarfile.is_tarfile(path)
+    except (OSError, EOFError, tarfile.TarError) as exc:  # a truncated .tar.gz
+        raise DataError(
+            f"{where}: cannot read the archive ({' '.join(str(exc).split())})"
+        ) from None
+
+
 def _load_folder(options: _Options) -> _Raw:
     where = options.source
     path = Path(options.arg or "").expanduser()
@@ -1261,7 +1273,7 @@ def _load_folder(options: _Options) -> _Raw:
         layout = _build_layout([(parts, i) for i, (parts, _) in enumerate(listing)], dirs, where)
         classes = _check_layout(layout, where)
         key = _folder_key(path, options.resize, [file for _, file in listing])
-    elif tarfile.is_tarfile(path):
+    elif _is_tar(path, where):
         key = _folder_key(path, options.resize, None)
     else:
         raise DataError(
