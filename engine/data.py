@@ -405,10 +405,11 @@ def _check_raw(raw: _Raw, source: str) -> None:
             raise DataError(
                 f"{source}: x_{split} images are {x.shape[1:]} but x_train's are {shape}"
             )
-        if len(y) and (y.min() < 0 or y.max() >= len(raw.classes)):
+        bad = y[(y < 0) | (y >= len(raw.classes))]
+        if len(bad):
             raise DataError(
-                f"{source}: y_{split} has label {int(y.max() if y.max() >= 0 else y.min())} "
-                f"outside 0..{len(raw.classes) - 1} ({len(raw.classes)} classes)"
+                f"{source}: y_{split} has label {int(bad[0])} outside 0..{len(raw.classes) - 1} "
+                f"({len(raw.classes)} classes)"
             )
     if len(raw.y_train) == 0:
         raise DataError(f"{source}: no training images")
@@ -1451,9 +1452,3 @@ SOURCES.add(
         arg="required",
     ),
 )
-
-
-def iter_sources() -> Iterator[DataSource]:
-    """The registered sources, in registration order."""
-    for _, entry in SOURCES.items():
-        yield entry

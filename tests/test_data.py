@@ -206,7 +206,7 @@ def test_stratified_split_on_class_sorted_input(tmp_path: Path) -> None:
 
 
 def test_subset_is_stratified_in_train_and_test() -> None:
-    ds = load_dataset("synthetic", subset=100)
+    ds = load_dataset("synthetic:500", subset=100)
     total = {c: ds.counts()["train"][c] + ds.counts()["val"][c] for c in ds.classes}
     assert set(total.values()) == {10}
     assert len(ds.y_train) + len(ds.y_val) == 100 and len(ds.y_val) == 20
@@ -214,7 +214,7 @@ def test_subset_is_stratified_in_train_and_test() -> None:
 
 
 def test_tiny_subset_keeps_one_test_image_per_class_and_some_validation() -> None:
-    ds = load_dataset("synthetic", subset=10)
+    ds = load_dataset("synthetic:100", subset=10)
     assert set(ds.counts()["test"].values()) == {1}
     assert len(ds.y_train) + len(ds.y_val) == 10
     assert len(ds.y_val) >= 1 and len(ds.y_train) >= 9
