@@ -22,10 +22,14 @@ DEFAULT_DATA = f"folder:{ROOT.parent / 'shared' / 'data' / 'cifar10-jpeg.tar.gz'
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", default=DEFAULT_DATA)
     ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--plain-epochs", type=int, default=4, help="epochs of the plain model.fit reference")
+    ap.add_argument(
+        "--plain-epochs", type=int, default=4, help="epochs of the plain model.fit reference"
+    )
     ap.add_argument("--transfer-epochs", type=int, default=10)
     ap.add_argument("--skip-cnn", action="store_true")
     ap.add_argument("--skip-transfer", action="store_true")
@@ -45,13 +49,17 @@ def main() -> None:
     runs = RunStore(Path(tempfile.mkdtemp(prefix="cnnlab-bench-runs-")))
     t0 = time.perf_counter()
     data = load_dataset(args.data)
-    print(f"data: {args.data}  train {len(data.x_train)}  val {len(data.x_val)}  test {len(data.x_test)}  (load {time.perf_counter() - t0:.1f} s)")
+    print(
+        f"data: {args.data}  train {len(data.x_train)}  val {len(data.x_val)}  test {len(data.x_test)}  (load {time.perf_counter() - t0:.1f} s)"
+    )
 
     if not args.skip_cnn:
         # --- plain model.fit reference: same data, same model, same batch size, same split
         keras.utils.set_random_seed(0)
         model = build_simple_cnn()
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
         x, xv = data.x_train.astype("float32") / 255, data.x_val.astype("float32") / 255
         times: list[float] = []
 
@@ -62,8 +70,21 @@ def main() -> None:
             def on_epoch_end(self, epoch, logs=None):  # type: ignore[no-untyped-def]
                 times.append(time.perf_counter() - self.t)
 
-        model.fit(x, data.y_train, validation_data=(xv, data.y_val), epochs=args.plain_epochs, batch_size=64, verbose=0, callbacks=[EpochTimer()])
-        plain_acc = float((model.predict(data.x_test.astype("float32") / 255, verbose=0).argmax(1) == data.y_test).mean())
+        model.fit(
+            x,
+            data.y_train,
+            validation_data=(xv, data.y_val),
+            epochs=args.plain_epochs,
+            batch_size=64,
+            verbose=0,
+            callbacks=[EpochTimer()],
+        )
+        plain_acc = float(
+            (
+                model.predict(data.x_test.astype("float32") / 255, verbose=0).argmax(1)
+                == data.y_test
+            ).mean()
+        )
         plain_epoch = float(np.mean(times[1:] if len(times) > 1 else times))
 
         cfg = get_experiment("simple-cnn").config(data=args.data, epochs=args.epochs)
@@ -72,28 +93,52 @@ def main() -> None:
         engine_epoch = float(np.mean(hist[1:] if len(hist) > 1 else hist))
         m = run.record["metrics"]
         print("\n== simple CNN, assignment settings ==")
-        print(f"engine: test accuracy {m['test_accuracy']:.2%} (train {m['train_accuracy']:.2%}, val {m['val_accuracy']:.2%}, gap {m['overfit_gap']} points, {m['epochs_run']} of {args.epochs} epochs)")
+        print(
+            f"engine: test accuracy {m['test_accuracy']:.2%} (train {m['train_accuracy']:.2%}, val {m['val_accuracy']:.2%}, gap {m['overfit_gap']} points, {m['epochs_run']} of {args.epochs} epochs)"
+        )
         print(f"plain model.fit ({args.plain_epochs} epochs): test accuracy {plain_acc:.2%}")
-        print(f"epoch time (first epoch excluded): engine {engine_epoch:.2f} s, plain fit {plain_epoch:.2f} s")
-        print(f"RATIO engine/plain epoch time = {engine_epoch / plain_epoch:.3f}   (target <= 1.10)")
+        print(
+            f"epoch time (first epoch excluded): engine {engine_epoch:.2f} s, plain fit {plain_epoch:.2f} s"
+        )
+        print(
+            f"RATIO engine/plain epoch time = {engine_epoch / plain_epoch:.3f}   (target <= 1.10)"
+        )
 
     if not args.skip_transfer:
         # A fresh feature cache so extraction is counted.
         os.environ["CNNLAB_CACHE"] = tempfile.mkdtemp(prefix="cnnlab-bench-cache-")
-        common = dict(data=args.data, weights="none", epochs=args.transfer_epochs, early_stopping=False)
+        common = dict(
+            data=args.data, weights="none", epochs=args.transfer_epochs, early_stopping=False
+        )
         spec = get_experiment("transfer")
         t0 = time.perf_counter()
-        cached = run_experiment("transfer", spec.config(feature_cache=True, **common), store=runs, reporter=Reporter(ListSink()))
+        cached = run_experiment(
+            "transfer",
+            spec.config(feature_cache=True, **common),
+            store=runs,
+            reporter=Reporter(ListSink()),
+        )
         t_cached = time.perf_counter() - t0
         t0 = time.perf_counter()
-        e2e = run_experiment("transfer", spec.config(feature_cache=False, **common), store=runs, reporter=Reporter(ListSink()))
+        e2e = run_experiment(
+            "transfer",
+            spec.config(feature_cache=False, **common),
+            store=runs,
+            reporter=Reporter(ListSink()),
+        )
         t_e2e = time.perf_counter() - t0
         tc, te = cached.record["timings"], e2e.record["timings"]
         c_train = tc["train"] + tc.get("features", 0.0)
         print("\n== frozen MobileNetV2 (weights none), 10 epochs, batch 64 ==")
-        print(f"cached features: extraction {tc.get('features', 0):.1f} s + head {tc['train']:.1f} s = {c_train:.1f} s  (wall {t_cached:.1f} s)  test acc {cached.record['metrics']['test_accuracy']:.2%}")
-        print(f"end-to-end frozen: train {te['train']:.1f} s  (wall {t_e2e:.1f} s)  test acc {e2e.record['metrics']['test_accuracy']:.2%}")
-        print(f"RATIO end-to-end/cached (training incl. extraction) = {te['train'] / c_train:.2f}x   (target >= 8x)")
+        print(
+            f"cached features: extraction {tc.get('features', 0):.1f} s + head {tc['train']:.1f} s = {c_train:.1f} s  (wall {t_cached:.1f} s)  test acc {cached.record['metrics']['test_accuracy']:.2%}"
+        )
+        print(
+            f"end-to-end frozen: train {te['train']:.1f} s  (wall {t_e2e:.1f} s)  test acc {e2e.record['metrics']['test_accuracy']:.2%}"
+        )
+        print(
+            f"RATIO end-to-end/cached (training incl. extraction) = {te['train'] / c_train:.2f}x   (target >= 8x)"
+        )
         print(f"RATIO end-to-end/cached (whole run wall time)        = {t_e2e / t_cached:.2f}x")
 
 

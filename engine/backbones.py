@@ -62,7 +62,12 @@ def _add(name: str, preprocessing: str, imagenet_file: str, family: str) -> None
     )
 
 
-_add("MobileNetV2", "mobilenet_v2", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5", "MobileNet")
+_add(
+    "MobileNetV2",
+    "mobilenet_v2",
+    "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+    "MobileNet",
+)
 _add("ResNet50", "resnet", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", "ResNet")
 _add("ResNet101", "resnet", "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5", "ResNet")
 _add("ResNet152", "resnet", "resnet152_weights_tf_dim_ordering_tf_kernels_notop.h5", "ResNet")
@@ -70,7 +75,12 @@ _add("VGG16", "vgg16", "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "VGG
 _add("VGG19", "vgg19", "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5", "VGG")
 _add("EfficientNetB0", "efficientnet", "efficientnetb0_notop.h5", "EfficientNet")
 _add("EfficientNetB3", "efficientnet", "efficientnetb3_notop.h5", "EfficientNet")
-_add("MobileNetV3Large", "mobilenet_v3", "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5", "MobileNet")
+_add(
+    "MobileNetV3Large",
+    "mobilenet_v3",
+    "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
+    "MobileNet",
+)
 
 
 def get_backbone(name: str) -> BackboneSpec:

@@ -85,7 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("CNNLAB_DEBUG"):
             raise
         first = str(exc).splitlines()[0] if str(exc) else ""
-        error(f"internal error: {type(exc).__name__}: {first} (set CNNLAB_DEBUG=1 for the traceback)")
+        error(
+            f"internal error: {type(exc).__name__}: {first} (set CNNLAB_DEBUG=1 for the traceback)"
+        )
         return 1
     return code
 

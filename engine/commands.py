@@ -19,7 +19,9 @@ from engine.output import console, info, print_json
 
 def _add_runs_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--runs-dir", type=Path, default=None,
+        "--runs-dir",
+        type=Path,
+        default=None,
         help="runs root (default: $CNNLAB_RUNS, else ./runs)",
     )
 
@@ -42,8 +44,18 @@ def _add_run(sub: Any) -> None:
         epilog="Experiments:\n" + "\n".join(f"  {e.name:14} {e.title}" for e in exps),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("experiment", choices=[e.name for e in exps], metavar="EXPERIMENT", help="one of: " + ", ".join(e.name for e in exps))
-    p.add_argument("--events", choices=("jsonl", "rich", "none"), default="rich", help="progress: jsonl (one JSON event per line on stdout, see docs/protocol.md), rich (default) or none")
+    p.add_argument(
+        "experiment",
+        choices=[e.name for e in exps],
+        metavar="EXPERIMENT",
+        help="one of: " + ", ".join(e.name for e in exps),
+    )
+    p.add_argument(
+        "--events",
+        choices=("jsonl", "rich", "none"),
+        default="rich",
+        help="progress: jsonl (one JSON event per line on stdout, see docs/protocol.md), rich (default) or none",
+    )
     p.add_argument("--json", action="store_true", help="print the final run.json on stdout")
     _add_runs_dir(p)
     for f in dataclasses.fields(ExperimentConfig):
@@ -52,7 +64,10 @@ def _add_run(sub: Any) -> None:
         if "choices" in meta:
             extra = f" ({'|'.join(meta['choices'])})"
         p.add_argument(
-            "--" + f.name.replace("_", "-"), dest=f"set_{f.name}", default=None, metavar="VALUE",
+            "--" + f.name.replace("_", "-"),
+            dest=f"set_{f.name}",
+            default=None,
+            metavar="VALUE",
             help=f"{meta.get('help', '')}{extra}",
         )
     p.set_defaults(handler=cmd_run)
@@ -74,7 +89,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from engine.errors import CnnlabError
     from engine.events import JsonlSink, ListSink, Reporter, RichSink
 
-    sink: Any = JsonlSink() if args.events == "jsonl" else RichSink() if args.events == "rich" else ListSink()
+    sink: Any = (
+        JsonlSink()
+        if args.events == "jsonl"
+        else RichSink()
+        if args.events == "rich"
+        else ListSink()
+    )
     reporter = Reporter(sink)
     try:
         config = config_from_args(args.experiment, args)
@@ -108,14 +129,30 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------ data
 def _add_data(sub: Any) -> None:
-    p = sub.add_parser("data", help="show a data source: classes, counts, shapes", description="Load a data source and show its classes, split counts and image shape. Without SOURCE, list the sources.")
+    p = sub.add_parser(
+        "data",
+        help="show a data source: classes, counts, shapes",
+        description="Load a data source and show its classes, split counts and image shape. Without SOURCE, list the sources.",
+    )
     p.add_argument("source", nargs="?", help="cifar10, synthetic, folder:PATH or npz:PATH")
     p.add_argument("--subset", type=int, default=None, help="use only N training images")
     p.add_argument("--val-split", type=float, default=0.2, help="stratified validation fraction")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resize", type=int, default=None, help="resize every image to N×N (else mixed sizes are an error)")
-    p.add_argument("--samples", type=int, default=0, help="also write N test images per class to --samples-file")
-    p.add_argument("--samples-file", type=Path, default=None, help=".npz for --samples (arrays images, labels)")
+    p.add_argument(
+        "--resize",
+        type=int,
+        default=None,
+        help="resize every image to N×N (else mixed sizes are an error)",
+    )
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=0,
+        help="also write N test images per class to --samples-file",
+    )
+    p.add_argument(
+        "--samples-file", type=Path, default=None, help=".npz for --samples (arrays images, labels)"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_data)
 
@@ -134,7 +171,11 @@ def cmd_data(args: argparse.Namespace) -> int:
             for col in ("name", "description", "available"):
                 t.add_column(col)
             for s in sources:
-                t.add_row(str(s.get("name")), str(s.get("description", "")), str(s.get("available", s.get("cached", ""))))
+                t.add_row(
+                    str(s.get("name")),
+                    str(s.get("description", "")),
+                    str(s.get("available", s.get("cached", ""))),
+                )
             console.print(t)
         return 0
     if args.samples and not args.samples_file:
@@ -144,7 +185,14 @@ def cmd_data(args: argparse.Namespace) -> int:
         if not args.json:
             info(f"{stage}: {done}/{total}")
 
-    ds = data_mod.load_dataset(args.source, subset=args.subset, val_split=args.val_split, seed=args.seed, resize=args.resize, progress=progress)
+    ds = data_mod.load_dataset(
+        args.source,
+        subset=args.subset,
+        val_split=args.val_split,
+        seed=args.seed,
+        resize=args.resize,
+        progress=progress,
+    )
     summary = {**ds.summary(), "counts": ds.counts()}
     if args.samples:
         import numpy as np
@@ -161,14 +209,21 @@ def cmd_data(args: argparse.Namespace) -> int:
             labels.append(np.full(len(arr), i, dtype=np.int64))
         with atomic_path(Path(args.samples_file)) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, images=np.concatenate(images), labels=np.concatenate(labels), classes=np.array(ds.classes))
+                np.savez(
+                    fh,
+                    images=np.concatenate(images),
+                    labels=np.concatenate(labels),
+                    classes=np.array(ds.classes),
+                )
         summary["samples_file"] = str(args.samples_file)
     if args.json:
         print_json(summary)
         return 0
     from rich.table import Table
 
-    console.print(f"[bold]{ds.source}[/]: {len(ds.classes)} classes, images {'×'.join(map(str, ds.image_shape))}")
+    console.print(
+        f"[bold]{ds.source}[/]: {len(ds.classes)} classes, images {'×'.join(map(str, ds.image_shape))}"
+    )
     t = Table()
     t.add_column("class")
     for split in ("train", "val", "test"):
@@ -183,7 +238,11 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------ runs
 def _add_runs(sub: Any) -> None:
-    p = sub.add_parser("runs", help="list, show or delete runs", description="Runs on disk. Without a sub-command: list.")
+    p = sub.add_parser(
+        "runs",
+        help="list, show or delete runs",
+        description="Runs on disk. Without a sub-command: list.",
+    )
     _add_runs_dir(p)
     p.add_argument("--json", action="store_true")
     rs = p.add_subparsers(dest="runs_command", metavar="ACTION")
@@ -218,18 +277,31 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if action == "list":
         exp = getattr(args, "experiment", None)
         status = getattr(args, "status", None)
-        runs = store.list(lambda r: (exp is None or r.record.get("experiment") == exp) and (status is None or run_status(r) == status))
+        runs = store.list(
+            lambda r: (
+                (exp is None or r.record.get("experiment") == exp)
+                and (status is None or run_status(r) == status)
+            )
+        )
         rows = []
         for r in runs:
             m = r.record.get("metrics") or {}
             model = r.record.get("model") or {}
-            rows.append({
-                "id": r.id, "experiment": r.record.get("experiment"), "title": r.record.get("title"),
-                "status": run_status(r), "parent": r.record.get("parent"),
-                "test_accuracy": m.get("test_accuracy"), "val_accuracy": m.get("val_accuracy"),
-                "backbone": model.get("backbone"), "random_init": model.get("random_init"),
-                "created": r.record.get("created"), "path": str(r.path),
-            })
+            rows.append(
+                {
+                    "id": r.id,
+                    "experiment": r.record.get("experiment"),
+                    "title": r.record.get("title"),
+                    "status": run_status(r),
+                    "parent": r.record.get("parent"),
+                    "test_accuracy": m.get("test_accuracy"),
+                    "val_accuracy": m.get("val_accuracy"),
+                    "backbone": model.get("backbone"),
+                    "random_init": model.get("random_init"),
+                    "created": r.record.get("created"),
+                    "path": str(r.path),
+                }
+            )
         if args.json:
             print_json(rows)
             return 0
@@ -239,8 +311,17 @@ def cmd_runs(args: argparse.Namespace) -> int:
         for col in ("id", "experiment", "model", "status", "test acc", "val acc"):
             t.add_column(col)
         for row in rows:
-            model_txt = (row["backbone"] or "") + (" [yellow](random init)[/]" if row["random_init"] else "")
-            t.add_row(row["id"], row["experiment"] or "", model_txt, row["status"], _pct(row["test_accuracy"]), _pct(row["val_accuracy"]))
+            model_txt = (row["backbone"] or "") + (
+                " [yellow](random init)[/]" if row["random_init"] else ""
+            )
+            t.add_row(
+                row["id"],
+                row["experiment"] or "",
+                model_txt,
+                row["status"],
+                _pct(row["test_accuracy"]),
+                _pct(row["val_accuracy"]),
+            )
         console.print(t)
         return 0
     if action == "show":
@@ -271,19 +352,31 @@ def _show(record: dict[str, Any]) -> None:
 
     m = record.get("metrics") or {}
     model = record.get("model") or {}
-    console.print(f"[bold]{record['id']}[/]  {record.get('title', '')}  status [bold]{record['status']}[/]")
+    console.print(
+        f"[bold]{record['id']}[/]  {record.get('title', '')}  status [bold]{record['status']}[/]"
+    )
     if record.get("error"):
         console.print(f"[red]error:[/] {record['error']}")
     if model.get("random_init"):
         console.print("[yellow]backbone weights: random initialisation (not ImageNet)[/]")
     t = Table(show_header=False)
-    for key in ("train_accuracy", "val_accuracy", "test_accuracy", "overfit_gap", "epochs_run", "best_epoch"):
+    for key in (
+        "train_accuracy",
+        "val_accuracy",
+        "test_accuracy",
+        "overfit_gap",
+        "epochs_run",
+        "best_epoch",
+    ):
         if key in m:
             v = m[key]
             t.add_row(key, _pct(v) if key.endswith("accuracy") else str(v))
     p = record.get("params") or {}
     if p:
-        t.add_row("params", f"{p.get('total', 0):,} total, {p.get('trainable', 0):,} trainable, {p.get('frozen', 0):,} frozen")
+        t.add_row(
+            "params",
+            f"{p.get('total', 0):,} total, {p.get('trainable', 0):,} trainable, {p.get('frozen', 0):,} frozen",
+        )
     console.print(t)
     if record.get("table"):
         tt = Table(title="results")
@@ -291,7 +384,12 @@ def _show(record: dict[str, Any]) -> None:
         for k in keys:
             tt.add_column(k)
         for row in record["table"]:
-            tt.add_row(*(_pct(row[k]) if k in ("test_accuracy", "before", "after") else str(row[k]) for k in keys))
+            tt.add_row(
+                *(
+                    _pct(row[k]) if k in ("test_accuracy", "before", "after") else str(row[k])
+                    for k in keys
+                )
+            )
         console.print(tt)
 
 
@@ -310,12 +408,18 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print_json(report)
         return 0
     from rich.table import Table
+    from rich.text import Text
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, list):
+            return ", ".join(fmt(x) for x in v) or "–"
+        if isinstance(v, dict):
+            return "\n".join(f"{a}: {fmt(b)}" for a, b in v.items())
+        return str(v)
 
     t = Table(title="cnnlab doctor", show_header=False)
     for k, v in report.items():
-        if isinstance(v, (list, dict)):
-            v = ", ".join(v) if isinstance(v, list) else ", ".join(f"{a}: {b}" for a, b in v.items())
-        t.add_row(k, str(v))
+        t.add_row(k, Text(fmt(v)))  # Text: no Rich markup in values ("cnnlab[gpu]")
     console.print(t)
     return 0
 

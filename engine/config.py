@@ -31,24 +31,40 @@ class ExperimentConfig:
 
     data: str = _f("cifar10", "data source: cifar10, synthetic, folder:PATH, npz:PATH", kind="data")
     subset: int | None = _f(None, "use only N training images (test: N/5) for quick runs", min=10)
-    val_split: float = _f(0.2, "stratified validation fraction of the training images", min=0.05, max=0.5)
+    val_split: float = _f(
+        0.2, "stratified validation fraction of the training images", min=0.05, max=0.5
+    )
     seed: int = _f(0, "random seed for the split, shuffling and initialisation", min=0)
     model: str = _f("simple_cnn", "model to train", choices=MODELS)
     backbone: str = _f("MobileNetV2", "backbone for transfer/finetune", kind="backbone")
-    backbones: list[str] = _f([], "backbones for compare/preprocessing (comma-separated)", kind="backbones")
-    weights: str = _f("imagenet", "backbone weights: imagenet, none (random init) or a .h5/.keras PATH", kind="weights")
+    backbones: list[str] = _f(
+        [], "backbones for compare/preprocessing (comma-separated)", kind="backbones"
+    )
+    weights: str = _f(
+        "imagenet",
+        "backbone weights: imagenet, none (random init) or a .h5/.keras PATH",
+        kind="weights",
+    )
     input_size: int = _f(32, "upscale images to this size before the backbone", min=32, max=512)
-    preprocessing: str = _f("auto", "auto = the backbone's own; or a registered name (unit = x/255)", kind="preprocessing")
+    preprocessing: str = _f(
+        "auto",
+        "auto = the backbone's own; or a registered name (unit = x/255)",
+        kind="preprocessing",
+    )
     head: str = _f("gap-dense10", "classifier head on the backbone", choices=HEADS)
     epochs: int = _f(10, "maximum training epochs", min=1, max=1000)
     batch_size: int = _f(64, "batch size", min=1, max=8192)
     learning_rate: float = _f(1e-3, "learning rate", min=1e-7, max=1.0)
     optimizer: str = _f("adam", "optimizer", choices=OPTIMIZERS)
-    early_stopping: bool = _f(True, "stop when val_loss stops improving (restores the best weights)")
+    early_stopping: bool = _f(
+        True, "stop when val_loss stops improving (restores the best weights)"
+    )
     patience: int = _f(3, "EarlyStopping patience in epochs", min=1, max=100)
     mlp_units: list[int] = _f([512, 256], "hidden layer widths of the MLP (comma-separated)")
     feature_cache: bool = _f(True, "frozen base: extract features once and train the head on them")
-    finetune_layers: int = _f(10, "fine-tuning: unfreeze this many layers at the end of the backbone", min=1)
+    finetune_layers: int = _f(
+        10, "fine-tuning: unfreeze this many layers at the end of the backbone", min=1
+    )
     finetune_lr: float = _f(1e-4, "fine-tuning learning rate", min=1e-8, max=1.0)
     finetune_epochs: int = _f(20, "fine-tuning epochs (after the frozen phase)", min=1, max=1000)
 
@@ -129,7 +145,9 @@ def validate(config: ExperimentConfig) -> list[str]:
                 problems.append(f"{f.name}: {value} is above the maximum {meta['max']}")
     lowered = {b.lower(): b for b in list_backbones()}
     if config.backbone.lower() not in lowered:
-        problems.append(f"backbone: unknown {config.backbone!r}; choose one of {', '.join(list_backbones())}")
+        problems.append(
+            f"backbone: unknown {config.backbone!r}; choose one of {', '.join(list_backbones())}"
+        )
     for b in config.backbones:
         if b.lower() not in lowered:
             problems.append(f"backbones: unknown {b!r}; choose from {', '.join(list_backbones())}")
@@ -147,9 +165,13 @@ def validate(config: ExperimentConfig) -> list[str]:
         or config.data.startswith("folder:")
         or config.data.startswith("npz:")
     ):
-        problems.append(f"data: unknown source {config.data!r}; use cifar10, synthetic, folder:PATH or npz:PATH")
+        problems.append(
+            f"data: unknown source {config.data!r}; use cifar10, synthetic, folder:PATH or npz:PATH"
+        )
     weights = config.weights
-    if weights not in ("imagenet", "none") and not weights.endswith((".h5", ".keras", ".weights.h5")):
+    if weights not in ("imagenet", "none") and not weights.endswith(
+        (".h5", ".keras", ".weights.h5")
+    ):
         problems.append(f"weights: {weights!r} is not imagenet, none or a .h5/.keras file")
     return problems
 

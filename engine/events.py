@@ -123,7 +123,9 @@ class RichSink:
         kind = event["event"]
         p = self.progress
         if kind == "run_started":
-            self.console.print(f"[bold cyan]run[/] {event['run_id']} ({event['experiment']}) → {event['run_dir']}")
+            self.console.print(
+                f"[bold cyan]run[/] {event['run_id']} ({event['experiment']}) → {event['run_dir']}"
+            )
         elif kind == "phase_started":
             self._ensure()
             if self.task is not None:
@@ -136,7 +138,13 @@ class RichSink:
             metrics = "  ".join(f"{k} {v:.4f}" for k, v in event.get("metrics", {}).items())
             if self.task is None:
                 self.task = p.add_task(desc, total=event["steps"], metrics=metrics)
-            p.update(self.task, description=desc, completed=event["step"], total=event["steps"], metrics=metrics)
+            p.update(
+                self.task,
+                description=desc,
+                completed=event["step"],
+                total=event["steps"],
+                metrics=metrics,
+            )
         elif kind == "epoch_end":
             m = event["metrics"]
             parts = [f"{event['phase']} epoch {event['epoch']}/{event['epochs']}"]
@@ -157,7 +165,11 @@ class RichSink:
                 self.task = None
             m = event.get("metrics") or {}
             figures = []
-            for key, label in (("train_accuracy", "train"), ("val_accuracy", "val"), ("test_accuracy", "test")):
+            for key, label in (
+                ("train_accuracy", "train"),
+                ("val_accuracy", "val"),
+                ("test_accuracy", "test"),
+            ):
                 if isinstance(m.get(key), float):
                     figures.append(f"{label} {m[key]:.2%}")
             if isinstance(m.get("overfit_gap"), (int, float)):
@@ -179,7 +191,9 @@ class RichSink:
 class Reporter:
     """What training code talks to: stamps events, throttles batch progress, carries cancel."""
 
-    def __init__(self, sink: EventSink, cancel: CancelToken | None = None, batch_interval: float = 0.25) -> None:
+    def __init__(
+        self, sink: EventSink, cancel: CancelToken | None = None, batch_interval: float = 0.25
+    ) -> None:
         self.sink = sink
         self.cancel = cancel or CancelToken()
         self.batch_interval = batch_interval

@@ -30,8 +30,18 @@ class ExperimentSpec:
 
 EXPERIMENTS: Registry[ExperimentSpec] = Registry("experiment")
 
-_COMMON = ("data", "subset", "val_split", "seed", "epochs", "batch_size", "learning_rate",
-           "optimizer", "early_stopping", "patience")
+_COMMON = (
+    "data",
+    "subset",
+    "val_split",
+    "seed",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "optimizer",
+    "early_stopping",
+    "patience",
+)
 _TRANSFER = ("backbone", "weights", "input_size", "preprocessing", "head", "feature_cache")
 
 EXPERIMENTS.add(
@@ -86,7 +96,11 @@ EXPERIMENTS.add(
         description="Each backbone frozen with its own preprocessing and a GAP → Dense 256 → "
         "Dense 10 head, ranked by test accuracy with parameters and efficiency "
         "(accuracy / millions of parameters).",
-        defaults={"model": "transfer", "head": "gap-dense256-dense10", "backbones": list_backbones()},
+        defaults={
+            "model": "transfer",
+            "head": "gap-dense256-dense10",
+            "backbones": list_backbones(),
+        },
         uses=_COMMON + ("backbones", "weights", "input_size", "head", "feature_cache"),
     ),
 )

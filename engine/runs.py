@@ -199,7 +199,9 @@ class RunStore:
             return Run(direct, read_json(direct / "run.json"))
         if self.root.is_dir():
             matches = sorted(
-                p for p in self.root.iterdir() if p.name.startswith(str(run_id_or_path)) and (p / "run.json").is_file()
+                p
+                for p in self.root.iterdir()
+                if p.name.startswith(str(run_id_or_path)) and (p / "run.json").is_file()
             )
             if len(matches) == 1:
                 return Run(matches[0], read_json(matches[0] / "run.json"))

@@ -6,6 +6,7 @@ the top-level `Run` (a parent run for `compare` and `preprocessing`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import platform
 import time
@@ -44,7 +45,9 @@ def environment_info() -> dict[str, Any]:
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "numpy": np.__version__,
-        "devices": [d.name.replace("/physical_device:", "") for d in tf.config.list_physical_devices()],
+        "devices": [
+            d.name.replace("/physical_device:", "") for d in tf.config.list_physical_devices()
+        ],
         "gpu": bool(tf.config.list_physical_devices("GPU")),
     }
     return info
@@ -98,7 +101,11 @@ def make_progress_callback(
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             logs = logs or {}
             elapsed = time.perf_counter() - self.epoch_start
-            metrics = {k: round(float(v), 6) for k, v in logs.items() if k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+            metrics = {
+                k: round(float(v), 6)
+                for k, v in logs.items()
+                if k in ("loss", "accuracy", "val_loss", "val_accuracy")
+            }
             entry = {
                 "epoch": epoch_offset + epoch + 1,
                 "phase": phase,
@@ -109,12 +116,22 @@ def make_progress_callback(
             }
             run.record["history"].append(entry)
             run.save()
-            reporter("epoch_end", run.id, phase=phase, epoch=epoch + 1, epochs=epochs, metrics=metrics, epoch_time=round(elapsed, 3))
+            reporter(
+                "epoch_end",
+                run.id,
+                phase=phase,
+                epoch=epoch + 1,
+                epochs=epochs,
+                metrics=metrics,
+                epoch_time=round(elapsed, 3),
+            )
 
     return ProgressCallback()
 
 
-def make_predict_callback(reporter: Reporter, run: Run, *, phase: str, steps: int, offset: int, total: int) -> Any:
+def make_predict_callback(
+    reporter: Reporter, run: Run, *, phase: str, steps: int, offset: int, total: int
+) -> Any:
     """Progress (and cancel) for a predict pass, e.g. the one-off feature extraction."""
     import keras
 
@@ -124,7 +141,15 @@ def make_predict_callback(reporter: Reporter, run: Run, *, phase: str, steps: in
         def on_predict_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
             if reporter.cancel.cancelled:
                 self.model.stop_predicting = True
-            reporter.batch(run.id, phase=phase, epoch=1, epochs=1, step=offset + batch + 1, steps=total, metrics={})
+            reporter.batch(
+                run.id,
+                phase=phase,
+                epoch=1,
+                epochs=1,
+                step=offset + batch + 1,
+                steps=total,
+                metrics={},
+            )
 
     return PredictProgress()
 
@@ -155,7 +180,7 @@ def _digest(*arrays: np.ndarray, extra: str = "") -> str:
     for a in arrays:
         a = np.ascontiguousarray(a)
         h.update(str(a.shape).encode() + str(a.dtype).encode())
-        h.update(memoryview(a).cast("B"))
+        h.update(memoryview(a).cast("B"))  # type: ignore[arg-type]
     return h.hexdigest()
 
 
@@ -226,18 +251,31 @@ class Trainer:
         offset = len(self.run.record["history"])
         callbacks = [
             make_progress_callback(
-                self.rep, self.run, phase=phase, epochs=epochs, steps=steps, epoch_offset=offset,
+                self.rep,
+                self.run,
+                phase=phase,
+                epochs=epochs,
+                steps=steps,
+                epoch_offset=offset,
                 steps_per_call=steps_per_execution,
             )
         ]
         stopper = None
         if cfg.early_stopping:
-            stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)
+            stopper = keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=cfg.patience, restore_best_weights=True
+            )
             callbacks.append(stopper)
         t0 = time.perf_counter()
         history = model.fit(
-            x, y, validation_data=(xv, yv), epochs=epochs, batch_size=cfg.batch_size,
-            shuffle=True, verbose=0, callbacks=callbacks,
+            x,
+            y,
+            validation_data=(xv, yv),
+            epochs=epochs,
+            batch_size=cfg.batch_size,
+            shuffle=True,
+            verbose=0,
+            callbacks=callbacks,
         )
         elapsed = time.perf_counter() - t0
         epochs_run = len(history.history.get("loss", []))
@@ -245,27 +283,55 @@ class Trainer:
         if stopper is not None and stopper.best_weights is not None:
             best = int(stopper.best_epoch) + 1
         return PhaseResult(
-            name=phase, epochs=epochs, epochs_run=epochs_run, best_epoch=best,
-            trainable=count_params(model)["trainable"], learning_rate=lr, time=elapsed,
+            name=phase,
+            epochs=epochs,
+            epochs_run=epochs_run,
+            best_epoch=best,
+            trainable=count_params(model)["trainable"],
+            learning_rate=lr,
+            time=elapsed,
             trainable_layers=trainable_layer_names(model),
         )
 
-    def predict(self, model: Any, x: np.ndarray, *, phase: str | None = None, offset: int = 0, total: int = 0) -> np.ndarray:
+    def predict(
+        self,
+        model: Any,
+        x: np.ndarray,
+        *,
+        phase: str | None = None,
+        offset: int = 0,
+        total: int = 0,
+    ) -> np.ndarray:
         callbacks = []
         if phase is not None:
             steps = int(np.ceil(len(x) / self.config.batch_size))
-            callbacks.append(make_predict_callback(self.rep, self.run, phase=phase, steps=steps, offset=offset, total=total))
-        out: np.ndarray = model.predict(x, batch_size=max(self.config.batch_size, 256) if phase is None else self.config.batch_size, verbose=0, callbacks=callbacks)
+            callbacks.append(
+                make_predict_callback(
+                    self.rep, self.run, phase=phase, steps=steps, offset=offset, total=total
+                )
+            )
+        out: np.ndarray = model.predict(
+            x,
+            batch_size=max(self.config.batch_size, 256)
+            if phase is None
+            else self.config.batch_size,
+            verbose=0,
+            callbacks=callbacks,
+        )
         return out
 
     # -- features
-    def cached_features(self, transfer: Any, prep: PreprocessSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def cached_features(
+        self, transfer: Any, prep: PreprocessSpec
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pooled backbone features of train/val/test, computed once per backbone, weights,
         preprocessing, input size and data, then read from the cache."""
         d = self.data
         weights_digest = _digest(*[np.asarray(w) for w in transfer.base.get_weights()])
         key = _digest(
-            d.x_train, d.x_val, d.x_test,
+            d.x_train,
+            d.x_val,
+            d.x_test,
             extra=f"{transfer.spec.name}|{prep.name}|{self.config.input_size}|{weights_digest}",
         )
         path = features_cache_dir() / f"{transfer.spec.name}-{key}.npz"
@@ -273,20 +339,35 @@ class Trainer:
             try:
                 with np.load(path, allow_pickle=False) as z:
                     feats = (z["train"], z["val"], z["test"])
-                self.rep.log(f"features of {transfer.spec.name} read from the cache ({path.name})", self.run.id)
+                self.rep.log(
+                    f"features of {transfer.spec.name} read from the cache ({path.name})",
+                    self.run.id,
+                )
                 self.timings["features"] = 0.0
                 return feats
             except (OSError, ValueError, KeyError):
-                self.rep.log(f"feature cache {path.name} is unreadable; recomputing", self.run.id, level="warning")
+                self.rep.log(
+                    f"feature cache {path.name} is unreadable; recomputing",
+                    self.run.id,
+                    level="warning",
+                )
         t0 = time.perf_counter()
-        total_steps = sum(int(np.ceil(len(a) / self.config.batch_size)) for a in (d.x_train, d.x_val, d.x_test))
+        total_steps = sum(
+            int(np.ceil(len(a) / self.config.batch_size)) for a in (d.x_train, d.x_val, d.x_test)
+        )
         self.rep("phase_started", self.run.id, phase="features", epochs=1, steps=total_steps)
         keras_prep = prep.keras_function()
         parts = []
         done = 0
         for x in (d.x_train, d.x_val, d.x_test):
             parts.append(
-                self.predict(transfer.features, keras_prep(x), phase="features", offset=done, total=total_steps).astype(np.float32)
+                self.predict(
+                    transfer.features,
+                    keras_prep(x),
+                    phase="features",
+                    offset=done,
+                    total=total_steps,
+                ).astype(np.float32)
             )
             done += int(np.ceil(len(x) / self.config.batch_size))
             if self.rep.cancel.cancelled:
@@ -310,7 +391,10 @@ def _metrics(probs: np.ndarray, y: np.ndarray, classes: list[str]) -> dict[str, 
     n = len(classes)
     cm = np.zeros((n, n), dtype=np.int64)
     np.add.at(cm, (y, pred), 1)
-    per_class = {c: round(float(cm[i, i] / cm[i].sum()), 6) if cm[i].sum() else None for i, c in enumerate(classes)}
+    per_class = {
+        c: round(float(cm[i, i] / cm[i].sum()), 6) if cm[i].sum() else None
+        for i, c in enumerate(classes)
+    }
     eps = 1e-7
     loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], eps, 1.0))))
     return {
@@ -343,7 +427,15 @@ def resolve_preprocessing(config: ExperimentConfig) -> PreprocessSpec:
     return get_preprocessing(config.preprocessing)
 
 
-def train_one(run: Run, config: ExperimentConfig, data: Any, rep: Reporter, *, finetune: bool, env: dict[str, Any]) -> None:
+def train_one(
+    run: Run,
+    config: ExperimentConfig,
+    data: Any,
+    rep: Reporter,
+    *,
+    finetune: bool,
+    env: dict[str, Any],
+) -> None:
     """Build, train, evaluate and save one model in `run` (status set by the caller on error)."""
     import keras
 
@@ -360,12 +452,19 @@ def train_one(run: Run, config: ExperimentConfig, data: Any, rep: Reporter, *, f
     info = model_info(config, prep)
     run.update(model=info, data=data.summary(), environment=env)
     rep(
-        "run_started", run.id, run_dir=str(run.path), experiment=run.record["experiment"],
-        parent=run.record.get("parent"), config=config.to_dict(), model=info["backbone"] or info["name"],
+        "run_started",
+        run.id,
+        run_dir=str(run.path),
+        experiment=run.record["experiment"],
+        parent=run.record.get("parent"),
+        config=config.to_dict(),
+        model=info["backbone"] or info["name"],
         data=data.summary(),
     )
     if info["random_init"]:
-        rep.log("backbone weights: none — random initialisation, not ImageNet", run.id, level="warning")
+        rep.log(
+            "backbone weights: none — random initialisation, not ImageNet", run.id, level="warning"
+        )
     keras.utils.set_random_seed(config.seed)
     trainer = Trainer(run, config, data, rep)
     phases: list[PhaseResult] = []
@@ -375,52 +474,94 @@ def train_one(run: Run, config: ExperimentConfig, data: Any, rep: Reporter, *, f
 
     if config.model in ("simple_cnn", "mlp"):
         model = (
-            build_simple_cnn(shape, n_classes) if config.model == "simple_cnn"
+            build_simple_cnn(shape, n_classes)
+            if config.model == "simple_cnn"
             else build_mlp(shape, n_classes, tuple(config.mlp_units))
         )
         run.update(params=count_params(model))
         fn = prep.keras_function()
         x, xv, xt = fn(data.x_train), fn(data.x_val), fn(data.x_test)
-        phases.append(trainer.fit(model, x, data.y_train, xv, data.y_val, phase="train", epochs=config.epochs, lr=config.learning_rate))
+        phases.append(
+            trainer.fit(
+                model,
+                x,
+                data.y_train,
+                xv,
+                data.y_val,
+                phase="train",
+                epochs=config.epochs,
+                lr=config.learning_rate,
+            )
+        )
         cancelled = rep.cancel.cancelled
         t0 = time.perf_counter()
         probs = trainer.predict(model, xt)
     else:
         tm = build_transfer(
-            config.backbone, image_size=shape[0], input_size=config.input_size, weights=config.weights,
-            head=config.head, num_classes=n_classes,
+            config.backbone,
+            image_size=shape[0],
+            input_size=config.input_size,
+            weights=config.weights,
+            head=config.head,
+            num_classes=n_classes,
         )
         model = tm.model
         run.update(params=count_params(model))
         fn = prep.keras_function()
         if config.feature_cache:
+            feats: tuple[np.ndarray, np.ndarray, np.ndarray] | None
             try:
-                ftr, fva, fte = trainer.cached_features(tm, prep)
+                feats = trainer.cached_features(tm, prep)
             except Cancelled:
-                ftr = fva = fte = None
-                cancelled = True
-            if ftr is not None:
+                feats, cancelled = None, True
+            if feats is not None:
+                ftr, fva, fte = feats
                 phase = trainer.fit(
-                    tm.head, ftr, data.y_train, fva, data.y_val, phase="frozen", epochs=config.epochs,
-                    lr=config.learning_rate, steps_per_execution=HEAD_STEPS_PER_EXECUTION,
+                    tm.head,
+                    ftr,
+                    data.y_train,
+                    fva,
+                    data.y_val,
+                    phase="frozen",
+                    epochs=config.epochs,
+                    lr=config.learning_rate,
+                    steps_per_execution=HEAD_STEPS_PER_EXECUTION,
                 )
                 phase.trainable = count_params(model)["trainable"]
                 frozen_probs = trainer.predict(tm.head, fte)
-                phase.extra["test_accuracy"] = _metrics(frozen_probs, data.y_test, data.classes)["test_accuracy"]
+                phase.extra["test_accuracy"] = _metrics(frozen_probs, data.y_test, data.classes)[
+                    "test_accuracy"
+                ]
                 phases.append(phase)
         else:
             x, xv = fn(data.x_train), fn(data.x_val)
-            phase = trainer.fit(model, x, data.y_train, xv, data.y_val, phase="frozen", epochs=config.epochs, lr=config.learning_rate)
+            phase = trainer.fit(
+                model,
+                x,
+                data.y_train,
+                xv,
+                data.y_val,
+                phase="frozen",
+                epochs=config.epochs,
+                lr=config.learning_rate,
+            )
             phases.append(phase)
         cancelled = cancelled or rep.cancel.cancelled
         xt = fn(data.x_test)
         if finetune and not cancelled:
             names = unfreeze_last(tm, config.finetune_layers)
             rep.log(f"fine-tuning: unfroze {', '.join(names)}", run.id)
-            if config.feature_cache and phases:
-                phases[-1].extra.setdefault("test_accuracy", None)
             x, xv = fn(data.x_train), fn(data.x_val)
-            ft = trainer.fit(model, x, data.y_train, xv, data.y_val, phase="finetune", epochs=config.finetune_epochs, lr=config.finetune_lr)
+            ft = trainer.fit(
+                model,
+                x,
+                data.y_train,
+                xv,
+                data.y_val,
+                phase="finetune",
+                epochs=config.finetune_epochs,
+                lr=config.finetune_lr,
+            )
             ft.trainable_layers = names
             phases.append(ft)
             cancelled = rep.cancel.cancelled
@@ -431,7 +572,7 @@ def train_one(run: Run, config: ExperimentConfig, data: Any, rep: Reporter, *, f
     trainer.timings["evaluate"] = round(time.perf_counter() - t0, 3)
     metrics.update(_fit_metrics(run.record["history"], phases))
     _save_model(run, model, rep)
-    timings = {
+    timings: dict[str, float | None] = {
         "wall": round(time.perf_counter() - wall0, 3),
         "train": round(sum(p.time for p in phases), 3),
         **trainer.timings,
@@ -440,8 +581,12 @@ def train_one(run: Run, config: ExperimentConfig, data: Any, rep: Reporter, *, f
     timings["epoch_mean"] = round(float(np.mean(epoch_times)), 3) if epoch_times else None
     status = "cancelled" if cancelled else "finished"
     run.update(
-        status=status, metrics=metrics, phases=[p.to_dict() for p in phases], timings=timings,
-        params=count_params(model), pid=None,
+        status=status,
+        metrics=metrics,
+        phases=[p.to_dict() for p in phases],
+        timings=timings,
+        params=count_params(model),
+        pid=None,
     )
     rep("artifact", run.id, kind="run", path=str(run.run_json))
     rep("run_finished", run.id, status=status, metrics=metrics, wall_time=timings["wall"])
@@ -470,29 +615,11 @@ def _save_model(run: Run, model: Any, rep: Reporter) -> None:
     with atomic_path(run.model_path) as tmp:
         model.save(tmp)
     rep("artifact", run.id, kind="model", path=str(run.model_path))
-    try:
-        from engine.inspect import summarize_keras_model
+    from engine.inspect import summarize_keras_model
 
-        summary = summarize_keras_model(model)
-    except ImportError:
-        summary = _basic_summary(model)
+    summary = summarize_keras_model(model)
     write_json_atomic(run.summary_path, summary)
     rep("artifact", run.id, kind="summary", path=str(run.summary_path))
-
-
-def _basic_summary(model: Any) -> dict[str, Any]:
-    from engine.models import count_params
-
-    layers = []
-    for layer in model.layers:
-        layers.append({
-            "name": layer.name,
-            "type": type(layer).__name__,
-            "output_shape": list(getattr(layer, "output", None).shape) if getattr(layer, "output", None) is not None else None,
-            "params": int(layer.count_params()),
-            "trainable": bool(layer.trainable),
-        })
-    return {"model": model.name, "layers": layers, "totals": count_params(model)}
 
 
 # ---------------------------------------------------------------------------- experiments
@@ -502,7 +629,13 @@ def load_data(config: ExperimentConfig, rep: Reporter, run_id: str | None = None
     def progress(stage: str, done: int, total: int) -> None:
         rep.batch(run_id or "", step=done, steps=total, phase="data", epoch=1, epochs=1, metrics={})
 
-    return load_dataset(config.data, subset=config.subset, val_split=config.val_split, seed=config.seed, progress=progress)
+    return load_dataset(
+        config.data,
+        subset=config.subset,
+        val_split=config.val_split,
+        seed=config.seed,
+        progress=progress,
+    )
 
 
 def run_experiment(
@@ -521,7 +654,18 @@ def run_experiment(
     run = store.create(name, title=spec.title, config=config.to_dict())
     if on_run:
         on_run(run)
-    _guarded(run, reporter, lambda: train_one(run, config, _load_for(run, config, reporter), reporter, finetune=name == "finetune", env=environment_info()))
+    _guarded(
+        run,
+        reporter,
+        lambda: train_one(
+            run,
+            config,
+            _load_for(run, config, reporter),
+            reporter,
+            finetune=name == "finetune",
+            env=environment_info(),
+        ),
+    )
     return run
 
 
@@ -538,10 +682,21 @@ def _guarded(run: Run, rep: Reporter, body: Callable[[], None]) -> None:
         body()
     except Cancelled:
         run.update(status="cancelled", pid=None)
-        rep("run_finished", run.id, status="cancelled", metrics=run.record.get("metrics"), wall_time=0.0)
+        rep(
+            "run_finished",
+            run.id,
+            status="cancelled",
+            metrics=run.record.get("metrics"),
+            wall_time=0.0,
+        )
     except CnnlabError as exc:
         run.update(status="failed", error=str(exc), pid=None)
-        rep("error", run.id, message=str(exc), kind=type(exc).__name__.replace("Error", "").lower() or "error")
+        rep(
+            "error",
+            run.id,
+            message=str(exc),
+            kind=type(exc).__name__.replace("Error", "").lower() or "error",
+        )
         raise
     except BaseException as exc:
         message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
@@ -552,7 +707,11 @@ def _guarded(run: Run, rep: Reporter, body: Callable[[], None]) -> None:
 
 
 def _run_parent(
-    name: str, title: str, config: ExperimentConfig, store: RunStore, rep: Reporter,
+    name: str,
+    title: str,
+    config: ExperimentConfig,
+    store: RunStore,
+    rep: Reporter,
     on_run: Callable[[Run], None] | None,
 ) -> Run:
     backbones = [get_backbone(b).name for b in (config.backbones or [config.backbone])]
@@ -562,7 +721,16 @@ def _run_parent(
     if on_run:
         on_run(parent)
     wall0 = time.perf_counter()
-    rep("run_started", parent.id, run_dir=str(parent.path), experiment=name, parent=None, config=config.to_dict(), model=None, data=None)
+    rep(
+        "run_started",
+        parent.id,
+        run_dir=str(parent.path),
+        experiment=name,
+        parent=None,
+        config=config.to_dict(),
+        model=None,
+        data=None,
+    )
 
     def body() -> None:
         env = environment_info()
@@ -578,17 +746,38 @@ def _run_parent(
         for backbone, prep in plan:
             if rep.cancel.cancelled:
                 break
-            child_cfg = config.replace(model="transfer", backbone=backbone, preprocessing=prep, backbones=[])
+            child_cfg = config.replace(
+                model="transfer", backbone=backbone, preprocessing=prep, backbones=[]
+            )
             label = "x/255" if prep == "unit" else "own preprocessing"
-            child = store.create("transfer", title=f"{backbone} ({label})", config=child_cfg.to_dict(), parent=parent.id)
+            child = store.create(
+                "transfer",
+                title=f"{backbone} ({label})",
+                config=child_cfg.to_dict(),
+                parent=parent.id,
+            )
             parent.record["children"].append(child.id)
             parent.save()
-            _guarded_child(child, rep, lambda c=child, cc=child_cfg: train_one(c, cc, data, rep, finetune=False, env=env))
+            _guarded_child(
+                child,
+                rep,
+                functools.partial(train_one, child, child_cfg, data, rep, finetune=False, env=env),
+            )
             results[(backbone, prep)] = child
             parent.update(table=_table(name, results, backbones))
         status = "cancelled" if rep.cancel.cancelled else "finished"
-        parent.update(status=status, pid=None, timings={**parent.record["timings"], "wall": round(time.perf_counter() - wall0, 3)})
-        rep("run_finished", parent.id, status=status, metrics=None, wall_time=round(time.perf_counter() - wall0, 3))
+        parent.update(
+            status=status,
+            pid=None,
+            timings={**parent.record["timings"], "wall": round(time.perf_counter() - wall0, 3)},
+        )
+        rep(
+            "run_finished",
+            parent.id,
+            status=status,
+            metrics=None,
+            wall_time=round(time.perf_counter() - wall0, 3),
+        )
 
     _guarded(parent, rep, body)
     return parent
@@ -604,7 +793,9 @@ def _guarded_child(child: Run, rep: Reporter, body: Callable[[], None]) -> None:
         pass
 
 
-def _table(name: str, results: dict[tuple[str, str], Run], order: list[str]) -> list[dict[str, Any]]:
+def _table(
+    name: str, results: dict[tuple[str, str], Run], order: list[str]
+) -> list[dict[str, Any]]:
     def acc(r: Run | None) -> float | None:
         if r is None or not r.record.get("metrics"):
             return None
@@ -620,14 +811,21 @@ def _table(name: str, results: dict[tuple[str, str], Run], order: list[str]) -> 
             params = (r.record.get("params") or {}).get("total")
             a = acc(r)
             pm = params / 1e6 if params else None
-            rows.append({
-                "backbone": b, "run_id": r.id, "test_accuracy": a, "params": params,
-                "params_m": round(pm, 2) if pm else None,
-                "efficiency": round(a / pm, 6) if a is not None and pm else None,
-                "random_init": bool((r.record.get("model") or {}).get("random_init")),
-                "status": r.status,
-            })
-        rows.sort(key=lambda row: -(row["test_accuracy"] if row["test_accuracy"] is not None else -1))
+            rows.append(
+                {
+                    "backbone": b,
+                    "run_id": r.id,
+                    "test_accuracy": a,
+                    "params": params,
+                    "params_m": round(pm, 2) if pm else None,
+                    "efficiency": round(a / pm, 6) if a is not None and pm else None,
+                    "random_init": bool((r.record.get("model") or {}).get("random_init")),
+                    "status": r.status,
+                }
+            )
+        rows.sort(
+            key=lambda row: -(row["test_accuracy"] if row["test_accuracy"] is not None else -1)
+        )
         for i, row in enumerate(rows, start=1):
             row["rank"] = i
     else:
@@ -637,13 +835,15 @@ def _table(name: str, results: dict[tuple[str, str], Run], order: list[str]) -> 
                 continue
             some = right or wrong
             assert some is not None
-            rows.append({
-                "backbone": b,
-                "preprocessing": get_backbone(b).preprocessing,
-                "wrong_run_id": wrong.id if wrong else None,
-                "right_run_id": right.id if right else None,
-                "before": acc(wrong),
-                "after": acc(right),
-                "random_init": bool((some.record.get("model") or {}).get("random_init")),
-            })
+            rows.append(
+                {
+                    "backbone": b,
+                    "preprocessing": get_backbone(b).preprocessing,
+                    "wrong_run_id": wrong.id if wrong else None,
+                    "right_run_id": right.id if right else None,
+                    "before": acc(wrong),
+                    "after": acc(right),
+                    "random_init": bool((some.record.get("model") or {}).get("random_init")),
+                }
+            )
     return rows

@@ -59,7 +59,9 @@ def build_backbone_checked(spec: BackboneSpec, input_size: int, weights: str) ->
             return spec.build(input_size, resolved)
         except (OSError, ValueError) as exc:
             if resolved not in (None, "imagenet"):
-                raise WeightsError(f"cannot load weights {weights} into {spec.name}: {exc}") from None
+                raise WeightsError(
+                    f"cannot load weights {weights} into {spec.name}: {exc}"
+                ) from None
             raise
     old_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(FETCH_TIMEOUT_S)

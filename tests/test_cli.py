@@ -17,7 +17,13 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 def engine(*args: str, tmp_path: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     env = {**ENV, "CNNLAB_RUNS": str(tmp_path / "runs"), "CNNLAB_CACHE": str(tmp_path / "cache")}
-    return subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def test_help_lists_every_command(tmp_path: Path) -> None:
@@ -26,7 +32,16 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
     for cmd in ("run", "data", "runs", "doctor"):
         assert cmd in out.stdout
     run_help = engine("run", "--help", tmp_path=tmp_path).stdout
-    for flag in ("--epochs", "--batch-size", "--weights", "--input-size", "--events", "--subset", "finetune", "compare"):
+    for flag in (
+        "--epochs",
+        "--batch-size",
+        "--weights",
+        "--input-size",
+        "--events",
+        "--subset",
+        "finetune",
+        "compare",
+    ):
         assert flag in run_help
 
 
@@ -40,7 +55,9 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
         (("data", "folder:/nonexistent/x"), 1, "/nonexistent/x"),
     ],
 )
-def test_bad_usage_gets_one_line_and_an_exit_code(tmp_path: Path, args: tuple[str, ...], code: int, needle: str) -> None:
+def test_bad_usage_gets_one_line_and_an_exit_code(
+    tmp_path: Path, args: tuple[str, ...], code: int, needle: str
+) -> None:
     out = engine(*args, tmp_path=tmp_path)
     assert out.returncode == code, out.stderr
     assert needle in out.stderr
@@ -49,7 +66,19 @@ def test_bad_usage_gets_one_line_and_an_exit_code(tmp_path: Path, args: tuple[st
 
 @pytest.mark.slow
 def test_jsonl_stream_and_json_outputs(tmp_path: Path) -> None:
-    out = engine("run", "mlp", "--data", "synthetic", "--subset", "200", "--epochs", "2", "--events", "jsonl", tmp_path=tmp_path)
+    out = engine(
+        "run",
+        "mlp",
+        "--data",
+        "synthetic",
+        "--subset",
+        "200",
+        "--epochs",
+        "2",
+        "--events",
+        "jsonl",
+        tmp_path=tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     events = [json.loads(line) for line in out.stdout.splitlines()]  # every line is JSON
     kinds = [e["event"] for e in events]
@@ -64,7 +93,9 @@ def test_jsonl_stream_and_json_outputs(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_failed_run_reports_an_error_event_and_exit_1(tmp_path: Path) -> None:
-    out = engine("run", "mlp", "--data", "folder:/nonexistent/x", "--events", "jsonl", tmp_path=tmp_path)
+    out = engine(
+        "run", "mlp", "--data", "folder:/nonexistent/x", "--events", "jsonl", tmp_path=tmp_path
+    )
     assert out.returncode == 1
     last = json.loads(out.stdout.splitlines()[-1])
     assert last["event"] == "error" and "/nonexistent/x" in last["message"]
@@ -77,8 +108,25 @@ def test_failed_run_reports_an_error_event_and_exit_1(tmp_path: Path) -> None:
 def test_sigint_cancels_at_the_next_batch_and_saves(tmp_path: Path) -> None:
     env = {**ENV, "CNNLAB_RUNS": str(tmp_path / "runs"), "CNNLAB_CACHE": str(tmp_path / "cache")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine", "run", "simple-cnn", "--data", "synthetic", "--subset", "3000", "--epochs", "50", "--events", "jsonl"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "run",
+            "simple-cnn",
+            "--data",
+            "synthetic",
+            "--subset",
+            "3000",
+            "--epochs",
+            "50",
+            "--events",
+            "jsonl",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
     )
     assert proc.stdout is not None
     events = []
@@ -102,7 +150,10 @@ def test_doctor_json(tmp_path: Path) -> None:
     out = engine("doctor", "--json", tmp_path=tmp_path)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    assert report["tensorflow"].startswith("2.") and "CPUExecutionProvider" in report["ort_available_providers"]
+    assert (
+        report["tensorflow"].startswith("2.")
+        and "CPUExecutionProvider" in report["ort_available_providers"]
+    )
     assert "MobileNetV2" in report["imagenet_weights_missing"] + report["imagenet_weights_cached"]
 
 
@@ -110,8 +161,27 @@ def test_doctor_json(tmp_path: Path) -> None:
 def test_a_killed_run_leaves_a_readable_record_that_says_so(tmp_path: Path) -> None:
     env = {**ENV, "CNNLAB_RUNS": str(tmp_path / "runs"), "CNNLAB_CACHE": str(tmp_path / "cache")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine", "run", "simple-cnn", "--data", "synthetic", "--subset", "1000", "--epochs", "50", "--early-stopping", "no", "--events", "jsonl"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "run",
+            "simple-cnn",
+            "--data",
+            "synthetic",
+            "--subset",
+            "1000",
+            "--epochs",
+            "50",
+            "--early-stopping",
+            "no",
+            "--events",
+            "jsonl",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
     )
     assert proc.stdout is not None
     first = None

@@ -25,7 +25,9 @@ def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def _run(name: str, tmp_path: Path, sink: Any = None, **settings: Any) -> tuple[Any, ListSink]:
     sink = sink or ListSink()
     cfg = get_experiment(name).config(**{"data": "synthetic", "subset": 300, **settings})
-    run = run_experiment(name, cfg, store=RunStore(tmp_path / "runs"), reporter=Reporter(sink, batch_interval=0.0))
+    run = run_experiment(
+        name, cfg, store=RunStore(tmp_path / "runs"), reporter=Reporter(sink, batch_interval=0.0)
+    )
     return run, sink
 
 
@@ -35,10 +37,21 @@ def test_simple_cnn_run_writes_a_complete_readable_folder(tmp_path: Path) -> Non
     assert rec["status"] == "finished" and rec["error"] is None
     assert rec["params"] == {"total": 2_122_186, "trainable": 2_122_186, "frozen": 0}
     m = rec["metrics"]
-    for key in ("train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val_loss", "test_loss", "overfit_gap", "epochs_run"):
+    for key in (
+        "train_accuracy",
+        "val_accuracy",
+        "test_accuracy",
+        "train_loss",
+        "val_loss",
+        "test_loss",
+        "overfit_gap",
+        "epochs_run",
+    ):
         assert m[key] is not None, key
     assert m["epochs_run"] == 2 and len(rec["history"]) == 2
-    assert m["overfit_gap"] == pytest.approx((m["train_accuracy"] - m["val_accuracy"]) * 100, abs=0.01)
+    assert m["overfit_gap"] == pytest.approx(
+        (m["train_accuracy"] - m["val_accuracy"]) * 100, abs=0.01
+    )
     cm = np.array(m["confusion_matrix"])
     assert cm.shape == (10, 10) and cm.sum() == rec["data"]["test"]
     assert m["test_accuracy"] == pytest.approx(np.trace(cm) / cm.sum(), abs=1e-6)
@@ -56,7 +69,11 @@ def test_simple_cnn_run_writes_a_complete_readable_folder(tmp_path: Path) -> Non
     kinds = sink.kinds()
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
     assert kinds.count("epoch_end") == 2 and "batch_progress" in kinds and "phase_started" in kinds
-    assert {e["kind"] for e in sink.events if e["event"] == "artifact"} >= {"model", "summary", "run"}
+    assert {e["kind"] for e in sink.events if e["event"] == "artifact"} >= {
+        "model",
+        "summary",
+        "run",
+    }
     assert all(e["run_id"] == run.id for e in sink.events)
 
 
@@ -101,7 +118,14 @@ def test_finetune_unfreezes_the_last_ten_layers(tmp_path: Path) -> None:
 
 
 def test_compare_ranks_children_and_preprocessing_pairs_them(tmp_path: Path) -> None:
-    parent, sink = _run("compare", tmp_path, weights="none", epochs=1, subset=120, backbones=["MobileNetV2", "EfficientNetB0"])
+    parent, sink = _run(
+        "compare",
+        tmp_path,
+        weights="none",
+        epochs=1,
+        subset=120,
+        backbones=["MobileNetV2", "EfficientNetB0"],
+    )
     rows = parent.record["table"]
     assert [r["rank"] for r in rows] == [1, 2]
     assert {r["backbone"] for r in rows} == {"MobileNetV2", "EfficientNetB0"}
@@ -113,11 +137,18 @@ def test_compare_ranks_children_and_preprocessing_pairs_them(tmp_path: Path) -> 
     store = RunStore(tmp_path / "runs")
     children = [store.open(c) for c in parent.record["children"]]
     assert all(c.record["parent"] == parent.id and c.status == "finished" for c in children)
-    assert {e["run_id"] for e in sink.events if e["event"] == "run_started"} == {parent.id, *parent.record["children"]}
+    assert {e["run_id"] for e in sink.events if e["event"] == "run_started"} == {
+        parent.id,
+        *parent.record["children"],
+    }
 
-    pre, _ = _run("preprocessing", tmp_path, weights="none", epochs=1, subset=120, backbones=["MobileNetV2"])
+    pre, _ = _run(
+        "preprocessing", tmp_path, weights="none", epochs=1, subset=120, backbones=["MobileNetV2"]
+    )
     (row,) = pre.record["table"]
-    assert row["backbone"] == "MobileNetV2" and row["before"] is not None and row["after"] is not None
+    assert (
+        row["backbone"] == "MobileNetV2" and row["before"] is not None and row["after"] is not None
+    )
     wrong = store.open(row["wrong_run_id"])
     right = store.open(row["right_run_id"])
     assert wrong.record["model"]["preprocessing"] == "unit"

@@ -11,7 +11,13 @@ def test_simple_cnn_has_the_assignments_2122186_parameters() -> None:
     model = build_simple_cnn()
     assert count_params(model) == {"total": 2_122_186, "trainable": 2_122_186, "frozen": 0}
     assert [layer.name for layer in model.layers][1:] == [
-        "conv1", "pool1", "conv2", "pool2", "flatten", "dense1", "predictions",
+        "conv1",
+        "pool1",
+        "conv2",
+        "pool2",
+        "flatten",
+        "dense1",
+        "predictions",
     ]
     assert model.get_layer("flatten").output.shape[-1] == 8 * 8 * 64
 

@@ -28,7 +28,13 @@ def test_output_range_is_what_extreme_pixels_give(name: str) -> None:
 
 
 def test_each_backbone_has_its_familys_preprocessing() -> None:
-    expected = {"MobileNetV2": (-1, 1), "ResNet50": (-123.68, 151.061), "VGG16": (-123.68, 151.061), "EfficientNetB0": (0, 255), "MobileNetV3Large": (0, 255)}
+    expected = {
+        "MobileNetV2": (-1, 1),
+        "ResNet50": (-123.68, 151.061),
+        "VGG16": (-123.68, 151.061),
+        "EfficientNetB0": (0, 255),
+        "MobileNetV3Large": (0, 255),
+    }
     for name, rng in expected.items():
         assert get_backbone(name).preprocess.output_range == pytest.approx(rng)
     assert all(get_backbone(b).preprocess.name != "unit" for b in list_backbones())

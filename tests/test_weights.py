@@ -14,23 +14,33 @@ from engine.weights import build_backbone_checked, is_cached, resolve_weights, w
 def test_cache_file_names_follow_keras(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     spec = get_backbone("MobileNetV2")
-    assert weights_cache_path(spec, 32) == tmp_path / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+    assert (
+        weights_cache_path(spec, 32)
+        == tmp_path / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+    )
     assert weights_cache_path(spec, 160).name.endswith("_1.0_160_no_top.h5")
-    assert weights_cache_path(get_backbone("ResNet50"), 32).name == "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert (
+        weights_cache_path(get_backbone("ResNet50"), 32).name
+        == "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    )
     assert not is_cached(spec, 32)
     (tmp_path / "models").mkdir()
     weights_cache_path(spec, 32).write_bytes(b"x")
     assert is_cached(spec, 32)
 
 
-def test_offline_and_uncached_says_which_file_to_put_where(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_offline_and_uncached_says_which_file_to_put_where(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     spec = get_backbone("ResNet50")
     calls = []
 
     def offline_build(self: object, input_size: int, weights: str | None) -> None:
         calls.append(weights)
-        raise Exception("URL fetch failure on https://example.invalid/w.h5: None -- [Errno -3] Temporary failure in name resolution")
+        raise Exception(
+            "URL fetch failure on https://example.invalid/w.h5: None -- [Errno -3] Temporary failure in name resolution"
+        )
 
     monkeypatch.setattr(type(spec), "build", offline_build)
     with pytest.raises(WeightsError) as err:
