@@ -126,9 +126,12 @@ def load_summary(kind: str, path: Path) -> dict[str, Any]:
         path = path / "model.keras"
         if not path.is_file():
             raise CnnlabError(f"{path.parent}: this run has no model (a parent run, or it failed)")
-    import os
+    try:  # TensorFlow's start-up chatter off the user's screen
+        from engine.tfquiet import load_tensorflow
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        load_tensorflow()
+    except ImportError:
+        pass
     import keras  # ~3 s: only for a model without a summary.json
 
     try:
@@ -144,7 +147,9 @@ def run_onnx_file(path: Path, record: dict[str, Any] | None) -> Path:
 
     found = run_onnx_path(path, record)
     if found is None:
-        raise CnnlabError(f"run {path.name} has no ONNX export yet: run `engine export {path.name}`")
+        raise CnnlabError(
+            f"run {path.name} has no ONNX export yet: run `engine export {path.name}`"
+        )
     return found
 
 

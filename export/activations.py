@@ -142,7 +142,9 @@ class ActivationProbe:
             raise CnnlabError(
                 f"{self.path}: input {inp.name} is not an image batch (shape {ishape})"
             )
-        in_layout = _guess_input_layout(ishape)
+        in_layout = self.metadata.get("cnnlab.input_layout") or _guess_input_layout(
+            ishape, graph, inp.name
+        )
         if in_layout == "NHWC":
             size = (int(ishape[1] or 32), int(ishape[2] or 32))
         else:
@@ -394,10 +396,23 @@ def _vi_shape(vi: Any) -> list[int | None] | None:
     return dims
 
 
-def _guess_input_layout(shape: list[int | None]) -> str:
+def _guess_input_layout(shape: list[int | None], graph: Any, name: str) -> str:
+    """NHWC or NCHW: from what consumes the input first, else from which axis looks like colour."""
+    for node in graph.node:
+        if name not in node.input:
+            continue
+        if node.op_type == "Transpose":
+            perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+            if perm == [0, 3, 1, 2]:
+                return "NHWC"
+        if node.op_type in _NCHW_OPS:
+            return "NCHW"
+        break
     if shape[-1] in (1, 3, 4) and shape[1] not in (1, 3, 4):
         return "NHWC"
-    return "NCHW"
+    if shape[1] in (1, 3, 4) and shape[-1] not in (1, 3, 4):
+        return "NCHW"
+    return "NHWC"  # Keras' (and so cnnlab's) convention
 
 
 def _node_layout(

@@ -117,6 +117,12 @@ class InspectScreen(Screen[None]):
         self._picker_paths: list[Path] = []
 
     def compose(self) -> ComposeResult:
+        try:  # part 1's nav bar, when the app has it
+            from tui.widgets.nav import NavBar
+
+            yield NavBar("inspect")
+        except ImportError:
+            pass
         yield Static("Inspect", id="inspect-title")
         with Vertical(id="inspect-picker"):
             yield Static("Open a run or an ONNX file (Enter), or type a path:")
