@@ -12,12 +12,13 @@ pretend to have a GPU. onnxruntime is imported lazily.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,11 +169,15 @@ def captured_native_output() -> Iterator[list[str]]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = {fd: os.dup(fd) for fd in (1, 2)}
+    # onnxruntime's Python layer print()s its "EP Error" banners: catch those at the Python level
+    # too, since sys.stdout is not always fd 1 (pytest, Textual).
+    python_text = io.StringIO()
     with tempfile.TemporaryFile(mode="w+b") as sink:
         try:
             for fd in (1, 2):
                 os.dup2(sink.fileno(), fd)
-            yield lines
+            with redirect_stdout(python_text), redirect_stderr(python_text):
+                yield lines
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -180,12 +185,12 @@ def captured_native_output() -> Iterator[list[str]]:
                 os.dup2(copy, fd)
                 os.close(copy)
             sink.seek(0)
-            text = sink.read().decode("utf-8", "replace")
+            text = sink.read().decode("utf-8", "replace") + python_text.getvalue()
             lines.extend(line for line in text.splitlines() if line.strip())
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_LIB_MISSING = re.compile(r"error: ([\w.+-]+\.so[\w.]*): cannot open shared object file")
+_LIB_MISSING = re.compile(r"([\w.+-]+\.so[\w.]*): cannot open shared object file")
 
 
 def failure_reason(provider: str, lines: Sequence[str]) -> str:
