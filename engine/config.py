@@ -31,6 +31,7 @@ class ExperimentConfig:
 
     data: str = _f("cifar10", "data source: cifar10, synthetic, folder:PATH, npz:PATH", kind="data")
     subset: int | None = _f(None, "use only N training images (test: N/5) for quick runs", min=10)
+    resize: int | None = _f(None, "resize every image to N×N (else images of mixed sizes are an error)", min=8, max=512)
     val_split: float = _f(
         0.2, "stratified validation fraction of the training images", min=0.05, max=0.5
     )
@@ -158,16 +159,13 @@ def validate(config: ExperimentConfig) -> list[str]:
         )
     if any(u < 1 for u in config.mlp_units):
         problems.append("mlp_units: every layer needs at least one unit")
-    if not config.data.strip():
-        problems.append("data: name a data source")
-    elif not (
-        config.data in ("cifar10", "synthetic")
-        or config.data.startswith("folder:")
-        or config.data.startswith("npz:")
-    ):
-        problems.append(
-            f"data: unknown source {config.data!r}; use cifar10, synthetic, folder:PATH or npz:PATH"
-        )
+    from engine.data import check_source
+    from engine.errors import DataError
+
+    try:
+        check_source(config.data)
+    except DataError as exc:
+        problems.append(f"data: {exc}")
     weights = config.weights
     if weights not in ("imagenet", "none") and not weights.endswith(
         (".h5", ".keras", ".weights.h5")

@@ -632,6 +632,7 @@ def load_data(config: ExperimentConfig, rep: Reporter, run_id: str | None = None
     return load_dataset(
         config.data,
         subset=config.subset,
+        resize=config.resize,
         val_split=config.val_split,
         seed=config.seed,
         progress=progress,

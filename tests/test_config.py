@@ -68,7 +68,7 @@ def test_validate_names_every_problem() -> None:
         "batch_size",
         "ResNet9000",
         "head",
-        "data: unknown source",
+        "data: unknown data source",
         "weights",
     ):
         assert needle in problems
