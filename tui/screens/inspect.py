@@ -349,6 +349,7 @@ class InspectScreen(Screen[None]):
             self._title(f"Inspect · could not open: {reason}")
             if self.loaded is None:
                 self.add_class("picking")
+                self.query_one("#picker-list", OptionList).focus()
 
     # -- actions
     def action_show_tab(self, tab: str) -> None:

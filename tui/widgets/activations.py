@@ -61,14 +61,15 @@ def render_maps(maps: np.ndarray, start: int, width: int) -> Text:
         for y in range(0, size, 2):
             for px in chunk:
                 top_row = px[y].tolist()
-                bottom_row = px[y + 1].tolist() if y + 1 < size else [[0, 0, 0]] * size
+                bottom_row = px[y + 1].tolist() if y + 1 < size else [None] * size
                 for t, b in zip(top_row, bottom_row, strict=True):
-                    key = (*t, *b)
+                    key = (*t, *(b or ()))
                     style = styles.get(key)
                     if style is None:
-                        style = styles[key] = Style.parse(
-                            f"#{t[0]:02x}{t[1]:02x}{t[2]:02x} on #{b[0]:02x}{b[1]:02x}{b[2]:02x}"
-                        )
+                        spec = f"#{t[0]:02x}{t[1]:02x}{t[2]:02x}"
+                        if b is not None:  # an odd height leaves the lower half to the background
+                            spec += f" on #{b[0]:02x}{b[1]:02x}{b[2]:02x}"
+                        style = styles[key] = Style.parse(spec)
                     out.append(UPPER_HALF, style)
                 out.append(" ")
             out.append("\n")

@@ -52,8 +52,8 @@ def patch_pixels(
 
 
 def scale_for(kernel: int) -> int:
-    """Pixels per kernel weight: small kernels are blown up so a 3×3 is still visible."""
-    return max(1, 8 // max(kernel, 1))
+    """Pixels per kernel weight: small kernels are blown up (3×3 → 6×6, 5×5 → 10×10, 1×1 → 6×6)."""
+    return max(1, -(-6 // max(kernel, 1)))
 
 
 def render_filter_grid(report: dict[str, Any], width: int) -> Text:
@@ -74,17 +74,18 @@ def render_filter_grid(report: dict[str, Any], width: int) -> Text:
         chunk = filters[start : start + per_row]
         pixels = [patch_pixels(f, mode, float(report.get("abs_max") or 1.0)) for f in chunk]
         for y in range(0, ph, 2):
-            for k, px in enumerate(pixels):
+            for px in pixels:
                 for x in range(pw):
                     top = px[y // s][x // s]
-                    bottom = px[(y + 1) // s][x // s] if y + 1 < ph else (0, 0, 0)
-                    key = (*top, *bottom)
+                    # An odd pixel height leaves the last cell's lower half to the background.
+                    bottom = px[(y + 1) // s][x // s] if y + 1 < ph else None
+                    key = (*top, *(bottom or ()))
                     style = styles.get(key)
                     if style is None:
-                        style = styles[key] = Style.parse(f"{_hex(top)} on {_hex(bottom)}")
+                        spec = _hex(top) + (f" on {_hex(bottom)}" if bottom else "")
+                        style = styles[key] = Style.parse(spec)
                     out.append(UPPER_HALF, style)
                 out.append(" " * (cell_w - pw))
-                del k
             out.append("\n")
         for f in chunk:
             out.append(f"#{f['index']}".ljust(cell_w)[:cell_w], style="bold")

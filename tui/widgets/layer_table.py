@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from engine.inspect import explain_layer, shape_text
+from engine.inspect import explain, shape_text
 
 # Layer types whose rows are dimmed: they reshape or normalise but hold no structure to learn.
 _PLUMBING = {
@@ -83,6 +84,12 @@ class LayerTable(DataTable[Any]):
     DEFAULT_CSS = """
     LayerTable { height: 1fr; }
     """
+
+    # Home/End jump to the first/last layer (DataTable only scrolls on them).
+    BINDINGS = [
+        Binding("home", "scroll_top", "First layer", show=False),
+        Binding("end", "scroll_bottom", "Last layer", show=False),
+    ]
 
     class LayerSelected(Message):
         """The highlighted layer changed (cursor moved or row clicked)."""
@@ -217,7 +224,7 @@ class ArithmeticView(Static):
         if row is None:
             self.update("Select a layer to see its arithmetic.")
             return
-        explained = row.get("_explained") or explain_layer(row)
+        explained = explain(row)
         text = Text()
         text.append(f"{row.get('name')}", style="bold")
         text.append(f"  {row.get('type')}\n", style="italic")
