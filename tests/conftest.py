@@ -28,6 +28,18 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return None
 
 
+def plain(widget: Any, width: int = 200) -> str:
+    """The text a Static (or any widget) shows, whatever renderable it holds (Rich tables too)."""
+    from rich.console import Console
+
+    content = getattr(widget, "content", None)
+    if content is None or isinstance(content, str):
+        return str(widget.render())
+    console = Console(width=width, record=True, color_system=None, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(content)
+    return console.export_text()
+
+
 # ---------------------------------------------------------------------------------------------
 # TUI: run folders
 # ---------------------------------------------------------------------------------------------

@@ -223,10 +223,15 @@ class EngineClient:
     """
 
     def __init__(
-        self, command: Sequence[str] | None = None, env: dict[str, str] | None = None
+        self,
+        command: Sequence[str] | None = None,
+        env: dict[str, str] | None = None,
+        stop_timeout: float = 2.0,
     ) -> None:
         self.prefix = list(command) if command else [sys.executable, "-m", "engine"]
         self.env = env
+        # On quit: seconds the engine gets after SIGINT to save what it trained, before SIGTERM.
+        self.stop_timeout = stop_timeout
         self.jobs: list[ProcessJob] = []
 
     def command(self, args: list[str]) -> list[str]:
@@ -302,9 +307,10 @@ class EngineClient:
             ) from None
         return result
 
-    async def stop_all(self, timeout: float = 2.0) -> None:
+    async def stop_all(self, timeout: float | None = None) -> None:
         """Stop every engine process still running (the app calls this when it quits)."""
-        await asyncio.gather(*(job.stop(timeout) for job in self.jobs if job.returncode is None))
+        grace = self.stop_timeout if timeout is None else timeout
+        await asyncio.gather(*(job.stop(grace) for job in self.jobs if job.returncode is None))
         self.jobs = []
 
     def running(self) -> list[ProcessJob]:

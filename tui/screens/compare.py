@@ -131,7 +131,7 @@ def ranking_table(rows: list[RankRow]) -> Table:
     table.add_column("test acc", justify="right")
     table.add_column("params", justify="right")
     table.add_column("effic.", justify="right")
-    table.add_column("assignment", justify="right", style="dim")
+    table.add_column("assignment", justify="right", style="dim", no_wrap=True)
     for i, row in enumerate(ranked(rows), start=1):
         name = Text(row.backbone)
         if row.random_init:
@@ -169,7 +169,7 @@ def preprocessing_table(record: dict[str, Any]) -> Table:
     table.add_column("x/255", justify="right")
     table.add_column("own", justify="right")
     table.add_column("Δ", justify="right")
-    table.add_column("assignment", justify="right", style="dim")
+    table.add_column("assignment", justify="right", style="dim", no_wrap=True)
     for row in record.get("table") or []:
         before, after = row.get("before"), row.get("after")
         name = Text(str(row.get("backbone", "?")))
@@ -200,6 +200,20 @@ def preprocessing_bars(record: dict[str, Any]) -> list[Bar]:
         bars.append(Bar(f"{name} x/255", float(row.get("before") or 0.0), PALETTE[3], note=mark))
         bars.append(Bar(f"{name} own", float(row.get("after") or 0.0), PALETTE[2], note=mark))
     return bars
+
+
+def with_legend(table: Table, random_init: bool) -> Any:
+    """The table, plus a line saying what ⚠ means when a row has it."""
+    if not random_init:
+        return table
+    from rich.console import Group
+
+    note = Text(
+        f"⚠ {RANDOM_MARK[2:]}: backbone trained from random weights (--weights none), not ImageNet — "
+        "not comparable with the assignment's column.",
+        style="yellow",
+    )
+    return Group(table, Text(""), note)
 
 
 def source_label(row: RunRow) -> str:
@@ -345,7 +359,7 @@ class CompareScreen(Screen[None]):
             )
             bars.bars = []
             return
-        table.update(ranking_table(rows))
+        table.update(with_legend(ranking_table(rows), any(r.random_init for r in rows)))
         bars.bars = ranking_bars(rows)
 
     @on(Select.Changed, "#prep-source")
@@ -368,5 +382,5 @@ class CompareScreen(Screen[None]):
             )
             bars.bars = []
             return
-        table.update(preprocessing_table(record))
+        table.update(with_legend(preprocessing_table(record), is_random_init(record)))
         bars.bars = preprocessing_bars(record)

@@ -27,6 +27,10 @@ from tui.widgets.nav import NavBar
 from tui.widgets.pixels import PixelImage
 
 
+def _n(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value if value is not None else "?")
+
+
 def counts_table(info: dict[str, Any]) -> Table:
     """Class × split counts with totals."""
     counts = info.get("counts") or {}
@@ -131,9 +135,9 @@ class DataScreen(Screen[None]):
         self.query_one("#data-status", Static).update(Text(f"loading {source} …", style="dim"))
         self.load(source, self.samples)
 
-    def action_zoom(self) -> None:
+    async def action_zoom(self) -> None:
         self.pixel_width = 32 if self.pixel_width == 16 else 16
-        self._draw_samples()
+        await self._draw_samples()
 
     def action_more(self) -> None:
         self.samples = min(self.samples + 2, 16)
@@ -163,7 +167,7 @@ class DataScreen(Screen[None]):
                     images, labels = npz["images"], npz["labels"]
         self.post_message(self.Loaded(source, info, images, labels))
 
-    def on_data_screen_loaded(self, message: Loaded) -> None:
+    async def on_data_screen_loaded(self, message: Loaded) -> None:
         self.loaded_source = message.source
         self.info, self.images, self.labels = message.info, message.images, message.labels
         info = message.info
@@ -184,7 +188,7 @@ class DataScreen(Screen[None]):
             style="dim",
         )
         self.query_one("#data-about", Static).update(about)
-        self._draw_samples()
+        await self._draw_samples()
 
     def on_data_screen_failed(self, message: Failed) -> None:
         self.loaded_source = message.source
@@ -195,21 +199,22 @@ class DataScreen(Screen[None]):
             message.reason, title=f"Data source {message.source}", severity="error", timeout=8
         )
 
-    def _draw_samples(self) -> None:
+    async def _draw_samples(self) -> None:
         grid = self.query_one("#samples-grid", Vertical)
-        grid.remove_children()
+        await grid.remove_children()
         if self.images is None or self.labels is None:
-            grid.mount(Static(Text("no sample images", style="dim")))
+            await grid.mount(Static(Text("no sample images", style="dim")))
             return
         classes = list(self.info.get("classes") or [])
+        # As many images per row as fit: label (12) + images (pixel_width + 1 margin) + box (4).
+        fit = max((self.size.width - 18) // (self.pixel_width + 1), 1)
         rows = []
         for class_index, name in enumerate(classes):
-            picks = [i for i, label in enumerate(self.labels.tolist()) if label == class_index][
-                : self.samples
-            ]
+            picks = [i for i, label in enumerate(self.labels.tolist()) if label == class_index]
+            picks = picks[: min(self.samples, fit)]
             row = Horizontal(classes="sample-row")
             rows.append((row, name, picks))
-        grid.mount_all([r for r, _, _ in rows])
+        await grid.mount_all([r for r, _, _ in rows])
         for row, name, picks in rows:
-            row.mount(Label(name, classes="sample-label"))
-            row.mount_all([PixelImage(self.images[i], width=self.pixel_width) for i in picks])
+            await row.mount(Label(name, classes="sample-label"))
+            await row.mount_all([PixelImage(self.images[i], width=self.pixel_width) for i in picks])

@@ -13,7 +13,9 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import RichLog, Static
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import RichLog
 
 from tui.widgets.charts import PALETTE, LineChart, Series
 from tui.widgets.run_info import RANDOM_MARK, pct, seconds
@@ -284,6 +286,22 @@ def progress_text(state: LiveState, width: int) -> Text:
     return text
 
 
+class LiveText(Widget):
+    """Fixed-size text that changes often: a repaint, never a relayout (Static.update relayouts)."""
+
+    text: reactive[Text] = reactive(Text, layout=False)
+
+    def __init__(self, text: Text | str = "", *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.set_reactive(LiveText.text, Text(text) if isinstance(text, str) else text)
+
+    def update(self, text: Text | str) -> None:
+        self.text = Text(text) if isinstance(text, str) else text
+
+    def render(self) -> Text:
+        return self.text
+
+
 class RunMonitor(Vertical):
     """Header, progress bars with ETA, accuracy and loss curves, and the engine's log."""
 
@@ -323,14 +341,14 @@ class RunMonitor(Vertical):
         self.label = ""
 
     def compose(self) -> ComposeResult:
-        yield Static(
+        yield LiveText(
             Text(
                 "Nothing is training. Pick an experiment, adjust its settings and press ctrl+s.",
                 style="dim",
             ),
             id="live-header",
         )
-        yield Static("", id="live-progress")
+        yield LiveText("", id="live-progress")
         with Horizontal(id="live-charts"):
             acc = LineChart(x_label="epoch", y_range=(0.0, 1.0), id="acc-chart")
             acc.border_title = "accuracy"
@@ -432,8 +450,8 @@ class RunMonitor(Vertical):
         self._redraw(charts=False)
 
     def _redraw(self, charts: bool) -> None:
-        self.query_one("#live-header", Static).update(header_text(self.label, self.state))
-        self.query_one("#live-progress", Static).update(
+        self.query_one("#live-header", LiveText).update(header_text(self.label, self.state))
+        self.query_one("#live-progress", LiveText).update(
             progress_text(self.state, self.size.width or 100)
         )
         if charts:
