@@ -59,9 +59,11 @@ class InspectScreen(Screen[None]):
     InspectScreen #inspect-tabs > ContentSwitcher { height: 1fr; }
     InspectScreen TabPane { height: 1fr; padding: 0; }
     InspectScreen #layers-left { width: 1fr; }
-    InspectScreen #layers-right { width: 46; border-left: solid $panel; }
+    InspectScreen #layers-right { width: 38; border-left: solid $panel; }
     InspectScreen #lessons-scroll { height: 1fr; }
     """
+
+    AUTO_FOCUS = "#layer-table"
 
     BINDINGS = [
         Binding("l", "show_tab('tab-layers')", "Layers"),

@@ -297,9 +297,11 @@ class ActivationsPane(Vertical):
         probe = self.probe = message.probe
         options = []
         for t in probe.tensors:
-            node = t.node if len(t.node) <= 40 else "…" + t.node[-39:]
-            shape = "×".join("N" if d is None else str(d) for d in (t.shape or []))
-            options.append((f"{t.op:<9} {node}  {shape}", t.name))
+            # tf2onnx names are <model>/<backbone>/<layer>/<op>: the last two say enough.
+            node = "/".join(t.node.split("/")[-2:])
+            node = node if len(node) <= 34 else "…" + node[-33:]
+            shape = "×".join("N" if d is None else str(d) for d in (t.shape or [])[1:])
+            options.append((f"{node}  {shape}", t.name))
         select = self.query_one("#act-layer", Select)
         select.set_options(options)
         default = self._default_tensor()
@@ -698,11 +700,13 @@ class PreprocessingPane(Vertical):
             render_histograms(stats["after"], f"{stats['preprocessing']['name']} — right")
         )
         self.query_one("#prep-acc", Static).update(
-            self._accuracy_text(message.choice, message.results)
+            self._accuracy_text(
+                message.choice, message.results, self.target.backbone if self.target else None
+            )
         )
 
     @staticmethod
-    def _accuracy_text(choice: str, results: dict[str, Any]) -> Text:
+    def _accuracy_text(choice: str, results: dict[str, Any], own: str | None = None) -> Text:
         from engine.inspect import ASSIGNMENT_PREPROCESSING
         from tui.widgets.charts import Bar, render_bar_chart
 
@@ -722,6 +726,12 @@ class PreprocessingPane(Vertical):
             )
             bars.append(Bar("assignment own", ref["after"] * 100, color="#5fd75f"))
         mine = results.get(choice)
+        if not mine and own and own != choice and own in results:
+            # This run's backbone shares the family's preprocessing (ResNet152 for ResNet50).
+            from engine.backbones import get_backbone
+
+            if get_backbone(own).preprocessing == get_backbone(choice).preprocessing:
+                mine = results[own]
         if mine:
             note = "random init" if mine.get("random_init") else ""
             if mine.get("before") is not None:

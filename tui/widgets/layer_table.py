@@ -67,9 +67,12 @@ def phase_trainable_sets(
     phases = list(phases or [])
     for i, phase in enumerate(phases):
         names = phase.get("trainable_layers")
+        last = i == len(phases) - 1
         if isinstance(names, list):
-            result.append((str(phase.get("name", "?")), set(names)))
-        elif i == len(phases) - 1:  # the saved model is in the state of the last phase
+            # The saved model is in the last phase's state: its trainable layers train then,
+            # even if the phase record lists only the layers it unfroze.
+            result.append((str(phase.get("name", "?")), set(names) | (final if last else set())))
+        elif last:
             result.append((str(phase.get("name", "?")), final))
         else:
             result.append((str(phase.get("name", "?")), None))
@@ -116,21 +119,21 @@ class LayerTable(DataTable[Any]):
         self.phases = phase_trainable_sets(phases, layers)
         self.add_column("layer", key="name")
         self.add_column("type", key="type")
-        self.add_column("output shape", key="shape")
+        self.add_column("output", key="shape")
         self.add_column("params", key="params")
         self.add_column("MACs", key="macs")
-        for name, _ in self.phases:
-            self.add_column(name, key=f"phase:{name}")
+        if summary.get("format") != "onnx":
+            self.add_column("trains", key="trains")
         rows = []
-        for i, row in enumerate(layers):
+        for row in layers:
             dim = row.get("type") in _PLUMBING
             style = "dim" if dim else ""
             name = str(row.get("name", "?"))
-            del i
+            kind = str(row.get("type", "?"))
             cells: list[Any] = [
-                Text(name if len(name) <= 28 else name[:27] + "…", style=style),
-                Text(str(row.get("type", "?")), style=style),
-                Text(shape_text(row.get("output_shape")), style=style),
+                Text(name if len(name) <= 21 else name[:20] + "…", style=style),
+                Text(SHORT_TYPES.get(kind, kind), style=style),
+                Text(compact_shape(row.get("output_shape")), style=style),
                 Text(fmt_int(row.get("params")), justify="right"),
                 Text(
                     fmt_macs(row.get("macs")),
@@ -138,9 +141,8 @@ class LayerTable(DataTable[Any]):
                     style="dim" if not row.get("macs") else "",
                 ),
             ]
-            params = int(row.get("params") or 0)
-            for _, trainable in self.phases:
-                cells.append(_freeze_cell(name, params, trainable))
+            if summary.get("format") != "onnx":
+                cells.append(_trains_cell(name, int(row.get("params") or 0), self.phases))
             rows.append(cells)
         self.add_rows(rows)
         if layers:
@@ -160,14 +162,45 @@ class LayerTable(DataTable[Any]):
         return False
 
 
-def _freeze_cell(name: str, params: int, trainable: set[str] | None) -> Text:
+def _trains_cell(name: str, params: int, phases: list[tuple[str, set[str] | None]]) -> Text:
+    """In which phases a layer trains: "all", "frozen", or the phase names ("finetune")."""
     if params == 0:
-        return Text("·", style="dim", justify="center")
-    if trainable is None:
-        return Text("?", style="dim", justify="center")
-    if name in trainable:
-        return Text("train", style="bold green", justify="center")
-    return Text("frozen", style="blue", justify="center")
+        return Text("·", style="dim")
+    known = [(p, t) for p, t in phases if t is not None]
+    if not known:
+        return Text("?", style="dim")
+    training = [p for p, t in known if name in t]
+    if not training:
+        return Text("no", style="blue")
+    if len(training) == len(known):
+        return Text("yes", style="bold green")
+    return Text("+".join(PHASE_LABELS.get(p, p) for p in training), style="bold green")
+
+
+# "frozen" is the phase that trains the head on a frozen base: say so, not "frozen" in green.
+PHASE_LABELS = {"frozen": "head", "finetune": "finetune"}
+
+
+# Short names so the table fits beside the arithmetic at 120 columns.
+SHORT_TYPES = {
+    "BatchNormalization": "BatchNorm",
+    "MaxPooling2D": "MaxPool2D",
+    "AveragePooling2D": "AvgPool2D",
+    "GlobalAveragePooling2D": "GlobalAvgPool",
+    "GlobalMaxPooling2D": "GlobalMaxPool",
+    "DepthwiseConv2D": "DWConv2D",
+    "SeparableConv2D": "SepConv2D",
+    "ZeroPadding2D": "ZeroPad2D",
+    "BatchNormalization_": "BatchNorm",
+}
+
+
+def compact_shape(shape: Any) -> str:
+    """`16×16×64` for (None, 16, 16, 64): the batch axis is always N, so it is left out."""
+    if isinstance(shape, list) and shape and not isinstance(shape[0], list):
+        dims = shape[1:] if shape[0] is None or len(shape) > 1 else shape
+        return "×".join("?" if d is None else str(d) for d in dims) or "scalar"
+    return shape_text(shape)
 
 
 class FreezeMap(Static):
@@ -208,7 +241,10 @@ class FreezeMap(Static):
                     for r in layers
                     if r.get("name") in trainable
                 )
-                text.append(f"  {n_train} layers, {params:,} params train", style="dim")
+                text.append(
+                    f"  {n_train} layer{'s' if n_train != 1 else ''}, {params:,} params train",
+                    style="dim",
+                )
             text.append("\n")
         self.update(text)
 

@@ -111,15 +111,25 @@ def build_lessons(
             p = int(first["params"])
             pixels = h * w * c
             dense_same = pixels * ho * wo * co + ho * wo * co
-            per_filter = (p - co) // co if p > co else p // max(co, 1)
+            cfg = first.get("config") or {}
+            has_bias = (
+                cfg.get("use_bias", True)
+                if first.get("format") != "onnx"
+                else len(first.get("weights") or []) > 1
+            )
+            per_filter = (p - co) // co if has_bias else p // max(co, 1)
+            ks = _kernel_stride(first)
+            k = ks[0] if ks else 3
             t = Text()
             t.append(f"{first['name']} has ")
             t.append(f"{_n(p)} parameters", style="bold")
             t.append(
-                f": {co} filters of {_n(per_filter)} weights (+ a bias each). Each filter slides over "
-                f"the whole {h}×{w} image and is reused at all {_n(ho * wo)} positions — a 3×3 filter has "
-                f"9 weights per channel wherever it looks. A dense layer making the same {ho}×{wo}×{co} "
-                f"= {_n(ho * wo * co)} outputs from the {_n(pixels)} input numbers would need "
+                f": {co} filters of {_n(per_filter)} weights{' (+ a bias each)' if has_bias else ''}. "
+                f"Each filter slides over the whole {h}×{w} image and is reused at all {_n(ho * wo)} "
+                f"output positions — a {k}×{k} filter has {k * k} weights per channel wherever it looks. "
+                + ("" if k == 3 else "(a 3×3 one, 9) ")
+                + f"A dense layer making the same {ho}×{wo}×{co} = {_n(ho * wo * co)} "
+                f"outputs from the {_n(pixels)} input numbers would need "
             )
             t.append(f"{_n(dense_same)} parameters", style="bold red")
             t.append(
@@ -145,10 +155,16 @@ def build_lessons(
         fan_in = biggest.get("input_shape")
         if isinstance(fan_in, list) and fan_in and isinstance(fan_in[-1], int):
             t.append(f" (every one of its {_n(fan_in[-1])} inputs connects to every unit)")
-        t.append(
-            ". Convolutions do most of the computing with few weights; dense layers on a "
-            "flattened map hold most of the weights — and most of the overfitting."
-        )
+        if dense_p > conv_p:
+            t.append(
+                ". Convolutions do most of the computing with few weights; the dense layers on the "
+                "flattened map hold most of the weights — and most of the room to overfit."
+            )
+        else:
+            t.append(
+                ". Here the convolutions hold almost everything: global average pooling before the "
+                "head shrinks each feature map to one number, so the dense part stays small."
+            )
         lessons.append(("Where the parameters are", t))
 
     # 3. Feature hierarchy: receptive fields grow with depth.

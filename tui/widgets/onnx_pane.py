@@ -270,6 +270,17 @@ class OnnxPane(VerticalScroll):
     def on_onnx_pane_info_ready(self, message: InfoReady) -> None:
         self.info = message.info
         self.query_one("#onnx-overview", Static).update(render_overview(message.info))
+        keras_total = ((self.run or {}).get("params") or {}).get("total")
+        onnx_total = (message.info.get("totals") or {}).get("params")
+        if keras_total and onnx_total is not None and int(keras_total) != int(onnx_total):
+            parity = render_parity(self.run, self.path)
+            parity.append(
+                f"\nparameters: Keras {int(keras_total):,}, ONNX {int(onnx_total):,} — the converter "
+                "folds BatchNorm into the convolutions before it and drops constants it can "
+                "compute away (zero biases), so the file holds fewer numbers for the same function.",
+                style="dim",
+            )
+            self.query_one("#onnx-parity", Static).update(parity)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id != "onnx-eval" or self.path is None:
