@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -44,6 +44,7 @@ TABS = (
     "tab-lessons",
 )
 SAMPLES_PER_CLASS = 10
+NARROW = 100  # below this many columns the Layers pane stacks instead of splitting
 
 
 class InspectScreen(Screen[None]):
@@ -60,6 +61,10 @@ class InspectScreen(Screen[None]):
     InspectScreen TabPane { height: 1fr; padding: 0; }
     InspectScreen #layers-left { width: 1fr; }
     InspectScreen #layers-right { width: 38; border-left: solid $panel; }
+    /* Narrow terminals (80×24): the arithmetic goes under the table. */
+    InspectScreen.-narrow #layers-split { layout: vertical; }
+    InspectScreen.-narrow #layers-left { height: 1fr; width: 1fr; }
+    InspectScreen.-narrow #layers-right { height: 9; width: 1fr; border-left: none; border-top: solid $panel; }
     InspectScreen #lessons-scroll { height: 1fr; }
     """
 
@@ -76,6 +81,8 @@ class InspectScreen(Screen[None]):
         Binding("right_square_bracket", "page(1)", "Page ±", key_display="[ ]"),
         Binding("comma", "step(-1)", "Prev", show=False),
         Binding("full_stop", "step(1)", "Step ±", key_display=", ."),
+        Binding("x", "export", "Export ONNX", show=False),
+        Binding("v", "evaluate", "Evaluate ONNX", show=False),
         Binding("ctrl+o", "pick", "Open…"),
         Binding("escape", "back", "Back"),
     ]
@@ -132,7 +139,7 @@ class InspectScreen(Screen[None]):
             yield Input(placeholder="path to a run folder, .onnx or .keras file", id="picker-path")
         with TabbedContent(id="inspect-tabs"):
             with TabPane("Layers", id="tab-layers"):
-                with Horizontal():
+                with Horizontal(id="layers-split"):
                     with Vertical(id="layers-left"):
                         yield LayerTable(id="layer-table")
                     with VerticalScroll(id="layers-right"):
@@ -190,6 +197,9 @@ class InspectScreen(Screen[None]):
     def on_unmount(self) -> None:
         kill_children()
 
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < NARROW, "-narrow")
+
     def load(self, path: Path) -> None:
         """Read a run folder or model file in a worker; the panes fill in when it arrives."""
         self.target_path = Path(path)
@@ -235,7 +245,8 @@ class InspectScreen(Screen[None]):
         for pane in self.panes:
             pane.set_target(target)
         self._lessons_worker(target)
-        self.layer_table.focus()
+        if self.tabs.active == "tab-layers":
+            self.layer_table.focus()
 
     @work(
         thread=True,
@@ -347,6 +358,8 @@ class InspectScreen(Screen[None]):
         error = event.worker.error
         reason = str(error) or type(error).__name__
         self.notify(f"{event.worker.description}: {reason}", severity="error", timeout=10)
+        if event.worker.group == "inspect-export":
+            self.query_one("#act-export").disabled = False
         if event.worker.group == "inspect-load":
             self._title(f"Inspect · could not open: {reason}")
             if self.loaded is None:
@@ -380,6 +393,13 @@ class InspectScreen(Screen[None]):
         pane = self._active_pane()
         if pane is not None and hasattr(pane, "step"):
             pane.step(delta)
+
+    def action_evaluate(self) -> None:
+        self.action_show_tab("tab-onnx")
+        self.query_one("#onnx-pane", OnnxPane).evaluate()
+
+    def action_export(self) -> None:
+        self.query_one("#activations-pane", ActivationsPane).export()
 
     def action_back(self) -> None:
         if self.has_class("picking") and self.loaded is not None:

@@ -22,6 +22,7 @@ from tui.screens.inspect_target import LoadedTarget, Samples
 from tui.widgets.activations import FeatureMaps, render_top5
 from tui.widgets.filters import FilterGrid, render_colour_scale, render_filter_stats, scale_for
 from tui.widgets.histogram import render_histograms, render_range_line
+from tui.widgets.layer_table import display_name
 from tui.widgets.pixels import HalfBlockImage
 
 if TYPE_CHECKING:
@@ -91,7 +92,13 @@ class FiltersPane(Vertical):
             self._info("This model has no convolutions (an MLP sees pixels, not patches).")
             self.grid.show(None)
             return
-        self.layer_select.set_options([(n, n) for n in self._conv_names])
+        onnx = target.summary.get("format") == "onnx"
+        self.layer_select.set_options(
+            [
+                (display_name({"name": n, "format": "onnx"}) if onnx else n, n)
+                for n in self._conv_names
+            ]
+        )
         self.layer_select.value = self._conv_names[0]
 
     def follow_layer(self, row: dict[str, Any]) -> None:
@@ -197,8 +204,8 @@ class ActivationsPane(Vertical):
     DEFAULT_CSS = """
     ActivationsPane { height: 1fr; }
     ActivationsPane .pane-controls { height: auto; }
-    ActivationsPane #act-layer { width: 64; }
-    ActivationsPane #act-data { width: 28; }
+    ActivationsPane #act-layer { width: 1fr; max-width: 64; }
+    ActivationsPane #act-data { width: 24; }
     ActivationsPane #act-export { display: none; }
     ActivationsPane #act-info { padding: 0 1; height: auto; }
     ActivationsPane #act-left { width: 40; padding: 0 1; }
@@ -241,9 +248,9 @@ class ActivationsPane(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pane-controls"):
+            yield Button("Export to ONNX  x", id="act-export", variant="primary")
             yield Select[str]([], prompt="tensor", id="act-layer", type_to_search=False)
             yield Input(placeholder="data source", id="act-data")
-            yield Button("Export to ONNX", id="act-export", variant="primary")
         yield Static("", id="act-info")
         with Horizontal():
             with Vertical(id="act-left"):
@@ -265,14 +272,15 @@ class ActivationsPane(Vertical):
         source = target.data_source or "synthetic"
         self.query_one("#act-data", Input).value = source
         export_button = self.query_one("#act-export", Button)
+        self.query_one("#act-layer", Select).display = target.onnx_path is not None
         if target.onnx_path is None:
-            export_button.display = target.kind == "run" and target.keras_path is not None
+            export_button.display = self.can_export()
             self._info(
                 "Activations are computed with onnxruntime on the exported model, and this "
                 + (
-                    "run has no ONNX export yet: press Export (engine export RUN)."
-                    if target.kind == "run"
-                    else "is not an ONNX file."
+                    "run has no ONNX export yet: press x (or the button) to run `engine export`."
+                    if self.can_export()
+                    else "is not an ONNX file: export it first with `engine export FILE.keras`."
                 )
             )
             self.maps.show(None, message="")
@@ -430,7 +438,11 @@ class ActivationsPane(Vertical):
         )
         from rich.console import Group
 
-        self.query_one("#act-image", Static).update(Group(HalfBlockImage(image, width=32), caption))
+        # 32×32 pixels take 16 rows: on a short terminal draw the image at half size.
+        side = 32 if self.size.height >= 34 else 16
+        self.query_one("#act-image", Static).update(
+            Group(HalfBlockImage(image, width=side), caption)
+        )
         self.query_one("#act-top5", Static).update(
             Group(Text("\ntop-5", style="bold"), render_top5(top, label, width=38))
         )
@@ -445,7 +457,7 @@ class ActivationsPane(Vertical):
         page = maps[start : start + per_page]
         zeros = float((maps == 0).mean()) * 100
         stats = Text()
-        stats.append(f"{info.node}", style="bold")
+        stats.append("/".join(info.node.split("/")[-2:]), style="bold")
         stats.append(f"  {info.op} · {maps.shape[0]} maps of {maps.shape[1]}×{maps.shape[2]}")
         stats.append(
             f" · channels {start}–{start + len(page) - 1} · page {self.map_page + 1}/{pages}\n"
@@ -471,12 +483,28 @@ class ActivationsPane(Vertical):
     def on_resize(self) -> None:
         self.redraw()
 
+    def can_export(self) -> bool:
+        """A run with a Keras model and no ONNX file yet."""
+        t = self.target
+        return (
+            t is not None and t.kind == "run" and t.keras_path is not None and t.onnx_path is None
+        )
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id != "act-export" or self.target is None:
+        if event.button.id != "act-export":
             return
         event.stop()
-        event.button.disabled = True
-        self._info(f"exporting {self.target.path.name} to ONNX (engine export) …")
+        self.export()
+
+    def export(self) -> None:
+        """Run `engine export` on this run (a child process: tf2onnx needs TensorFlow)."""
+        if self.target is None or not self.can_export():
+            self.app.notify("Nothing to export: this is not a run without an ONNX file.")
+            return
+        self.query_one("#act-export", Button).disabled = True
+        self._info(
+            f"exporting {self.target.path.name} to ONNX (engine export; a minute for big models) …"
+        )
         self._export(self.target.path)
 
     @work(

@@ -128,7 +128,7 @@ class LayerTable(DataTable[Any]):
         for row in layers:
             dim = row.get("type") in _PLUMBING
             style = "dim" if dim else ""
-            name = str(row.get("name", "?"))
+            name = display_name(row)
             kind = str(row.get("type", "?"))
             cells: list[Any] = [
                 Text(name if len(name) <= 21 else name[:20] + "…", style=style),
@@ -142,7 +142,9 @@ class LayerTable(DataTable[Any]):
                 ),
             ]
             if summary.get("format") != "onnx":
-                cells.append(_trains_cell(name, int(row.get("params") or 0), self.phases))
+                cells.append(
+                    _trains_cell(str(row.get("name")), int(row.get("params") or 0), self.phases)
+                )
             rows.append(cells)
         self.add_rows(rows)
         if layers:
@@ -193,6 +195,15 @@ SHORT_TYPES = {
     "ZeroPadding2D": "ZeroPad2D",
     "BatchNormalization_": "BatchNorm",
 }
+
+
+def display_name(row: dict[str, Any]) -> str:
+    """A row's name for the table: ONNX node names from tf2onnx repeat the model's scopes
+    (`model_1/backbone_1/block_3/conv`), so only the last two parts are shown."""
+    name = str(row.get("name", "?"))
+    if row.get("format") == "onnx" and name.count("/") > 1:
+        return "/".join(name.split("/")[-2:])
+    return name
 
 
 def compact_shape(shape: Any) -> str:
@@ -262,13 +273,15 @@ class ArithmeticView(Static):
             return
         explained = explain(row)
         text = Text()
-        text.append(f"{row.get('name')}", style="bold")
+        text.append(display_name(row), style="bold")
         text.append(f"  {row.get('type')}\n", style="italic")
         inbound = row.get("inbound") or []
         if inbound:
             text.append(
                 "inputs: "
-                + ", ".join(str(i) for i in inbound[:4])
+                + ", ".join(
+                    display_name({"name": i, "format": row.get("format")}) for i in inbound[:4]
+                )
                 + ("…" if len(inbound) > 4 else "")
                 + "\n",
                 style="dim",

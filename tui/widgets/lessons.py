@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from engine.inspect import ASSIGNMENT_PREPROCESSING
+from tui.widgets.layer_table import display_name
 
 CONV = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv")
 POOL = ("MaxPooling2D", "AveragePooling2D", "MaxPool", "AveragePool")
@@ -121,7 +122,7 @@ def build_lessons(
             ks = _kernel_stride(first)
             k = ks[0] if ks else 3
             t = Text()
-            t.append(f"{first['name']} has ")
+            t.append(f"{display_name(first)} has ")
             t.append(f"{_n(p)} parameters", style="bold")
             t.append(
                 f": {co} filters of {_n(per_filter)} weights{' (+ a bias each)' if has_bias else ''}. "
@@ -151,7 +152,9 @@ def build_lessons(
             f"Convolutions hold {_n(conv_p)} parameters ({conv_p / total * 100:.1f} %), dense layers "
         )
         t.append(f"{_n(dense_p)} ({dense_p / total * 100:.1f} %)", style="bold")
-        t.append(f". The largest single layer is {biggest['name']} with {_n(biggest['params'])}")
+        t.append(
+            f". The largest single layer is {display_name(biggest)} with {_n(biggest['params'])}"
+        )
         fan_in = biggest.get("input_shape")
         if isinstance(fan_in, list) and fan_in and isinstance(fan_in[-1], int):
             t.append(f" (every one of its {_n(fan_in[-1])} inputs connects to every unit)")
@@ -184,7 +187,7 @@ def build_lessons(
             note = ""
             if img and rf >= img:
                 note = " — the whole image"
-            t.append(f"  {r['name']:<28} ", style="bold")
+            t.append(f"  {display_name(r):<28} ", style="bold")
             t.append(f"{shown}×{shown} pixels{note}")
             if img and rf > img:
                 t.append(f" (field {rf}, larger than the {img}-pixel image)", style="dim")
@@ -245,7 +248,7 @@ def build_lessons(
         t = Text()
         t.append(
             f"ImageNet backbones were built for 224×224. At {input_shape[0]}×{input_shape[1]} this "
-            f"{backbone}'s smallest feature map ({row['name']}) is "
+            f"{backbone}'s smallest feature map ({display_name(row)}) is "
         )
         t.append(f"{hs}×{ws}×{cs}", style="bold")
         t.append(

@@ -230,7 +230,7 @@ class OnnxPane(VerticalScroll):
                 [(p, p) for p in PROVIDERS], allow_blank=False, value="auto", id="onnx-provider"
             )
             yield Input(value="synthetic", placeholder="data source", id="onnx-data")
-            yield Button("Evaluate", id="onnx-eval", variant="primary")
+            yield Button("Evaluate  v", id="onnx-eval", variant="primary")
         yield Static("", id="onnx-eval-result")
         yield Static("", id="onnx-overview")
 
@@ -270,25 +270,36 @@ class OnnxPane(VerticalScroll):
     def on_onnx_pane_info_ready(self, message: InfoReady) -> None:
         self.info = message.info
         self.query_one("#onnx-overview", Static).update(render_overview(message.info))
+        self._update_parity()
+
+    def _update_parity(self) -> None:
+        """Keras vs ONNX, plus why their parameter counts differ when they do."""
+        parity = render_parity(self.run, self.path)
         keras_total = ((self.run or {}).get("params") or {}).get("total")
-        onnx_total = (message.info.get("totals") or {}).get("params")
+        onnx_total = ((self.info or {}).get("totals") or {}).get("params")
         if keras_total and onnx_total is not None and int(keras_total) != int(onnx_total):
-            parity = render_parity(self.run, self.path)
             parity.append(
                 f"\nparameters: Keras {int(keras_total):,}, ONNX {int(onnx_total):,} — the converter "
                 "folds BatchNorm into the convolutions before it and drops constants it can "
                 "compute away (zero biases), so the file holds fewer numbers for the same function.",
                 style="dim",
             )
-            self.query_one("#onnx-parity", Static).update(parity)
+        self.query_one("#onnx-parity", Static).update(parity)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id != "onnx-eval" or self.path is None:
+        if event.button.id != "onnx-eval":
             return
         event.stop()
+        self.evaluate()
+
+    def evaluate(self) -> None:
+        """Start `engine eval` with the chosen provider and data (a child process)."""
+        button = self.query_one("#onnx-eval", Button)
+        if self.path is None or button.disabled:
+            return
         provider = str(self.query_one("#onnx-provider", Select).value)
         data = self.query_one("#onnx-data", Input).value.strip() or "synthetic"
-        event.button.disabled = True
+        button.disabled = True
         self.query_one("#onnx-eval-result", Static).update(
             Text(f"evaluating with {provider} on {data} (engine eval) …", style="dim")
         )
@@ -325,4 +336,4 @@ class OnnxPane(VerticalScroll):
                 self.run = json.loads((self.run_dir / "run.json").read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 return
-            self.query_one("#onnx-parity", Static).update(render_parity(self.run, self.path))
+            self._update_parity()
