@@ -81,8 +81,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         started=_STARTED,
     )
     app.run()
-    if os.environ.get("CNNLAB_TIMING") and app.first_frame_seconds is not None:
-        print(f"cnnlab: first frame after {app.first_frame_seconds:.3f} s", file=sys.stderr)
+    timing = os.environ.get("CNNLAB_TIMING")
+    if timing and app.first_frame_seconds is not None:
+        line = f"cnnlab: first frame after {app.first_frame_seconds:.3f} s\n"
+        if timing in ("1", "yes"):
+            sys.stdout.write(line)  # (stderr belongs to Textual while it runs)
+        else:
+            with open(timing, "a", encoding="utf-8") as fh:
+                fh.write(line)
     return app.return_code or 0
 
 

@@ -46,6 +46,17 @@ from tui.widgets.run_info import pct, seconds
 from tui.widgets.settings_form import SettingsForm
 
 
+def experiment_options(narrow: bool) -> list[Option]:
+    """One option per registered experiment: name and title (name only when narrow)."""
+    options = []
+    for spec in list_experiments():
+        prompt = Text(spec.name, style="bold")
+        if not narrow:
+            prompt.append("\n" + spec.title, style="not bold dim")
+        options.append(Option(prompt, id=spec.name))
+    return options
+
+
 class ExperimentsScreen(Screen[None]):
     """Pick and configure an experiment; start/queue it; live progress of the current run."""
 
@@ -72,6 +83,7 @@ class ExperimentsScreen(Screen[None]):
         self._finished_metrics: dict[int, dict[str, Any]] = {}
         self._top_runs: dict[int, str] = {}
         self._forms: dict[str, SettingsForm] = {}
+        self._narrow = False
         self.spec: ExperimentSpec = list_experiments()[0]
 
     # -- layout ------------------------------------------------------------------------------
@@ -82,13 +94,7 @@ class ExperimentsScreen(Screen[None]):
             with Vertical(id="exp-side"):
                 yield Static("Experiments", classes="section-title")
                 yield OptionList(
-                    *[
-                        Option(
-                            Text.assemble((spec.name, "bold"), "\n", (spec.title, "dim")),
-                            id=spec.name,
-                        )
-                        for spec in list_experiments()
-                    ],
+                    *experiment_options(narrow=False),
                     id="experiment-list",
                 )
                 yield Static("Queue", classes="section-title")
@@ -97,7 +103,10 @@ class ExperimentsScreen(Screen[None]):
                 with TabPane("Settings", id="tab-settings"):
                     with VerticalScroll(id="settings-scroll"):
                         yield Static("", id="exp-description")
-                        yield ContentSwitcher(id="forms")
+                        # The first form is composed with the screen (ready for the first ctrl+s);
+                        # the others are mounted the first time their experiment is picked.
+                        with ContentSwitcher(id="forms", initial=f"form-{self.spec.name}"):
+                            yield self._new_form(self.spec)
                         with Horizontal(id="form-buttons"):
                             yield Button(
                                 "Start ▶  ctrl+s",
@@ -139,6 +148,14 @@ class ExperimentsScreen(Screen[None]):
     def busy(self) -> bool:
         return self.current is not None
 
+    def on_resize(self) -> None:
+        narrow = self.app.has_class("-narrow")
+        if narrow != self._narrow:
+            self._narrow = narrow
+            highlighted = self.experiment_list.highlighted
+            self.experiment_list.set_options(experiment_options(narrow))
+            self.experiment_list.highlighted = highlighted
+
     def on_mount(self) -> None:
         self.experiment_list.highlighted = 0
         self.select_experiment(self.spec.name)
@@ -156,10 +173,13 @@ class ExperimentsScreen(Screen[None]):
         )
         switcher = self.query_one("#forms", ContentSwitcher)
         if name not in self._forms:
-            form = SettingsForm(self.spec, self.app_data_source(), id=f"form-{name}")
-            self._forms[name] = form
-            switcher.mount(form)
+            switcher.mount(self._new_form(self.spec))
         switcher.current = f"form-{name}"
+
+    def _new_form(self, spec: ExperimentSpec) -> SettingsForm:
+        form = SettingsForm(spec, self.app_data_source(), id=f"form-{spec.name}")
+        self._forms[spec.name] = form
+        return form
 
     def app_data_source(self) -> str:
         return str(getattr(self.app, "data_source", "synthetic"))
@@ -282,11 +302,7 @@ class ExperimentsScreen(Screen[None]):
                 Option(Text.assemble(label, (f"  {note}" if note else "", "dim")), id=f"done-{i}")
             )
         if not options:
-            options.append(
-                Option(
-                    Text("empty — ctrl+s starts or queues", style="dim"), id="empty", disabled=True
-                )
-            )
+            options.append(Option(Text("empty (ctrl+s)", style="dim"), id="empty", disabled=True))
         queue = self.queue_list
         highlighted = queue.highlighted
         queue.set_options(options)

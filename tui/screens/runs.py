@@ -258,7 +258,8 @@ class RunsScreen(Screen[None]):
 
     def _update_count(self) -> None:
         total, shown = len(self.rows), len(self.shown)
-        text = f"{shown} of {total} runs" if shown != total else f"{total} runs"
+        noun = "run" if total == 1 else "runs"
+        text = f"{shown} of {total} {noun}" if shown != total else f"{total} {noun}"
         if self.selected:
             text += f" · {len(self.selected)} selected"
         if not self.loaded:

@@ -370,9 +370,9 @@ class RunMonitor(Vertical):
         self.label = label
         self.log_view.write(Text(f"── {label} ──", style="bold"))
         if command:
-            self.log_view.write(
-                Text("$ " + " ".join(command[1:] if len(command) > 1 else command), style="dim")
-            )
+            # Shown as the equivalent `engine ...` command (the part after `python -m engine`).
+            args = command[command.index("engine") + 1 :] if "engine" in command else command
+            self.log_view.write(Text("$ engine " + " ".join(args), style="dim"))
         self._redraw(charts=True)
 
     def event(self, event: dict[str, Any]) -> None:
@@ -395,8 +395,12 @@ class RunMonitor(Vertical):
             log.write(
                 Text(
                     f"epoch {event.get('epoch')}/{event.get('epochs')}  "
-                    + "  ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, (int, float)))
-                    + f"  ({seconds(event.get('epoch_time'))})"
+                    + "  ".join(
+                        f"{k.replace('accuracy', 'acc')} {v:.4f}"
+                        for k, v in m.items()
+                        if isinstance(v, (int, float))
+                    )
+                    + f"  {seconds(event.get('epoch_time'))}"
                 )
             )
         elif kind == "log":

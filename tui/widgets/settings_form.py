@@ -80,6 +80,8 @@ class SettingRow(Horizontal):
         padding: 0 1 0 0;
         text-align: right;
         color: $text-muted;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     SettingRow > .setting-editor {
         width: 26;
@@ -218,7 +220,8 @@ class SettingRow(Horizontal):
             if not value:
                 return value, f"{self.setting}: choose at least one backbone"
         elif isinstance(editor, Select):
-            value = editor.value
+            # Blank only for a moment while mounting; the initial value is what it shows.
+            value = self.initial if editor.value is Select.NULL else editor.value
         else:  # pragma: no cover
             return None, f"{self.setting}: no editor"
         return value, field_error(self.setting, value)
