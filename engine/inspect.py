@@ -949,15 +949,18 @@ def explain_onnx_node(row: dict[str, Any]) -> dict[str, Any]:
         result["params"] = {"formula": formula, "value": value, "reported": reported}
         result["checks"]["params"] = value == reported
     elif op in ("MaxPool", "AveragePool") and isinstance(inp, list) and len(inp) == 4:
-        k = list(cfg.get("kernel_shape") or [1, 1])
-        s = list(cfg.get("strides") or [1, 1])
+        window = list(cfg.get("kernel_shape") or [1, 1])
+        step = list(cfg.get("strides") or [1, 1])
         pads = list(cfg.get("pads") or [0, 0, 0, 0])
         lines.append(
-            f"input {inp[1]}×{inp[2]}×{inp[3]} (NCHW), window {k[0]}×{k[1]}, stride {s[0]}×{s[1]}"
+            f"input {inp[1]}×{inp[2]}×{inp[3]} (NCHW), window {window[0]}×{window[1]}, "
+            f"stride {step[0]}×{step[1]}"
         )
         if inp[2]:
-            o = (inp[2] + pads[0] + pads[2] - k[0]) // s[0] + 1
-            lines.append(f"height: ({inp[2]} − {k[0]} + {pads[0]} + {pads[2]})/{s[0]} + 1 = {o}")
+            o = (inp[2] + pads[0] + pads[2] - window[0]) // step[0] + 1
+            lines.append(
+                f"height: ({inp[2]} − {window[0]} + {pads[0]} + {pads[2]})/{step[0]} + 1 = {o}"
+            )
         lines.append("parameters = 0")
     else:
         lines.append(

@@ -347,3 +347,36 @@ async def test_opened_from_the_app(run_dir: Path) -> None:
         await pilot.press("5")
         screen = await open_inspector(pilot)
         assert screen.loaded.path == run_dir
+
+
+def test_the_inspector_never_imports_tensorflow(run_dir: Path) -> None:
+    """Everything the screen does in-process (read the run, kernels via h5py, onnxruntime
+    activations, onnx_info, histograms) leaves TensorFlow and Keras unimported; the engine
+    side of inspection never imports textual."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from pathlib import Path
+import numpy as np
+import tui.screens.inspect
+from tui.screens.inspect_target import read_target
+from engine.inspect import load_kernel, filter_report, preprocess_stats
+from export.activations import ActivationProbe
+from tui.widgets.onnx_pane import onnx_overview
+run = Path({str(run_dir)!r})
+target = read_target(run, [sys.executable, "-m", "engine"])
+filter_report(load_kernel(target.keras_path, "conv2"))
+probe = ActivationProbe.open(target.onnx_path)
+probe.run(np.zeros((32, 32, 3), np.uint8))
+onnx_overview(target.onnx_path)
+preprocess_stats(np.zeros((2, 32, 32, 3), np.uint8), "resnet")
+heavy = [m for m in ("tensorflow", "keras", "tf2onnx") if m in sys.modules]
+assert not heavy, heavy
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    code = "import sys, engine.inspect, engine.inspect_cli, export.activations; assert 'textual' not in sys.modules"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -42,8 +42,8 @@ def _kernel_stride(row: dict[str, Any]) -> tuple[int, int] | None:
     cfg = row.get("config") or {}
     kind = row.get("type")
     if kind in CONV or kind in POOL:
-        k = cfg.get("kernel_size") or cfg.get("kernel_shape") or cfg.get("pool_size")
-        s = cfg.get("strides")
+        k: Any = cfg.get("kernel_size") or cfg.get("kernel_shape") or cfg.get("pool_size")
+        s: Any = cfg.get("strides")
         if k is None and row.get("format") == "onnx":
             w = next((w["shape"] for w in row.get("weights") or [] if len(w["shape"]) == 4), None)
             k = w[2] if w else 1
@@ -238,8 +238,11 @@ def build_lessons(
     lessons.append(("Why preprocessing matters more than the architecture", t))
 
     # 5. 224×224 vs 32×32.
-    spatial = [(_spatial(r), r) for r in layers]
-    spatial = [(s, r) for s, r in spatial if s is not None]
+    spatial: list[tuple[tuple[int, int, int], dict[str, Any]]] = []
+    for r in layers:
+        hwc = _spatial(r)
+        if hwc is not None:
+            spatial.append((hwc, r))
     if backbone and spatial and input_shape:
         smallest = min(spatial, key=lambda sr: sr[0][0] * sr[0][1])
         (hs, ws, cs), row = smallest
