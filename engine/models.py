@@ -148,3 +148,48 @@ def trainable_layer_names(model: Any) -> list[str]:
 
     walk(model)
     return names
+
+
+def batchnorm_layers(model: Any) -> list[Any]:
+    """Every BatchNormalization layer in `model`, nested models included."""
+    import keras
+
+    found: list[Any] = []
+
+    def walk(layer: Any) -> None:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+        for sub in getattr(layer, "layers", []) or []:
+            walk(sub)
+
+    walk(model)
+    return found
+
+
+def calibrate_batchnorm(model: Any, x: Any) -> int:
+    """Set every BatchNorm's moving mean/variance in `model` from one batch `x` (preprocessed,
+    at the model's input size); return how many layers were set.
+
+    With random initialisation, Keras Applications backbones keep BatchNorm's initial statistics
+    (mean 0, variance 1); at 32×32 the signal then fades through the depth and MobileNetV2,
+    MobileNetV3 and EfficientNet give the same near-zero features for every image. One forward
+    pass in training mode with momentum 0 sets each layer's statistics to those of real inputs
+    (data-dependent initialisation), layer after layer. Call it on the backbone itself: a model
+    that calls its backbone with training=False would keep it in inference mode.
+    """
+    import numpy as np
+
+    layers = batchnorm_layers(model)
+    saved = [(layer.momentum, layer.trainable) for layer in layers]
+    was_trainable = model.trainable
+    try:
+        model.trainable = True  # frozen BatchNorm layers ignore training=True in Keras 3
+        for layer in layers:
+            layer.momentum = 0.0
+        model(np.asarray(x, dtype=np.float32), training=True)
+    finally:
+        model.trainable = was_trainable
+        for layer, (momentum, trainable) in zip(layers, saved, strict=True):
+            layer.momentum = momentum
+            layer.trainable = trainable
+    return len(layers)

@@ -30,6 +30,15 @@ from engine.runs import Run, RunStore, atomic_path, write_json_atomic
 # Head training on cached features runs this many batches per call into TensorFlow: the
 # batches and the maths are the same as steps_per_execution=1, without ~1 ms of Python per step.
 HEAD_STEPS_PER_EXECUTION = 32
+# Batch size for inference passes (feature extraction, evaluation): larger batches cost less
+# per image on the CPU, and inference results do not depend on the batch size.
+INFERENCE_BATCH = 256
+# Images used to set BatchNorm statistics of a randomly initialised backbone.
+CALIBRATION_IMAGES = 256
+
+
+def _steps(n: int) -> int:
+    return int(np.ceil(n / INFERENCE_BATCH))
 
 
 # ---------------------------------------------------------------------------- environment
@@ -130,7 +139,7 @@ def make_progress_callback(
 
 
 def make_predict_callback(
-    reporter: Reporter, run: Run, *, phase: str, steps: int, offset: int, total: int
+    reporter: Reporter, run: Run, *, phase: str, offset: int, total: int
 ) -> Any:
     """Progress (and cancel) for a predict pass, e.g. the one-off feature extraction."""
     import keras
@@ -302,21 +311,14 @@ class Trainer:
         offset: int = 0,
         total: int = 0,
     ) -> np.ndarray:
+        """Inference in batches of INFERENCE_BATCH (results do not depend on the batch size)."""
         callbacks = []
         if phase is not None:
-            steps = int(np.ceil(len(x) / self.config.batch_size))
             callbacks.append(
-                make_predict_callback(
-                    self.rep, self.run, phase=phase, steps=steps, offset=offset, total=total
-                )
+                make_predict_callback(self.rep, self.run, phase=phase, offset=offset, total=total)
             )
         out: np.ndarray = model.predict(
-            x,
-            batch_size=max(self.config.batch_size, 256)
-            if phase is None
-            else self.config.batch_size,
-            verbose=0,
-            callbacks=callbacks,
+            x, batch_size=INFERENCE_BATCH, verbose=0, callbacks=callbacks
         )
         return out
 
@@ -352,9 +354,7 @@ class Trainer:
                     level="warning",
                 )
         t0 = time.perf_counter()
-        total_steps = sum(
-            int(np.ceil(len(a) / self.config.batch_size)) for a in (d.x_train, d.x_val, d.x_test)
-        )
+        total_steps = sum(_steps(len(a)) for a in (d.x_train, d.x_val, d.x_test))
         self.rep("phase_started", self.run.id, phase="features", epochs=1, steps=total_steps)
         keras_prep = prep.keras_function()
         parts = []
@@ -369,7 +369,7 @@ class Trainer:
                     total=total_steps,
                 ).astype(np.float32)
             )
-            done += int(np.ceil(len(x) / self.config.batch_size))
+            done += _steps(len(x))
             if self.rep.cancel.cancelled:
                 raise Cancelled()
         self.timings["features"] = round(time.perf_counter() - t0, 3)
@@ -508,6 +508,8 @@ def train_one(
         model = tm.model
         run.update(params=count_params(model))
         fn = prep.keras_function()
+        if info["random_init"]:
+            _calibrate_random_backbone(tm, fn(data.x_train[:CALIBRATION_IMAGES]), config, run, rep)
         if config.feature_cache:
             feats: tuple[np.ndarray, np.ndarray, np.ndarray] | None
             try:
@@ -590,6 +592,27 @@ def train_one(
     )
     rep("artifact", run.id, kind="run", path=str(run.run_json))
     rep("run_finished", run.id, status=status, metrics=metrics, wall_time=timings["wall"])
+
+
+def _calibrate_random_backbone(
+    tm: Any, x: np.ndarray, config: ExperimentConfig, run: Run, rep: Reporter
+) -> None:
+    """Give a randomly initialised backbone BatchNorm statistics from real training images."""
+    import keras
+
+    from engine.models import calibrate_batchnorm
+
+    if config.input_size != x.shape[1]:
+        x = np.asarray(keras.layers.Resizing(config.input_size, config.input_size)(x))
+    n = calibrate_batchnorm(tm.base, x)
+    if n:
+        run.record["model"]["batchnorm_calibrated"] = len(x)
+        run.save()
+        rep.log(
+            f"random initialisation: BatchNorm statistics of {n} layers set from {len(x)} "
+            "training images (data-dependent init), so the frozen features vary with the image",
+            run.id,
+        )
 
 
 def _fit_metrics(history: list[dict[str, Any]], phases: list[PhaseResult]) -> dict[str, Any]:
