@@ -380,7 +380,11 @@ def explain_layer(row: dict[str, Any]) -> dict[str, Any]:
             )
             lines.append(
                 f"parameter sharing: each filter has {kh}·{kw}·{cin_g} = {_fmt(kh * kw * cin_g)} "
-                f"weights, reused at all {_fmt(ho['out'] * wo['out'])} output positions"
+                + (
+                    f"weights, reused at all {_fmt(ho['out'] * wo['out'])} output positions"
+                    if ho["out"] * wo["out"] > 1
+                    else "weights, used once: the map is already 1×1 here"
+                )
             )
             macs = ho["out"] * wo["out"] * kh * kw * cin_g * cout
             macs_formula = f"{ho['out']}·{wo['out']}·{kh}·{kw}·{cin_g}·{cout}"

@@ -187,7 +187,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         for what, ok in explained["checks"].items():
             mark = "[green]✓[/]" if ok else "[red]✗[/]"
             console.print(
-                f"  {mark} {what} {'equals' if ok else 'differs from'} the model's own",
+                f"  {mark} {what}: {'the same as' if ok else 'differs from'} the model's own count",
                 highlight=False,
             )
     return 0
