@@ -18,7 +18,7 @@ from engine.errors import CnnlabError
 from engine.output import error
 
 # Commands that load TensorFlow: it is imported up front, with its start-up noise kept off screen.
-TF_COMMANDS = {"run", "doctor", "export", "inspect", "filters", "preprocess-stats"}
+TF_COMMANDS = {"run", "doctor", "export"}
 
 # Modules contributing subcommands, in the order `engine --help` lists them.
 COMMAND_MODULES = (

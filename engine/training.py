@@ -564,7 +564,7 @@ def train_one(
                 epochs=config.finetune_epochs,
                 lr=config.finetune_lr,
             )
-            ft.trainable_layers = names
+            ft.extra["unfrozen_layers"] = names  # trainable_layers (from fit) adds the head
             phases.append(ft)
             cancelled = rep.cancel.cancelled
         t0 = time.perf_counter()
