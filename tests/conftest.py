@@ -40,6 +40,16 @@ def plain(widget: Any, width: int = 200) -> str:
     return console.export_text()
 
 
+@pytest.fixture(autouse=True)
+def _tui_forms_on_demand(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """TUI tests build experiment forms on demand: the app's background warm-up after the first
+    frame would only slow Pilot's idle waits (test_tui_experiments checks the warm-up itself)."""
+    if request.module.__name__.startswith("test_tui_"):
+        from tui.screens.experiments import ExperimentsScreen
+
+        monkeypatch.setattr(ExperimentsScreen, "PREMOUNT_DELAY", None)
+
+
 # ---------------------------------------------------------------------------------------------
 # TUI: run folders
 # ---------------------------------------------------------------------------------------------

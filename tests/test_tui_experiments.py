@@ -291,3 +291,26 @@ async def test_escape_leaves_a_field_so_letter_keys_work(runs_root: Path) -> Non
         await pilot.pause()
         assert s.tabs.active == "tab-progress"
         assert isinstance(s.query_one("#setting-epochs"), SettingRow)
+
+
+async def test_other_forms_are_built_after_the_first_frame(
+    runs_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ExperimentsScreen, "PREMOUNT_DELAY", 0.01)
+    app = CnnLabApp(engine=FakeEngine(), runs_root=runs_root)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(1.0)
+        s = screen(app)
+        assert set(s._forms) == {
+            "simple-cnn",
+            "mlp",
+            "transfer",
+            "finetune",
+            "compare",
+            "preprocessing",
+        }
+        assert [f.id for f in s.query(SettingsForm) if f.display] == ["form-simple-cnn"]
+        s.select_experiment("compare")
+        await pilot.pause()
+        assert [f.id for f in s.query(SettingsForm) if f.display] == ["form-compare"]
+        assert s.form.values()["backbones"][0] == "MobileNetV2"

@@ -178,7 +178,8 @@ class DataScreen(Screen[None]):
         about.append(f"{info.get('source', message.source)}\n", style="bold")
         about.append(f"{len(info.get('classes') or [])} classes\n")
         about.append(
-            f"train {info.get('train', '?')} · validation {info.get('val', '?')} · test {info.get('test', '?')}\n"
+            f"train {_n(info.get('train'))} · validation {_n(info.get('val'))} · "
+            f"test {_n(info.get('test'))}\n"
         )
         if shape:
             about.append("images " + "×".join(str(s) for s in shape) + "\n")

@@ -23,6 +23,7 @@ from textual.widgets import (
     Input,
     OptionList,
     Select,
+    SelectionList,
     Static,
     TabbedContent,
     TabPane,
@@ -69,6 +70,9 @@ class ExperimentsScreen(Screen[None]):
         Binding("delete", "remove_queued", "Unqueue", show=False),
         Binding("escape", "leave_field", "Leave field", show=False),
     ]
+
+    # Seconds after mounting before the other experiments' forms are built (None: on demand).
+    PREMOUNT_DELAY: float | None = 0.5
 
     def __init__(self) -> None:
         super().__init__()
@@ -162,6 +166,19 @@ class ExperimentsScreen(Screen[None]):
         self.experiment_list.focus()
         self._refresh_queue()
         self.query_one("#cancel-button", Button).disabled = True
+        # The other forms are built after the first frame, one per tick, so that moving
+        # through the list later shows each form at once.
+        if self.PREMOUNT_DELAY is not None:
+            self.set_timer(self.PREMOUNT_DELAY, self._premount_next_form)
+
+    def _premount_next_form(self) -> None:
+        missing = [spec for spec in list_experiments() if spec.name not in self._forms]
+        if not missing:
+            return
+        form = self._new_form(missing[0])
+        form.display = False  # ContentSwitcher only hides the children it had when switching
+        self.query_one("#forms", ContentSwitcher).mount(form)
+        self.set_timer(0.1, self._premount_next_form)
 
     # -- choosing and editing ----------------------------------------------------------------
 
@@ -206,7 +223,20 @@ class ExperimentsScreen(Screen[None]):
         self.notify(f"{self.spec.name}: settings back to the assignment's defaults", timeout=3)
 
     def action_leave_field(self) -> None:
-        if isinstance(self.focused, (Input, Select)):
+        if self.focused is None or isinstance(self.focused, (Input, Select, SelectionList)):
+            self.experiment_list.focus()
+
+    @on(TabbedContent.TabActivated, "#exp-tabs")
+    def _tab_activated(self) -> None:
+        # Switching tabs must not leave the focus on a widget that is now hidden (or nowhere):
+        # keys would then go nowhere or, worse, a typed digit would switch sections.
+        focused = self.focused
+        pane = self.tabs.active_pane
+        if focused is None or (
+            pane is not None
+            and focused not in pane.walk_children()
+            and focused not in self.query_one("#exp-side").walk_children()
+        ):
             self.experiment_list.focus()
 
     @on(Button.Pressed, "#start-button")
@@ -417,7 +447,7 @@ class ExperimentsScreen(Screen[None]):
             reason = error or message.reason or describe_exit(code)
             if code == EXIT_USAGE and error:
                 reason = f"the engine refused the settings: {error}"
-            self.done.append((f"✗ {label}", reason[:60]))
+            self.done.append((f"✗ {label}", "failed" if code != EXIT_USAGE else "refused"))
             self.monitor.ended("failed", reason, [] if code == EXIT_USAGE else message.tail)
             self.notify(
                 f"{label}: {reason}",

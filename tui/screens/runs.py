@@ -86,11 +86,16 @@ def matches(row: RunRow, query: str) -> bool:
     return True
 
 
+class RunsTable(DataTable[Any]):
+    """The runs table; `enter` shows in the footer as what it does here."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Details", show=True)]
+
+
 class RunsScreen(Screen[None]):
     """The run store as a table."""
 
     BINDINGS = [
-        Binding("enter", "open", "Details", show=True),
         Binding("space", "toggle_select", "Select"),
         Binding("o", "overlay", "Overlay curves"),
         Binding("d", "delete", "Delete"),
@@ -118,6 +123,7 @@ class RunsScreen(Screen[None]):
         self._stale = True
         self._generation = 0
         self._restore_id: str | None = None
+        self._narrow = False
 
     def compose(self) -> ComposeResult:
         yield NavBar("runs")
@@ -128,7 +134,7 @@ class RunsScreen(Screen[None]):
                 compact=True,
             )
             yield Static("", id="runs-count")
-        table: DataTable[Any] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        table = RunsTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield table
         yield Static("", id="run-preview")
         yield Footer()
@@ -146,9 +152,16 @@ class RunsScreen(Screen[None]):
         return Path(self.app.runs_root)  # type: ignore[attr-defined]
 
     def on_mount(self) -> None:
+        self._narrow = self.app.has_class("-narrow")
+        self._add_columns()
+        self.table.focus()
+
+    def _add_columns(self) -> None:
+        """The columns; when narrow (80 columns) the start time goes (the id says it too)."""
         t = self.table
         t.add_column(" ", key="mark", width=1)
-        t.add_column("created", key="created")
+        if not self._narrow:
+            t.add_column("created", key="created")
         t.add_column("experiment", key="experiment")
         t.add_column("model", key="model")
         t.add_column("status", key="status")
@@ -157,7 +170,14 @@ class RunsScreen(Screen[None]):
         t.add_column("gap", key="gap")
         t.add_column("ep", key="epochs")
         t.add_column("id", key="id")
-        t.focus()
+
+    def on_resize(self) -> None:
+        narrow = self.app.has_class("-narrow")
+        if narrow != self._narrow:
+            self._narrow = narrow
+            self.table.clear(columns=True)
+            self._add_columns()
+            self._rebuild()
 
     def on_screen_resume(self) -> None:
         if self._stale:
@@ -223,9 +243,10 @@ class RunsScreen(Screen[None]):
         if row.random_init:
             model.append(" ⚠", style="bold yellow")
         gap = m.get("overfit_gap")
+        created = [] if self._narrow else [created_label(row.record)]
         self.table.add_row(
             Text("●" if row.id in self.selected else " ", style="bold magenta"),
-            created_label(row.record),
+            *created,
             str(row.record.get("experiment", "?")),
             model,
             status_text(row.status),
