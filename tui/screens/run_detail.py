@@ -84,9 +84,10 @@ def children_table(record: dict[str, Any]) -> Table | None:
 
 
 def per_class_bars(per_class: dict[str, Any]) -> list[Bar]:
-    """Per-class accuracy bars; the best class green, the worst red (the assignment names them)."""
+    """Per-class accuracy bars; the best class green, the worst red (when there is only one)."""
     values = [v for v in per_class.values() if isinstance(v, (int, float))]
-    best, worst = (max(values), min(values)) if values else (None, None)
+    best = max(values) if values and values.count(max(values)) == 1 else None
+    worst = min(values) if values and values.count(min(values)) == 1 else None
     bars = []
     for name, value in per_class.items():
         if not isinstance(value, (int, float)):
@@ -179,13 +180,14 @@ class RunDetailScreen(Screen[None]):
                             max_value=1.0,
                             value_format=lambda v: f"{v * 100:.0f} %",
                         )
-                if not is_parent:
-                    with Vertical(classes="detail-box", id="box-params") as box:
-                        box.border_title = "parameters"
-                        yield Static(params_table(r))
-                with Vertical(classes="detail-box", id="box-timings") as box:
-                    box.border_title = "timings"
-                    yield Static(timings_table(r))
+                with Vertical(classes="detail-column"):
+                    if not is_parent:
+                        with Vertical(classes="detail-box", id="box-params") as box:
+                            box.border_title = "parameters"
+                            yield Static(params_table(r))
+                    with Vertical(classes="detail-box", id="box-timings") as box:
+                        box.border_title = "timings"
+                        yield Static(timings_table(r))
             matrix = m.get("confusion_matrix") or []
             if matrix:
                 classes = (

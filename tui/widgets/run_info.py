@@ -179,7 +179,10 @@ def metrics_table(record: dict[str, Any]) -> Table:
     return table
 
 
-def params_table(record: dict[str, Any]) -> Table:
+def params_table(record: dict[str, Any]) -> Any:
+    """Total, trainable and frozen parameters, then one line per training phase."""
+    from rich.console import Group
+
     params = record.get("params") or {}
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
@@ -187,14 +190,22 @@ def params_table(record: dict[str, Any]) -> Table:
     table.add_row("total", count(params.get("total")))
     table.add_row("trainable", count(params.get("trainable")))
     table.add_row("frozen", count(params.get("frozen")))
-    for phase in record.get("phases") or []:
-        if isinstance(phase, dict):
-            table.add_row(
-                f"  {phase.get('name', '?')} phase",
-                f"{count(phase.get('trainable'))} trainable · lr {phase.get('learning_rate', '–')} · "
-                f"{phase.get('epochs_run', '–')}/{phase.get('epochs', '–')} ep",
-            )
-    return table
+    phases = [p for p in record.get("phases") or [] if isinstance(p, dict)]
+    if not phases:
+        return table
+    per_phase = Table(box=None, padding=(0, 1, 0, 0), pad_edge=False, header_style="dim")
+    for name in ("phase", "trainable", "lr", "epochs"):
+        per_phase.add_column(name, justify="left" if name == "phase" else "right", no_wrap=True)
+    for phase in phases:
+        per_phase.add_row(
+            str(phase.get("name", "?")),
+            count(phase.get("trainable")),
+            f"{phase.get('learning_rate', '–'):g}"
+            if isinstance(phase.get("learning_rate"), (int, float))
+            else "–",
+            f"{phase.get('epochs_run', '–')}/{phase.get('epochs', '–')}",
+        )
+    return Group(table, Text(""), per_phase)
 
 
 def timings_table(record: dict[str, Any]) -> Table:
