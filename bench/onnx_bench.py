@@ -16,7 +16,8 @@ to the repository root; never used by tests):
    in the same run with the same session settings.
 4. Export time (tf2onnx) per backbone, all nine, with node and Transpose counts.
 
-Each timing is the best of --repeats passes (the machine is shared; best-of is the least noisy).
+Runners are timed round-robin and each keeps its best of --repeats rounds: the machine is shared,
+and load that comes and goes then hits Keras and every session alike.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def matmul_gflops(variant: dict[str, Any], n: int, repeats: int) -> float:
     onnx.checker.check_model(model)
     a = rng.standard_normal((n, n)).astype(np.float32)
     run = ort_runner(model.SerializeToString(), variant, n, a)
-    seconds = best_time(run, repeats)
+    seconds = best_time(run, max(repeats, 10))  # one call is short: take more samples
     return 2.0 * n**3 / seconds / 1e9
 
 
@@ -171,6 +172,9 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("inter 2, parallel", {"inter": 2, "mode": "parallel"}),
     ("no spinning", {"spin": False}),
     ("I/O binding", {"iobinding": True}),
+    ("intra 1, no spinning", {"intra": 1, "spin": False}),
+    ("intra 2, no spinning", {"intra": 2, "spin": False}),
+    ("intra 1, I/O binding", {"intra": 1, "iobinding": True}),
 ]
 
 
@@ -182,28 +186,41 @@ def bench_model(
     args: argparse.Namespace,
     variants: list[tuple[str, dict[str, Any]]],
 ) -> dict[str, Any]:
-    """Keras predict vs every onnxruntime variant at batch 1 and 256, on the same x."""
+    """Keras predict vs every onnxruntime variant at batch 1 and 256, on the same x.
+
+    The runners are timed round-robin, one pass each per round, best of --repeats rounds:
+    on a shared machine, load that comes and goes then hits every runner alike.
+    """
     out: dict[str, Any] = {"model": label, "keras": {}, "ort": {}}
     blob = onnx_path.read_bytes()
     for batch, n in ((1, args.batch1_images), (256, args.batch256_images)):
         xs = x[:n]
-        seconds = best_time(
-            lambda xs=xs, batch=batch: model.predict(xs, batch_size=batch, verbose=0), args.repeats
-        )
-        out["keras"][batch] = len(xs) / seconds
-        log(f"  {label} keras predict batch {batch}: {len(xs) / seconds:,.0f} img/s")
+        runners: dict[str, Callable[[], Any]] = {
+            "keras": lambda xs=xs, batch=batch: model.predict(xs, batch_size=batch, verbose=0)
+        }
         for name, variant in variants:
-            run = ort_runner(blob, variant, batch, xs)
-            ips = len(xs) / best_time(run, args.repeats)
+            runners[name] = ort_runner(blob, variant, batch, xs)
+        best = {name: float("inf") for name in runners}
+        for run in runners.values():
+            run()  # warm-up
+        for _ in range(args.repeats):
+            for name, run in runners.items():
+                t = time.perf_counter()
+                run()
+                best[name] = min(best[name], time.perf_counter() - t)
+        out["keras"][batch] = len(xs) / best["keras"]
+        log(f"  {label} keras predict       batch {batch}: {out['keras'][batch]:,.0f} img/s")
+        for name, _ in variants:
+            ips = len(xs) / best[name]
             out["ort"].setdefault(name, {})[batch] = ips
             log(
-                f"  {label} ORT {name:18} batch {batch}: {ips:,.0f} img/s ({ips / out['keras'][batch]:.2f}x)"
+                f"  {label} ORT {name:22} batch {batch}: {ips:,.0f} img/s ({ips / out['keras'][batch]:.2f}x)"
             )
     return out
 
 
 def tuned_variant(result: dict[str, Any], batch: int) -> tuple[str, dict[str, Any]]:
-    """The best single-knob variant at this batch, combined with I/O binding at batch 1."""
+    """The fastest non-default variant at this batch."""
     ranked = sorted(
         ((name, ips[batch]) for name, ips in result["ort"].items() if name != "default session"),
         key=lambda kv: kv[1],
@@ -212,7 +229,11 @@ def tuned_variant(result: dict[str, Any], batch: int) -> tuple[str, dict[str, An
     return ranked[0][0], dict(VARIANTS)[ranked[0][0]]
 
 
-def export_backbones(names: list[str], x_raw: np.ndarray, tmp: Path) -> list[dict[str, Any]]:
+def export_backbones(
+    names: list[str], x_raw: np.ndarray, x_calib: np.ndarray, tmp: Path
+) -> list[dict[str, Any]]:
+    """Export each backbone's transfer model; parity is recorded (tolerance 1e-2, flagged
+    against the default 1e-4) rather than enforced, so one borderline model does not stop the run."""
     import keras
 
     from engine.backbones import get_backbone
@@ -237,6 +258,7 @@ def export_backbones(names: list[str], x_raw: np.ndarray, tmp: Path) -> list[dic
             spec=spec.preprocess,
             classes=[str(i) for i in range(10)],
             images=x_raw,
+            tolerance=1e-2,
         )
         import onnx
 
@@ -283,8 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--batch256-images", type=int, default=5120, help="images timed at batch 256"
     )
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--matmul", type=int, default=1024, help="n of the n×n×n reference MatMul")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--matmul", type=int, default=2048, help="n of the n×n×n reference MatMul")
     parser.add_argument("--backbones", default="all", help="all, none, or a comma-separated list")
     parser.add_argument(
         "--quick",
@@ -415,7 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if names:
         log("exporting backbones (weights none, 32×32)")
-        report["backbones"] = export_backbones(names, parity_sample(data.x_test, 64), tmp)
+        report["backbones"] = export_backbones(
+            names, parity_sample(data.x_test, 64), data.x_train[:256], tmp
+        )
 
     # -------------------------------------------------------------------------- the report
     print(
@@ -470,12 +494,13 @@ def main(argv: list[str] | None = None) -> int:
     if names:
         print("\nexport per backbone (tf2onnx from_keras, weights none, input 32×32):")
         print(
-            f"  {'backbone':18} {'export s':>8} {'nodes':>6} {'Transpose':>9} {'MB':>7} {'max abs diff':>12}"
+            f"  {'backbone':18} {'export s':>8} {'nodes':>6} {'Transpose':>9} {'MB':>7} {'max abs diff':>12} {'top-1':>6}"
         )
         for row in report["backbones"]:
+            flag = "" if row["max_abs_diff"] <= 1e-4 else "  > 1e-4 default tolerance"
             print(
                 f"  {row['backbone']:18} {row['export_s']:>8.1f} {row['nodes']:>6} {row['transposes']:>9} "
-                f"{row['size_mb']:>7.1f} {row['max_abs_diff']:>12.2g}"
+                f"{row['size_mb']:>7.1f} {row['max_abs_diff']:>12.2g} {row['top1_agreement']:>6.1%}{flag}"
             )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str))

@@ -147,13 +147,12 @@ def as_functional(model: Any) -> Any:
     """
     import keras
 
-    if (
-        isinstance(model, keras.Sequential)
-        or not isinstance(model, keras.Model)
-        or not _is_functional(model)
-    ):
-        shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
-        if shape is None:
+    if not _is_functional(model):
+        try:
+            shape = tuple(model.inputs[0].shape[1:])
+        except (AttributeError, IndexError, TypeError, ValueError):
+            shape = None
+        if not shape:
             raise ExportError("the model has no known input shape; build it on an input first")
         inputs = keras.Input(shape=shape, name=INPUT_NAME)
         return keras.Model(inputs, model(inputs), name=f"{model.name}_functional")
@@ -161,19 +160,16 @@ def as_functional(model: Any) -> Any:
 
 
 def _is_functional(model: Any) -> bool:
-    from keras import Model
+    """True for a Functional model (not Sequential, not subclassed)."""
+    import keras
 
+    if isinstance(model, keras.Sequential):
+        return False
     try:
         from keras.src.models.functional import Functional
     except ImportError:  # pragma: no cover - Keras internals moved
-        return type(model) is Model
-    return isinstance(model, Functional) and not _is_sequential(model)
-
-
-def _is_sequential(model: Any) -> bool:
-    import keras
-
-    return isinstance(model, keras.Sequential)
+        return type(model) is keras.Model
+    return isinstance(model, Functional)
 
 
 def keras_predict(model: Any, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -723,6 +719,14 @@ def export(
     except KeyError as exc:
         raise UsageError(str(exc)) from None
     if model is None:
+        if run is not None and not model_path.is_file():
+            children = run.record.get("children") or []
+            if children:
+                raise UsageError(
+                    f"run {run.id} is a parent run without a model; export one of its children: "
+                    + ", ".join(map(str, children[:9]))
+                )
+            raise ExportError(f"run {run.id} has no model.keras to export (status: {run.status})")
         model = load_keras_model(model_path)
     if images is None and parity_check:
         if data:

@@ -253,6 +253,39 @@ def _prod(values: list[int]) -> int:
     return int(math.prod(values)) if values else 1
 
 
+# onnxruntime's fused ops (in files it optimised) and the standard op whose shapes they share.
+_FUSED_AS_STANDARD = {"FusedConv": "Conv", "FusedGemm": "Gemm", "FusedMatMul": "MatMul"}
+
+
+def _inference_proxy(model: Any) -> Any:
+    """`model`, or a copy whose com.microsoft Fused* nodes are their standard ops, so that
+    onnx.shape_inference (which does not know onnxruntime's contrib ops) infers through them."""
+    import onnx
+
+    fused = [
+        n
+        for n in model.graph.node
+        if n.domain == "com.microsoft" and n.op_type in _FUSED_AS_STANDARD
+    ]
+    if not fused:
+        return model
+    proxy = onnx.ModelProto()
+    proxy.CopyFrom(model)
+    opset = next((o.version for o in proxy.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset is None:
+        return model
+    for node in proxy.graph.node:
+        if node.domain != "com.microsoft" or node.op_type not in _FUSED_AS_STANDARD:
+            continue
+        schema = onnx.defs.get_schema(_FUSED_AS_STANDARD[node.op_type], opset, "")
+        node.op_type, node.domain = schema.name, ""
+        keep = [a for a in node.attribute if a.name in schema.attributes]
+        del node.attribute[:]
+        node.attribute.extend(keep)
+        del node.input[schema.max_input :]  # FusedConv's optional Z (sum) input
+    return proxy
+
+
 # ------------------------------------------------------------------------------ MACs
 def node_macs(
     node: Any, shapes: dict[str, list[int | str] | None], attrs: dict[str, Any]
@@ -352,16 +385,16 @@ def onnx_info(
     model, warnings, external = load_onnx(path)
     try:
         inferred = onnx.shape_inference.infer_shapes(
-            model, check_type=False, strict_mode=False, data_prop=True
+            _inference_proxy(model), check_type=False, strict_mode=False, data_prop=True
         )
     except Exception as exc:  # inference is best effort on foreign files
         warnings.append(f"shape inference failed: {_checker_message(str(exc))}")
         inferred = model
-    graph = inferred.graph
+    graph = model.graph
 
     shapes: dict[str, list[int | str] | None] = {}
     dtypes: dict[str, str] = {}
-    for vi in [*graph.input, *graph.value_info, *graph.output]:
+    for vi in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
         shapes[vi.name] = _value_shape(vi)
         if vi.type.HasField("tensor_type"):
             dtypes[vi.name] = _dtype_name(vi.type.tensor_type.elem_type)
@@ -395,7 +428,7 @@ def onnx_info(
                 float_values.append(array.ravel())
         inits[tensor.name] = entry
 
-    graph_inputs = [vi for vi in graph.input if vi.name not in inits]
+    graph_inputs = [vi for vi in inferred.graph.input if vi.name not in inits]
     node_rows: list[dict[str, Any]] = []
     histogram: Counter[str] = Counter()
     total_macs = 0
@@ -457,7 +490,7 @@ def onnx_info(
         "doc_string": model.doc_string,
         "graph": {"name": model.graph.name, "doc_string": model.graph.doc_string},
         "inputs": [_io(vi) for vi in graph_inputs],
-        "outputs": [_io(vi) for vi in graph.output],
+        "outputs": [_io(vi) for vi in inferred.graph.output],
         "nodes": node_rows,
         "totals": {
             "nodes": len(graph.node),

@@ -117,6 +117,13 @@ class SessionInfo:
 def _default_factory(model: Any, options: Any, providers: list[str]) -> Any:
     import onnxruntime as ort
 
+    if any(p != PROVIDERS["cpu"] for p in providers) and hasattr(ort, "preload_dlls"):
+        # CUDA/cuDNN installed as pip wheels (nvidia-*-cu12) are not on the loader's path;
+        # onnxruntime >= 1.21 can load them from site-packages before the session needs them.
+        try:
+            ort.preload_dlls()
+        except Exception:  # a failed preload shows up as the provider not loading
+            pass
     return ort.InferenceSession(model, sess_options=options, providers=providers)
 
 
@@ -159,31 +166,28 @@ def session_options(
 
 @contextmanager
 def captured_native_output() -> Iterator[list[str]]:
-    """Redirect file descriptors 1 and 2 to a temp file while the block runs; yield its lines.
+    """Send file descriptor 2 and Python's stdout/stderr to a temp file while the block runs;
+    yield a list that holds the captured lines afterwards (so a reason can still be reported).
 
-    Native libraries write straight to the descriptors, so `sys.stderr` redirection is not
-    enough. The lines are handed back (after the block) so a reason can still be reported.
-    Note: this is process-wide for its short duration (session creation only).
+    onnxruntime's native logger writes to fd 2 (Python-level redirection cannot stop it), and its
+    Python layer print()s "EP Error" banners to sys.stdout. fd 1 is left alone, so `--json`
+    output written before or after is untouched. The fd 2 redirection is process-wide for the
+    block's duration: a process that draws on fd 2 (Textual does) should open GPU sessions in a
+    child process (as the TUI does with `engine eval`) or pass quiet=False.
     """
     lines: list[str] = []
-    sys.stdout.flush()
     sys.stderr.flush()
-    saved = {fd: os.dup(fd) for fd in (1, 2)}
-    # onnxruntime's Python layer print()s its "EP Error" banners: catch those at the Python level
-    # too, since sys.stdout is not always fd 1 (pytest, Textual).
+    saved = os.dup(2)
     python_text = io.StringIO()
     with tempfile.TemporaryFile(mode="w+b") as sink:
         try:
-            for fd in (1, 2):
-                os.dup2(sink.fileno(), fd)
+            os.dup2(sink.fileno(), 2)
             with redirect_stdout(python_text), redirect_stderr(python_text):
                 yield lines
         finally:
-            sys.stdout.flush()
             sys.stderr.flush()
-            for fd, copy in saved.items():
-                os.dup2(copy, fd)
-                os.close(copy)
+            os.dup2(saved, 2)
+            os.close(saved)
             sink.seek(0)
             text = sink.read().decode("utf-8", "replace") + python_text.getvalue()
             lines.extend(line for line in text.splitlines() if line.strip())

@@ -34,13 +34,15 @@ def test_transfer_model_exports(backbone: str, tmp_path: Path) -> None:
         pytest.skip(
             "slow backbone: set CNNLAB_EXPORT_ALL_BACKBONES=1 (bench/onnx_bench.py covers it)"
         )
-    from engine.models import build_transfer
+    from engine.models import build_transfer, unfreeze_last
 
     spec = get_backbone(backbone)
     transfer = build_transfer(backbone, weights="none")
     model = transfer.model
     raw = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
     calibrate_batchnorm(transfer.base, spec.preprocess.apply(raw))
+    if backbone == "MobileNetV2":  # the fine-tuning experiment's state: last 10 layers unfrozen
+        unfreeze_last(transfer, 10)
     probs = model.predict(spec.preprocess.apply(raw), verbose=0)
     assert probs.std(axis=0).max() > 1e-3  # outputs depend on the image: parity means something
     result = export_keras_model(

@@ -35,12 +35,12 @@ class FakeSession:
 
 def fake_factory(loads: set[str], noise: bytes = b"") -> Any:
     """A session constructor whose providers load only if in `loads`; writes `noise` to fd 2
-    like onnxruntime's native logger does."""
+    like onnxruntime's native logger, and a banner to sys.stdout like its Python layer."""
 
     def make(model: Any, options: Any, providers: list[str]) -> FakeSession:
         if noise:
             os.write(2, noise)
-            os.write(1, b"*************** EP Error ***************\n")
+            print("*************** EP Error ***************")  # onnxruntime's Python layer does this
         return FakeSession([p for p in providers if p in loads] or [CPU])
 
     return make

@@ -310,3 +310,19 @@ def test_external_data_symlink_out_of_the_folder_is_refused(tmp_path: Path) -> N
     (path.parent / "weights.bin").symlink_to(outside)
     with pytest.raises(OnnxFileError, match="outside the model's folder"):
         onnx_info(path)
+
+
+def test_onnxruntime_optimised_file_with_fused_ops(handmade: Path, tmp_path: Path) -> None:
+    """A file another tool wrote: onnxruntime's own optimised graph, with com.microsoft ops."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+    options.log_severity_level = 3
+    ort.InferenceSession(str(handmade), options, providers=["CPUExecutionProvider"])
+    info = onnx_info(tmp_path / "optimised.onnx")
+    assert "com.microsoft.FusedConv" in info["op_histogram"]  # Conv + Relu fused
+    assert info["totals"]["params"] == 848
+    assert info["totals"]["macs"] == 8178
+    assert any("FusedConv" in w for w in info["warnings"])
