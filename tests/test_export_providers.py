@@ -40,7 +40,8 @@ def fake_factory(loads: set[str], noise: bytes = b"") -> Any:
     def make(model: Any, options: Any, providers: list[str]) -> FakeSession:
         if noise:
             os.write(2, noise)
-            print("*************** EP Error ***************")  # onnxruntime's Python layer does this
+            # onnxruntime's Python layer prints a banner like this one
+            print("*************** EP Error ***************")
         return FakeSession([p for p in providers if p in loads] or [CPU])
 
     return make
