@@ -185,7 +185,37 @@ def write_run(root: Path, record: dict[str, Any]) -> Path:
 
 def populate_runs(root: Path) -> Path:
     """A small, fixed run store: CNN, MLP, transfer (random init), a failed run, compare + preprocessing."""
-    write_run(root, make_record("20260101-100000-simple-cnn-aaaa", test=0.6937, epochs=9))
+    cnn = make_record("20260101-100000-simple-cnn-aaaa", test=0.6937, epochs=9)
+    cnn["onnx"] = {
+        "schema": 1,
+        "exports": [
+            {
+                "path": "model.onnx",
+                "opset": 17,
+                "input": {"dtype": "float32", "shape": ["batch", 32, 32, 3]},
+                "parity": {"max_abs_diff": 4.8e-07, "top1_agreement": 1.0, "passed": True},
+                "size_bytes": 8493502,
+                "nodes": 21,
+            }
+        ],
+        "evals": [
+            {
+                "file": "model.onnx",
+                "accuracy": 0.6931,
+                "keras_test_accuracy": 0.6937,
+                "provider": {
+                    "requested": "auto",
+                    "used": ["cpu"],
+                    "primary": "cpu",
+                    "fell_back": True,
+                    "notes": ["cuda: not used, library libcublasLt.so.12 not found"],
+                },
+                "latency_ms": {"p50": 0.245},
+                "throughput": {"images_per_s": 5077.0},
+            }
+        ],
+    }
+    write_run(root, cnn)
     write_run(
         root,
         make_record(

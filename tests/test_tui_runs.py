@@ -111,6 +111,9 @@ async def test_open_details_shows_results(runs_root: Path) -> None:
         assert [b.label for b in bars] == CLASSES
         assert any(b.note == "worst" for b in bars)
         assert len(detail.query_one("#detail-acc", LineChart).series[1].points) == 9
+        onnx = plain(detail.query_one("#box-onnx Static", Static))
+        assert "model.onnx" in onnx and "✓ 4.8e-07" in onnx and "cpu (fell back from auto)" in onnx
+        assert "69.31 %" in onnx and "69.37 %" in onnx
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, RunsScreen)

@@ -27,6 +27,7 @@ from tui.widgets.run_info import (
     metrics_table,
     model_label,
     model_lines,
+    onnx_tables,
     params_table,
     pct,
     seconds,
@@ -188,6 +189,11 @@ class RunDetailScreen(Screen[None]):
                     with Vertical(classes="detail-box", id="box-timings") as box:
                         box.border_title = "timings"
                         yield Static(timings_table(r))
+            onnx = onnx_tables(r)
+            if onnx is not None:
+                with Vertical(classes="detail-box", id="box-onnx") as box:
+                    box.border_title = "ONNX (engine export / engine eval)"
+                    yield Static(onnx)
             matrix = m.get("confusion_matrix") or []
             if matrix:
                 classes = (

@@ -29,6 +29,7 @@ from tui.widgets.run_info import (
     created_label,
     metrics_of,
     model_label,
+    onnx_summary,
     pct,
     status_text,
 )
@@ -327,6 +328,9 @@ class RunsScreen(Screen[None]):
             text.append(
                 "the engine process that wrote this run is gone (killed or crashed)", style="red"
             )
+        onnx = onnx_summary(r)
+        if onnx:
+            text.append(f"  · {onnx}", style="dim")
         children = r.get("children") or []
         if children:
             text.append(f"  · parent of {len(children)} runs", style="dim")

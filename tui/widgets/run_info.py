@@ -251,3 +251,91 @@ def model_lines(record: dict[str, Any]) -> Text:
             f"{data.get('test', '?')} test"
         )
     return text
+
+
+def onnx_summary(record: dict[str, Any]) -> str:
+    """One line for lists: 'ONNX model.onnx · parity ✓ · cpu 72.90 %' (empty when never exported)."""
+    onnx = record.get("onnx") or {}
+    exports = [e for e in onnx.get("exports") or [] if isinstance(e, dict)]
+    evals = [e for e in onnx.get("evals") or [] if isinstance(e, dict)]
+    if not exports and not evals:
+        return ""
+    bits = []
+    if exports:
+        latest = exports[-1]
+        parity = latest.get("parity") or {}
+        mark = "" if not parity else (" · parity ✓" if parity.get("passed") else " · parity ✗")
+        bits.append(f"ONNX {latest.get('path', '?')}{mark}")
+    if evals:
+        latest = evals[-1]
+        provider = (latest.get("provider") or {}).get("primary", "?")
+        bits.append(f"{provider} {pct(latest.get('accuracy'))}")
+    return " · ".join(bits)
+
+
+def onnx_tables(record: dict[str, Any]) -> Any:
+    """Exports (parity with Keras) and evaluations (provider actually used, accuracy beside
+    Keras', latency, throughput) from run.json's `onnx` (docs/onnx.md); None when empty."""
+    from rich.console import Group
+
+    onnx = record.get("onnx") or {}
+    exports = [e for e in onnx.get("exports") or [] if isinstance(e, dict)]
+    evals = [e for e in onnx.get("evals") or [] if isinstance(e, dict)]
+    if not exports and not evals:
+        return None
+    parts: list[Any] = []
+    if exports:
+        table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, header_style="bold")
+        for name in ("file", "opset", "input", "parity (max |Δ|, top-1)", "size", "nodes"):
+            table.add_column(
+                name, no_wrap=True, justify="left" if name in ("file", "input") else "right"
+            )
+        for e in exports:
+            parity = e.get("parity") or {}
+            if parity:
+                ok = "✓" if parity.get("passed") else "✗"
+                parity_text = Text(
+                    f"{ok} {parity.get('max_abs_diff', 0):.1e}, {pct(parity.get('top1_agreement'), 1)}",
+                    style="green" if parity.get("passed") else "bold red",
+                )
+            else:
+                parity_text = Text("not checked", style="dim")
+            inp = e.get("input") or {}
+            size = e.get("size_bytes")
+            table.add_row(
+                str(e.get("path", "?")),
+                str(e.get("opset", "–")),
+                f"{inp.get('dtype', '?')} {'×'.join(str(d) for d in inp.get('shape') or [])}",
+                parity_text,
+                f"{size / 1e6:.1f} MB" if isinstance(size, (int, float)) else "–",
+                str(e.get("nodes", "–")),
+            )
+        parts.append(table)
+    if evals:
+        table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, header_style="bold")
+        for name in ("file", "provider used", "ONNX acc", "Keras acc", "p50 latency", "images/s"):
+            table.add_column(
+                name, no_wrap=True, justify="left" if name in ("file", "provider used") else "right"
+            )
+        for e in evals:
+            provider = e.get("provider") or {}
+            used = ", ".join(provider.get("used") or []) or "?"
+            if provider.get("fell_back"):
+                used += f" (fell back from {provider.get('requested', '?')})"
+            latency = (e.get("latency_ms") or {}).get("p50")
+            throughput = (e.get("throughput") or {}).get("images_per_s")
+            table.add_row(
+                str(e.get("file", "?")),
+                used,
+                Text(pct(e.get("accuracy")), style="bold"),
+                pct(e.get("keras_test_accuracy")),
+                f"{latency:.2f} ms" if isinstance(latency, (int, float)) else "–",
+                f"{throughput:,.0f}" if isinstance(throughput, (int, float)) else "–",
+            )
+        if parts:
+            parts.append(Text(""))
+        parts.append(table)
+        notes = [n for e in evals[-1:] for n in ((e.get("provider") or {}).get("notes") or [])]
+        if notes:
+            parts.append(Text("\n".join(notes), style="dim"))
+    return Group(*parts)
