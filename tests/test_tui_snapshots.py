@@ -38,6 +38,7 @@ def test_live_progress_mid_run(snap_compare: Any, snap_runs: Path) -> None:
     app = CnnLabApp(engine=engine, runs_root=snap_runs)
 
     async def start(pilot: Any) -> None:
+        await pilot.pause()  # the form is mounted just after the first frame
         await pilot.press("ctrl+s")
         await pilot.pause(0.3)
 

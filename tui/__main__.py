@@ -83,7 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.run()
     timing = os.environ.get("CNNLAB_TIMING")
     if timing and app.first_frame_seconds is not None:
-        line = f"cnnlab: first frame after {app.first_frame_seconds:.3f} s\n"
+        line = f"cnnlab: first frame after {app.first_frame_seconds:.3f} s"
+        if app.ready_seconds is not None:
+            line += f", settings form ready after {app.ready_seconds:.3f} s"
+        line += " (since the process started)\n"
         if timing in ("1", "yes"):
             sys.stdout.write(line)  # (stderr belongs to Textual while it runs)
         else:

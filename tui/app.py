@@ -75,6 +75,7 @@ class CnnLabApp(App[None]):
         self.open_target = open_target
         self.started = started if started is not None else time.perf_counter()
         self.first_frame_seconds: float | None = None
+        self.ready_seconds: float | None = None  # first form usable (mounted after the frame)
         self._last_inspect: Path | None = open_target
 
     # -- start-up ---------------------------------------------------------------------------
@@ -87,6 +88,13 @@ class CnnLabApp(App[None]):
             self.notify(self.data_note, title="Data source", timeout=6)
         if self.open_target is not None:
             self.call_after_refresh(self.open_inspector, self.open_target)
+
+    def mark_ready(self) -> None:
+        """The first screen finished its deferred part (the settings form): note when."""
+        if self.ready_seconds is None:
+            age = process_age()
+            self.ready_seconds = age if age is not None else time.perf_counter() - self.started
+            self.log.info(f"settings form ready after {self.ready_seconds:.3f} s")
 
     def on_resize(self, event: events.Resize) -> None:
         # Screens lay out side-by-side boxes vertically and drop help columns when narrow.

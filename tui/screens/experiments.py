@@ -88,6 +88,7 @@ class ExperimentsScreen(Screen[None]):
         self._top_runs: dict[int, str] = {}
         self._forms: dict[str, SettingsForm] = {}
         self._narrow = False
+        self.ready = False  # the form and the monitor are mounted just after the first frame
         self.spec: ExperimentSpec = list_experiments()[0]
 
     # -- layout ------------------------------------------------------------------------------
@@ -107,10 +108,9 @@ class ExperimentsScreen(Screen[None]):
                 with TabPane("Settings", id="tab-settings"):
                     with VerticalScroll(id="settings-scroll"):
                         yield Static("", id="exp-description")
-                        # The first form is composed with the screen (ready for the first ctrl+s);
-                        # the others are mounted the first time their experiment is picked.
-                        with ContentSwitcher(id="forms", initial=f"form-{self.spec.name}"):
-                            yield self._new_form(self.spec)
+                        # Forms are mounted after the first frame (see on_mount): the first
+                        # paint shows the list at once, the form follows a moment later.
+                        yield ContentSwitcher(id="forms")
                         with Horizontal(id="form-buttons"):
                             yield Button(
                                 "Start ▶  ctrl+s",
@@ -120,7 +120,7 @@ class ExperimentsScreen(Screen[None]):
                             )
                             yield Button("Defaults  ctrl+r", id="reset-button", compact=True)
                 with TabPane("Progress", id="tab-progress"):
-                    yield RunMonitor(id="monitor")
+                    yield Vertical(id="monitor-slot")
                     with Horizontal(id="monitor-buttons"):
                         yield Button(
                             "Cancel run  x", id="cancel-button", variant="error", compact=True
@@ -162,12 +162,21 @@ class ExperimentsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.experiment_list.highlighted = 0
-        self.select_experiment(self.spec.name)
+        self._show_description()
         self.experiment_list.focus()
         self._refresh_queue()
         self.query_one("#cancel-button", Button).disabled = True
-        # The other forms are built after the first frame, one per tick, so that moving
-        # through the list later shows each form at once.
+        self.call_after_refresh(self._build_after_first_frame)
+
+    async def _build_after_first_frame(self) -> None:
+        """The current form and the live monitor, mounted once the first frame is on screen."""
+        await self.query_one("#monitor-slot", Vertical).mount(RunMonitor(id="monitor"))
+        self.select_experiment(self.spec.name)
+        self.ready = True
+        if hasattr(self.app, "mark_ready"):
+            self.call_after_refresh(self.app.mark_ready)
+        # The other forms are built after that, one per tick, so that moving through the list
+        # later shows each form at once.
         if self.PREMOUNT_DELAY is not None:
             self.set_timer(self.PREMOUNT_DELAY, self._premount_next_form)
 
@@ -182,12 +191,15 @@ class ExperimentsScreen(Screen[None]):
 
     # -- choosing and editing ----------------------------------------------------------------
 
-    def select_experiment(self, name: str) -> None:
-        """Show `name`'s description and settings form (created the first time)."""
-        self.spec = get_experiment(name)
+    def _show_description(self) -> None:
         self.query_one("#exp-description", Static).update(
             Text.assemble((self.spec.title, "bold"), "\n", (self.spec.description, ""))
         )
+
+    def select_experiment(self, name: str) -> None:
+        """Show `name`'s description and settings form (created the first time)."""
+        self.spec = get_experiment(name)
+        self._show_description()
         switcher = self.query_one("#forms", ContentSwitcher)
         if name not in self._forms:
             switcher.mount(self._new_form(self.spec))
@@ -203,8 +215,13 @@ class ExperimentsScreen(Screen[None]):
 
     @on(OptionList.OptionHighlighted, "#experiment-list")
     def _experiment_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option.id:
-            self.select_experiment(event.option.id)
+        if not event.option.id:
+            return
+        if not self.ready:  # before the first frame: the form comes with the deferred build
+            self.spec = get_experiment(event.option.id)
+            self._show_description()
+            return
+        self.select_experiment(event.option.id)
 
     @on(OptionList.OptionSelected, "#experiment-list")
     def _experiment_selected(self, event: OptionList.OptionSelected) -> None:
@@ -255,6 +272,9 @@ class ExperimentsScreen(Screen[None]):
 
     def request_from_form(self) -> RunRequest | None:
         """The current form as a RunRequest, or None (and the reasons shown) if it is refused."""
+        if not self.ready or self.spec.name not in self._forms:
+            self.notify("The settings are still being drawn; press ctrl+s again.", timeout=3)
+            return None
         problems = self.form.problems()
         if problems:
             self.form.show_problems(problems)

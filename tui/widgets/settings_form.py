@@ -292,6 +292,7 @@ class SettingsForm(Vertical):
         self.spec = spec
         defaults = spec.config(data=data_source)
         self.initial = {name: getattr(defaults, name) for name in spec.uses}
+        self._touched = False  # no edit yet: change events only echo the initial values
 
     def compose(self) -> ComposeResult:
         for name, value in self.initial.items():
@@ -342,7 +343,12 @@ class SettingsForm(Vertical):
         self._refresh_note()
 
     def _refresh_note(self) -> None:
-        values = self.values()
+        # Only the rows the note depends on: every read runs the engine's validation.
+        values: dict[str, Any] = {}
+        for name in ("weights", "backbone", "backbones", "input_size"):
+            if name in self.initial:
+                value, error = self.row(name).read()
+                values[name] = self.initial[name] if error else value
         note = None
         if "weights" in values:
             backbones = (
@@ -365,10 +371,13 @@ class SettingsForm(Vertical):
         self.query_one("#form-note", Static).update(note or "")
 
     def _changed(self, widget: Widget) -> None:
-        for ancestor in widget.ancestors:
-            if isinstance(ancestor, SettingRow):
-                ancestor.refresh_state()
-                break
+        row = next((a for a in widget.ancestors if isinstance(a, SettingRow)), None)
+        if row is None:
+            return
+        if not self._touched and row.read() == (row.initial, None):
+            return  # the editors announcing their initial values while mounting
+        self._touched = True
+        row.refresh_state()
         self._refresh_note()
         self.show_problems([])
         self.post_message(self.Changed(self, not any(r.error for r in self.rows)))
