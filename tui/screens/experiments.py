@@ -429,7 +429,7 @@ class ExperimentsScreen(Screen[None]):
             self._update_status()
 
     def on_batch_progress(self, message: BatchProgress) -> None:
-        self.monitor.batch(message.event)
+        self.monitor.batch_progress(message.event)
         self._update_status()
 
     def _update_status(self) -> None:

@@ -429,7 +429,7 @@ class RunMonitor(Vertical):
             )
         self._redraw(charts=kind in ("run_started", "phase_started", "epoch_end", "run_finished"))
 
-    def batch(self, event: dict[str, Any]) -> None:
+    def batch_progress(self, event: dict[str, Any]) -> None:
         """A (throttled) batch_progress event: progress bars and the live point of the curves."""
         self.state.apply(event)
         self._redraw(charts=True)
