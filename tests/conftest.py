@@ -480,6 +480,8 @@ class FakeEngine:
         import numpy as np
 
         self.data_calls.append((source, samples))
+        if source == "explode":
+            raise RuntimeError("the fake engine blew up")
         if source == "broken":
             from tui.engine_client import EngineCommandError
 

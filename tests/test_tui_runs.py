@@ -344,3 +344,16 @@ async def test_data_screen_reports_a_bad_source(runs_root: Path) -> None:
         await pilot.pause(0.3)
         assert "unknown data source 'broken'" in plain(app.screen.query_one("#data-counts", Static))
         assert any(n.severity == "error" for n in app._notifications)
+
+
+async def test_a_failing_worker_is_a_notification_not_a_crash(runs_root: Path) -> None:
+    app = CnnLabApp(engine=FakeEngine(), runs_root=runs_root, data_source="explode")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("4")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, DataScreen)
+        assert any("the fake engine blew up" in n.message for n in app._notifications)
+        await pilot.press("1")
+        await pilot.pause()
+        assert app.is_running

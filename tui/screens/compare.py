@@ -20,6 +20,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Select, Static
+from textual.worker import Worker, WorkerState
 
 from tui.screens.runs import read_run_rows
 from tui.widgets.charts import PALETTE, Bar, BarChart
@@ -384,3 +385,11 @@ class CompareScreen(Screen[None]):
             return
         table.update(with_legend(preprocessing_table(record), is_random_init(record)))
         bars.bars = preprocessing_bars(record)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that failed says so (workers never take the app down: exit_on_error=False)."""
+        if event.state == WorkerState.ERROR:
+            event.stop()
+            self.notify(
+                f"{event.worker.description}: {event.worker.error}", severity="error", timeout=8
+            )

@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Footer, Input, Label, Static
+from textual.worker import Worker, WorkerState
 
 from tui.engine_client import EngineCommandError
 from tui.widgets.nav import NavBar
@@ -219,3 +220,11 @@ class DataScreen(Screen[None]):
         for row, name, picks in rows:
             await row.mount(Label(name, classes="sample-label"))
             await row.mount_all([PixelImage(self.images[i], width=self.pixel_width) for i in picks])
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that failed says so (workers never take the app down: exit_on_error=False)."""
+        if event.state == WorkerState.ERROR:
+            event.stop()
+            self.notify(
+                f"{event.worker.description}: {event.worker.error}", severity="error", timeout=8
+            )

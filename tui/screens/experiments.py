@@ -29,6 +29,7 @@ from textual.widgets import (
     TabPane,
 )
 from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
 
 from engine.experiments import ExperimentSpec, get_experiment, list_experiments
 from tui.engine_client import (
@@ -419,8 +420,10 @@ class ExperimentsScreen(Screen[None]):
         kind = message.kind
         if kind == "error":
             self._errors[message.job] = str(event.get("message", ""))
-        elif kind == "run_started" and not event.get("parent"):
-            self._top_runs[message.job] = str(event.get("run_id"))
+        elif kind == "run_started":
+            if not event.get("parent"):
+                self._top_runs[message.job] = str(event.get("run_id"))
+            self.app.post_message(RunsChanged(event.get("run_id")))  # lists show it as running
         elif kind == "run_finished":
             if event.get("run_id") == self._top_runs.get(message.job):
                 self._finished_metrics[message.job] = dict(event.get("metrics") or {})
@@ -480,3 +483,11 @@ class ExperimentsScreen(Screen[None]):
         self.app.engine_status = ""  # type: ignore[attr-defined]
         self.app.post_message(RunsChanged(None))
         self._refresh_queue()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that failed says so (workers never take the app down: exit_on_error=False)."""
+        if event.state == WorkerState.ERROR:
+            event.stop()
+            self.notify(
+                f"{event.worker.description}: {event.worker.error}", severity="error", timeout=8
+            )

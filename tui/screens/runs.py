@@ -17,7 +17,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.errors import RunError
 from engine.runs import Run, read_json
@@ -464,3 +464,11 @@ class RunsScreen(Screen[None]):
         self._update_preview()
         self.notify(f"Deleted {row.id}", timeout=3)
         self.app.post_message(RunsChanged(row.id))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that failed says so (workers never take the app down: exit_on_error=False)."""
+        if event.state == WorkerState.ERROR:
+            event.stop()
+            self.notify(
+                f"{event.worker.description}: {event.worker.error}", severity="error", timeout=8
+            )
