@@ -359,7 +359,7 @@ def bake_preprocessing(proto: Any, spec: PreprocessSpec) -> Any:
 def build_metadata(
     *,
     classes: list[str],
-    image_shape: tuple[int, int, int] | list[int],
+    image_shape: tuple[int, ...] | list[int],
     spec: PreprocessSpec,
     baked: bool,
     source_run: str | None,

@@ -176,7 +176,7 @@ def load_onnx(path: str | Path) -> tuple[Any, list[str], list[dict[str, Any]]]:
                 raise OnnxFileError(
                     f"{path}: node {label} ({node.op_type}) uses domain {domain!r}, which the model does not import"
                 )
-            version = opsets.get(domain, opsets.get(""))
+            version = opsets[domain] if domain in opsets else opsets[""]  # ai.onnx is ""
             if domain in _STANDARD_DOMAINS:
                 schema_domain = "" if domain == "ai.onnx" else domain
                 if not onnx.defs.has(node.op_type, version, schema_domain):
