@@ -207,3 +207,34 @@ async def test_quitting_the_app_leaves_no_engine_behind(
         await pilot.pause(0.2)
     await asyncio.sleep(0)
     assert not alive(pid)
+
+
+async def test_the_app_survives_a_real_engine_crash(
+    stand_in: tuple[EngineClient, Path], runs_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textual.widgets import RichLog
+
+    from tui.app import CnnLabApp
+    from tui.screens.experiments import ExperimentsScreen
+
+    client, _ = stand_in
+    monkeypatch.setenv("STAND_IN_MODE", "crash")  # prints a traceback on stderr, then aborts
+    app = CnnLabApp(engine=client, runs_root=runs_root)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ExperimentsScreen)
+        await pilot.press("ctrl+s")
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if screen.done:
+                break
+        assert screen.done and screen.done[-1][0].startswith("✗")
+        log = screen.query_one("#live-log", RichLog)
+        text = "\n".join("".join(seg.text for seg in strip) for strip in log.lines)
+        assert "the engine stopped: RuntimeError: CUDA error: an illegal memory access" in text
+        assert "W tensorflow: some log noise" in text  # the last lines of its stderr
+        assert any("SIGABRT" in (n.title or "") for n in app._notifications)
+        await pilot.press("2")  # and the app keeps working
+        await pilot.pause()
+        assert type(app.screen).__name__ == "RunsScreen"
