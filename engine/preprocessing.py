@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from engine.registry import Registry
+
+if TYPE_CHECKING:  # numpy is imported where it is used: the TUI reads this module at start-up
+    import numpy as np
 
 # ImageNet channel means in BGR order, as Keras' "caffe" mode subtracts them.
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -32,6 +34,8 @@ class PreprocessSpec:
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Preprocess pixels (any float or uint8 array, channels last) as float32."""
+        import numpy as np
+
         return _MODES[self.mode](np.asarray(x, dtype=np.float32))
 
     def keras_function(self) -> Callable[[np.ndarray], np.ndarray]:
@@ -42,6 +46,8 @@ class PreprocessSpec:
 
         module = importlib.import_module(self.keras_module)
         fn: Callable[[np.ndarray], np.ndarray] = module.preprocess_input
+        import numpy as np
+
         return lambda x: fn(np.array(x, dtype=np.float32, copy=True))
 
     def to_dict(self) -> dict[str, object]:
@@ -64,6 +70,8 @@ def _tf(x: np.ndarray) -> np.ndarray:
 
 
 def _caffe(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     bgr = x[..., ::-1]
     return bgr - np.asarray(CAFFE_MEAN_BGR, dtype=np.float32)
 
