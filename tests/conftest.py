@@ -28,6 +28,21 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return None
 
 
+async def settle(pilot: Any, predicate: Any, timeout: float = 10.0) -> None:
+    """Let the app run until `predicate()` holds (or `timeout` passes): a fixed pause is flaky on a
+    loaded 2-core machine, a poll is not. The caller's own assertions then say what went wrong."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception:  # e.g. a widget not mounted yet
+            pass
+        await pilot.pause(0.05)
+
+
 def plain(widget: Any, width: int = 200) -> str:
     """The text a Static (or any widget) shows, whatever renderable it holds (Rich tables too)."""
     from rich.console import Console

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FakeEngine, training_events
+from conftest import FakeEngine, settle, training_events
 from textual.widgets import Input, RichLog
 
 from tui.app import CnnLabApp
@@ -107,7 +107,7 @@ async def test_start_shows_progress_curves_eta_and_result(runs_root: Path) -> No
         assert "ETA 8.0 s" in str(s.query_one("#live-progress").render())
         assert app.engine_status.startswith("▶ simple_cnn")
         engine.jobs[0].resume()
-        await pilot.pause(0.2)
+        await settle(pilot, lambda: state.status == "finished")
         assert state.status == "finished"
         assert len(state.history) == 2
         assert "test 61.00 %" in log_text(app)
@@ -126,7 +126,7 @@ async def test_cancel_keeps_what_was_trained(runs_root: Path) -> None:
         s = screen(app)
         s.query_one("#monitor").focus()
         await pilot.press("x")
-        await pilot.pause(0.2)
+        await settle(pilot, lambda: engine.jobs[0].returncode == 130)
         assert engine.jobs[0].cancel_requested
         assert engine.jobs[0].returncode == 130
         assert s.query_one(RunMonitor).state.status == "cancelled"
@@ -158,11 +158,14 @@ async def test_queue_of_two_runs_runs_them_in_order(runs_root: Path) -> None:
         assert queue_ids == ["current", "pending-0"]
         assert "Queued mlp" in notes(app)
         engine.jobs[0].resume()
-        await pilot.pause(0.2)
+        await settle(
+            pilot,
+            lambda: len(engine.requests) == 2 and s.query_one(RunMonitor).state.run_id == "run-b",
+        )
         assert [r.experiment for r in engine.requests] == ["simple-cnn", "mlp"]
         assert s.query_one(RunMonitor).state.run_id == "run-b"
         engine.jobs[1].resume()
-        await pilot.pause(0.2)
+        await settle(pilot, lambda: len(s.done) == 2)
         assert [label for label, _ in s.done] == [
             "✓ simple-cnn · synthetic · 10 ep",
             "✓ mlp · synthetic · 10 ep",
@@ -206,7 +209,7 @@ async def test_engine_crash_mid_run_shows_its_log_and_the_app_keeps_working(
         await pilot.pause()
         s = screen(app)
         await pilot.press("ctrl+s")
-        await pilot.pause(0.2)
+        await settle(pilot, lambda: "the engine stopped" in log_text(app))
         text = log_text(app)
         assert "the engine stopped" in text
         assert "RuntimeError: CUDA error: out of memory" in text
@@ -215,7 +218,7 @@ async def test_engine_crash_mid_run_shows_its_log_and_the_app_keeps_working(
         assert s.done[-1][0].startswith("✗")
         # Still working: the next run starts and finishes.
         await pilot.press("ctrl+s")
-        await pilot.pause(0.2)
+        await settle(pilot, lambda: s.query_one(RunMonitor).state.status == "finished" and s.done)
         assert s.query_one(RunMonitor).state.status == "finished"
         assert s.done[-1][0].startswith("✓")
 
@@ -235,7 +238,9 @@ async def test_engine_refusing_the_settings_says_why(runs_root: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("ctrl+s")
-        await pilot.pause(0.2)
+        await settle(
+            pilot, lambda: "error (usage)" in log_text(app) and "refused the settings" in notes(app)
+        )
         assert "refused the settings: backbone: unknown 'X'" in notes(app)
         assert "error (usage): backbone: unknown 'X'" in log_text(app)
 
@@ -274,7 +279,7 @@ async def test_compare_run_counts_its_children(runs_root: Path) -> None:
         header = str(s.query_one("#live-header").render())
         assert "training 1 of 2" in header and "random init" in header
         engine.jobs[0].resume()
-        await pilot.pause(0.2)
+        await settle(pilot, lambda: bool(state.children_done))
         assert state.children_done == ["ResNet50: 61.00 %"]
 
 
