@@ -30,15 +30,17 @@ from engine.runs import Run, RunStore, atomic_path, write_json_atomic
 # Head training on cached features runs this many batches per call into TensorFlow: the
 # batches and the maths are the same as steps_per_execution=1, without ~1 ms of Python per step.
 HEAD_STEPS_PER_EXECUTION = 32
-# Batch size for inference passes (feature extraction, evaluation): larger batches cost less
-# per image on the CPU, and inference results do not depend on the batch size.
-INFERENCE_BATCH = 256
+# Inference passes (feature extraction, evaluation) use large batches: Keras' predict costs far
+# less per image at 1,024 than at 64 on the CPU (MobileNetV2 at 32×32: 2.3 s vs 5.3 s per 10,000
+# images here), and inference results do not depend on the batch size. Scaled down for upscaled
+# inputs so a batch of activations stays around the same size in memory.
+INFERENCE_PIXELS = 1024 * 32 * 32
 # Images used to set BatchNorm statistics of a randomly initialised backbone.
 CALIBRATION_IMAGES = 256
 
 
-def _steps(n: int) -> int:
-    return int(np.ceil(n / INFERENCE_BATCH))
+def inference_batch(image_size: int) -> int:
+    return max(16, INFERENCE_PIXELS // (image_size * image_size))
 
 
 # ---------------------------------------------------------------------------- environment
@@ -311,14 +313,17 @@ class Trainer:
         offset: int = 0,
         total: int = 0,
     ) -> np.ndarray:
-        """Inference in batches of INFERENCE_BATCH (results do not depend on the batch size)."""
+        """Inference in large batches (see INFERENCE_PIXELS)."""
         callbacks = []
         if phase is not None:
             callbacks.append(
                 make_predict_callback(self.rep, self.run, phase=phase, offset=offset, total=total)
             )
         out: np.ndarray = model.predict(
-            x, batch_size=INFERENCE_BATCH, verbose=0, callbacks=callbacks
+            x,
+            batch_size=inference_batch(self.config.input_size),
+            verbose=0,
+            callbacks=callbacks,
         )
         return out
 
@@ -354,7 +359,8 @@ class Trainer:
                     level="warning",
                 )
         t0 = time.perf_counter()
-        total_steps = sum(_steps(len(a)) for a in (d.x_train, d.x_val, d.x_test))
+        batch = inference_batch(self.config.input_size)
+        total_steps = sum(-(-len(a) // batch) for a in (d.x_train, d.x_val, d.x_test))
         self.rep("phase_started", self.run.id, phase="features", epochs=1, steps=total_steps)
         keras_prep = prep.keras_function()
         parts = []
@@ -369,7 +375,7 @@ class Trainer:
                     total=total_steps,
                 ).astype(np.float32)
             )
-            done += _steps(len(x))
+            done += -(-len(x) // batch)
             if self.rep.cancel.cancelled:
                 raise Cancelled()
         self.timings["features"] = round(time.perf_counter() - t0, 3)
