@@ -6,7 +6,7 @@
 What it measures, on real CIFAR-10 (default `folder:../shared/data/cifar10-jpeg.tar.gz`, relative
 to the repository root; never used by tests):
 1. The simple CNN, trained briefly so its weights are real, and MobileNetV2 at 32×32 (weights
-   none: no internet here; BatchNorm statistics set from real images by export.calibrate, else
+   none: no internet here; BatchNorm statistics set from real images by engine.models.calibrate_batchnorm (as the engine does), else
    every image gets the same output), exported with the parity check.
 2. Throughput (images/s) of Keras `predict` and of onnxruntime (CPU provider) at batch 1 and 256
    on the same preprocessed test images, with onnxruntime's default session and with each tuning
@@ -237,8 +237,7 @@ def export_backbones(
     import keras
 
     from engine.backbones import get_backbone
-    from engine.models import build_transfer
-    from export.calibrate import calibrate_batchnorm
+    from engine.models import build_transfer, calibrate_batchnorm
     from export.convert import export_keras_model
 
     rows = []
@@ -327,9 +326,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from engine.backbones import list_backbones
     from engine.data import load_dataset
-    from engine.models import build_transfer
+    from engine.models import build_transfer, calibrate_batchnorm
     from engine.preprocessing import get_preprocessing
-    from export.calibrate import calibrate_batchnorm
     from export.convert import export_keras_model, parity_sample
     from export.info import onnx_info
 

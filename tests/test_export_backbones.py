@@ -2,7 +2,7 @@
 
 EfficientNet's Normalization constants must not become graph inputs; MobileNetV3 trips
 tf2onnx's transpose optimizer (the graph stays correct). Weights are random (no internet here),
-so BatchNorm statistics are first set from the images (export.calibrate): otherwise these
+so BatchNorm statistics are first set from the images (engine.models.calibrate_batchnorm, as the engine does for --weights none): otherwise these
 backbones give the same output for every image at 32×32 and parity would compare constants.
 The other six backbones convert the same way but take 6–45 s each on 2 cores: set
 CNNLAB_EXPORT_ALL_BACKBONES=1 to include them; bench/onnx_bench.py exports all nine.
@@ -18,7 +18,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from engine.backbones import get_backbone, list_backbones  # noqa: E402
-from export.calibrate import calibrate_batchnorm  # noqa: E402
+from engine.models import calibrate_batchnorm  # noqa: E402
 from export.convert import export_keras_model  # noqa: E402
 from export.info import onnx_info  # noqa: E402
 
