@@ -9,29 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+
+from engine.output import capture_fd2
 
 captured_noise = ""
-
-
-@contextmanager
-def capture_fd2() -> Iterator[list[str]]:
-    """Send fd 2 to a temp file for the block; the captured text lands in the yielded list."""
-    out: list[str] = []
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield out
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            out.append(tmp.read().decode("utf-8", "replace"))
 
 
 def load_tensorflow() -> None:

@@ -15,14 +15,13 @@ from __future__ import annotations
 import io
 import os
 import re
-import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import CnnlabError, UsageError
+from engine.output import capture_fd2
 
 # Short names users type → onnxruntime's provider names.
 PROVIDERS: dict[str, str] = {
@@ -176,21 +175,14 @@ def captured_native_output() -> Iterator[list[str]]:
     child process (as the TUI does with `engine eval`) or pass quiet=False.
     """
     lines: list[str] = []
-    sys.stderr.flush()
-    saved = os.dup(2)
     python_text = io.StringIO()
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        try:
-            os.dup2(sink.fileno(), 2)
-            with redirect_stdout(python_text), redirect_stderr(python_text):
-                yield lines
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            text = sink.read().decode("utf-8", "replace") + python_text.getvalue()
-            lines.extend(line for line in text.splitlines() if line.strip())
+    raw: list[str] = []
+    try:
+        with capture_fd2() as raw, redirect_stdout(python_text), redirect_stderr(python_text):
+            yield lines
+    finally:
+        text = "".join(raw) + python_text.getvalue()
+        lines.extend(line for line in text.splitlines() if line.strip())
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
