@@ -236,6 +236,7 @@ class Trainer:
         self.data = data
         self.rep = reporter
         self.timings: dict[str, float] = {}
+        self._images: tuple[np.ndarray, np.ndarray] | None = None
 
     # -- fitting
     def fit(
@@ -302,6 +303,23 @@ class Trainer:
             learning_rate=lr,
             time=elapsed,
             trainable_layers=trainable_layer_names(model),
+        )
+
+    def fit_images(
+        self,
+        model: Any,
+        prep: Callable[[np.ndarray], np.ndarray],
+        *,
+        phase: str,
+        epochs: int,
+        lr: float,
+    ) -> PhaseResult:
+        """Fit `model` end to end on the training images, preprocessed once per run by `prep`."""
+        if self._images is None:
+            self._images = (prep(self.data.x_train), prep(self.data.x_val))
+        x, xv = self._images
+        return self.fit(
+            model, x, self.data.y_train, xv, self.data.y_val, phase=phase, epochs=epochs, lr=lr
         )
 
     def predict(
@@ -486,22 +504,14 @@ def train_one(
         )
         run.update(params=count_params(model))
         fn = prep.keras_function()
-        x, xv, xt = fn(data.x_train), fn(data.x_val), fn(data.x_test)
         phases.append(
-            trainer.fit(
-                model,
-                x,
-                data.y_train,
-                xv,
-                data.y_val,
-                phase="train",
-                epochs=config.epochs,
-                lr=config.learning_rate,
+            trainer.fit_images(
+                model, fn, phase="train", epochs=config.epochs, lr=config.learning_rate
             )
         )
         cancelled = rep.cancel.cancelled
         t0 = time.perf_counter()
-        probs = trainer.predict(model, xt)
+        probs = trainer.predict(model, fn(data.x_test))
     else:
         tm = build_transfer(
             config.backbone,
@@ -542,33 +552,18 @@ def train_one(
                 ]
                 phases.append(phase)
         else:
-            x, xv = fn(data.x_train), fn(data.x_val)
-            phase = trainer.fit(
-                model,
-                x,
-                data.y_train,
-                xv,
-                data.y_val,
-                phase="frozen",
-                epochs=config.epochs,
-                lr=config.learning_rate,
+            phases.append(
+                trainer.fit_images(
+                    model, fn, phase="frozen", epochs=config.epochs, lr=config.learning_rate
+                )
             )
-            phases.append(phase)
         cancelled = cancelled or rep.cancel.cancelled
         xt = fn(data.x_test)
         if finetune and not cancelled:
             names = unfreeze_last(tm, config.finetune_layers)
             rep.log(f"fine-tuning: unfroze {', '.join(names)}", run.id)
-            x, xv = fn(data.x_train), fn(data.x_val)
-            ft = trainer.fit(
-                model,
-                x,
-                data.y_train,
-                xv,
-                data.y_val,
-                phase="finetune",
-                epochs=config.finetune_epochs,
-                lr=config.finetune_lr,
+            ft = trainer.fit_images(
+                model, fn, phase="finetune", epochs=config.finetune_epochs, lr=config.finetune_lr
             )
             ft.extra["unfrozen_layers"] = names  # trainable_layers (from fit) adds the head
             phases.append(ft)
