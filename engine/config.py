@@ -31,7 +31,9 @@ class ExperimentConfig:
 
     data: str = _f("cifar10", "data source: cifar10, synthetic, folder:PATH, npz:PATH", kind="data")
     subset: int | None = _f(None, "use only N training images (test: N/5) for quick runs", min=10)
-    resize: int | None = _f(None, "resize every image to N×N (else images of mixed sizes are an error)", min=8, max=512)
+    resize: int | None = _f(
+        None, "resize every image to N×N (else images of mixed sizes are an error)", min=8, max=512
+    )
     val_split: float = _f(
         0.2, "stratified validation fraction of the training images", min=0.05, max=0.5
     )

@@ -114,7 +114,9 @@ def test_finetune_unfreezes_the_last_ten_layers(tmp_path: Path) -> None:
     assert phases[0]["trainable"] == 12_810 and phases[1]["trainable"] == 745_290
     assert len(phases[1]["unfrozen_layers"]) == 10
     assert "predictions" in phases[1]["trainable_layers"]  # the head trains on
-    assert "Conv_1" in phases[1]["trainable_layers"] and "Conv_1" not in phases[0]["trainable_layers"]
+    assert (
+        "Conv_1" in phases[1]["trainable_layers"] and "Conv_1" not in phases[0]["trainable_layers"]
+    )
     assert [h["phase"] for h in run.record["history"]] == ["frozen", "finetune"]
     assert run.record["status"] == "finished"
 
