@@ -15,8 +15,12 @@ import pytest
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**ENV, "CNNLAB_RUNS": str(tmp_path / "runs"), "CNNLAB_CACHE": str(tmp_path / "cache")}
+
+
 def engine(*args: str, tmp_path: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    env = {**ENV, "CNNLAB_RUNS": str(tmp_path / "runs"), "CNNLAB_CACHE": str(tmp_path / "cache")}
+    env = _env(tmp_path)
     return subprocess.run(
         [sys.executable, "-m", "engine", *args],
         capture_output=True,
@@ -104,30 +108,31 @@ def test_failed_run_reports_an_error_event_and_exit_1(tmp_path: Path) -> None:
     assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
 
 
-@pytest.mark.slow
-def test_sigint_cancels_at_the_next_batch_and_saves(tmp_path: Path) -> None:
-    env = {**ENV, "CNNLAB_RUNS": str(tmp_path / "runs"), "CNNLAB_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            "run",
-            "simple-cnn",
-            "--data",
-            "synthetic",
-            "--subset",
-            "3000",
-            "--epochs",
-            "50",
-            "--events",
-            "jsonl",
-        ],
+def long_run(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
+    """A simple-CNN run long enough to be interrupted, streaming JSONL events."""
+    args = [
+        "run",
+        "simple-cnn",
+        "--data",
+        "synthetic",
+        "--epochs",
+        "50",
+        "--events",
+        "jsonl",
+        *extra,
+    ]
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        env=env,
+        env=_env(tmp_path),
     )
+
+
+@pytest.mark.slow
+def test_sigint_cancels_at_the_next_batch_and_saves(tmp_path: Path) -> None:
+    proc = long_run(tmp_path, "--subset", "3000")
     assert proc.stdout is not None
     events = []
     deadline = time.monotonic() + 180
@@ -159,30 +164,7 @@ def test_doctor_json(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_killed_run_leaves_a_readable_record_that_says_so(tmp_path: Path) -> None:
-    env = {**ENV, "CNNLAB_RUNS": str(tmp_path / "runs"), "CNNLAB_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            "run",
-            "simple-cnn",
-            "--data",
-            "synthetic",
-            "--subset",
-            "1000",
-            "--epochs",
-            "50",
-            "--early-stopping",
-            "no",
-            "--events",
-            "jsonl",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
+    proc = long_run(tmp_path, "--subset", "1000", "--early-stopping", "no")
     assert proc.stdout is not None
     first = None
     for line in proc.stdout:

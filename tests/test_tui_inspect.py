@@ -19,23 +19,13 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Select, Static
 
+from engine.data import SYNTHETIC_CLASSES
 from tui.app import CnnLabApp
 from tui.screens import inspect as inspect_screen
 from tui.screens.inspect import InspectScreen
 from tui.screens.inspect_target import Samples
 
-CLASSES = [
-    "disc",
-    "ring",
-    "square",
-    "frame",
-    "cross",
-    "h-stripes",
-    "v-stripes",
-    "checker",
-    "triangle",
-    "diagonal",
-]
+CLASSES = SYNTHETIC_CLASSES  # the synthetic source's names, as a run on it would record
 
 
 def fake_samples(prefix: list[str], source: str, per_class: int = 10) -> Samples:
