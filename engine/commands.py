@@ -277,12 +277,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if action == "list":
         exp = getattr(args, "experiment", None)
         status = getattr(args, "status", None)
-        runs = store.list(
-            lambda r: (
-                (exp is None or r.record.get("experiment") == exp)
-                and (status is None or run_status(r) == status)
-            )
-        )
+        runs = store.list(lambda r: exp is None or r.record.get("experiment") == exp)
         rows = []
         for r in runs:
             m = r.record.get("metrics") or {}
@@ -302,6 +297,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
                     "path": str(r.path),
                 }
             )
+        if status is not None:
+            rows = [row for row in rows if row["status"] == status]
         if args.json:
             print_json(rows)
             return 0

@@ -83,27 +83,12 @@ class ExperimentConfig:
         return dataclasses.replace(self, **changes)
 
 
-def config_fields() -> list[dataclasses.Field[Any]]:
-    return list(dataclasses.fields(ExperimentConfig))
-
-
-def field_info(name: str) -> dict[str, Any]:
-    for f in dataclasses.fields(ExperimentConfig):
-        if f.name == name:
-            return dict(f.metadata)
-    raise UsageError(f"unknown setting {name!r}")
-
-
-def _field_type(f: dataclasses.Field[Any]) -> str:
-    return str(f.type)
-
-
 def parse_value(name: str, text: str) -> Any:
     """Parse a setting from text (a CLI flag or a TUI input); raise UsageError with the reason."""
     fields = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
     if name not in fields:
         raise UsageError(f"unknown setting {name!r}")
-    ftype = _field_type(fields[name])
+    ftype = str(fields[name].type)
     text = text.strip()
     try:
         if ftype.startswith("bool"):

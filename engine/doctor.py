@@ -21,7 +21,6 @@ def _version(dist: str) -> str | None:
 def _ort_probe() -> dict[str, Any] | str:
     """Open a one-node session with provider auto: which providers really load here."""
     try:
-        import onnx
         from onnx import TensorProto, helper
 
         from export.providers import create_session
@@ -31,10 +30,7 @@ def _ort_probe() -> dict[str, Any] | str:
         graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [x], [y])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
         model.ir_version = 8
-        info = create_session(
-            onnx._serialize(model) if hasattr(onnx, "_serialize") else model.SerializeToString(),
-            "auto",
-        )
+        info = create_session(model.SerializeToString(), "auto")
         return info.to_dict()
     except Exception as exc:  # doctor reports, it does not crash
         return f"probe failed: {exc}"

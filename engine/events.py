@@ -13,7 +13,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from types import FrameType
 from typing import Any, Protocol, TextIO
 
@@ -131,7 +130,6 @@ class RichSink:
             if self.task is not None:
                 p.remove_task(self.task)
             self.task = None
-            self._phase = event
         elif kind == "batch_progress":
             self._ensure()
             desc = f"{event['phase']} {event['epoch']}/{event['epochs']}"
@@ -220,12 +218,9 @@ class CancelToken:
 
     def __init__(self) -> None:
         self._event = threading.Event()
-        self.callbacks: list[Callable[[], None]] = []
 
     def cancel(self) -> None:
         self._event.set()
-        for cb in list(self.callbacks):
-            cb()
 
     @property
     def cancelled(self) -> bool:

@@ -10,7 +10,6 @@ import os
 import secrets
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -233,7 +232,3 @@ class RunStore:
         run = self.open(run_id_or_path)
         shutil.rmtree(run.path)
         return run.path
-
-
-def elapsed_since(start: float) -> float:
-    return round(time.perf_counter() - start, 3)

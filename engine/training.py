@@ -812,9 +812,7 @@ def _guarded_child(child: Run, rep: Reporter, body: Callable[[], None]) -> None:
     """A failed backbone fails its own run, not the whole comparison."""
     try:
         _guarded(child, rep, body)
-    except CnnlabError:
-        pass
-    except Exception:  # recorded in the child's run.json and error.log by _guarded
+    except Exception:  # recorded in the child's run.json (and error.log) by _guarded
         pass
 
 

@@ -32,13 +32,6 @@ def is_cached(spec: BackboneSpec, input_size: int) -> bool:
     return weights_cache_path(spec, input_size).is_file()
 
 
-def weights_label(weights: str) -> str:
-    """How results name the weights: random initialisation is always said plainly."""
-    if weights == "none":
-        return "none (random initialisation)"
-    return weights
-
-
 def resolve_weights(weights: str) -> str | None:
     """The `weights=` argument Keras Applications take: None, "imagenet" or an existing path."""
     if weights == "none":
