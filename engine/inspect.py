@@ -316,6 +316,24 @@ def conv_output_size(w: int, k: int, s: int, padding: str, dilation: int = 1) ->
     return {"in": w, "kernel": k_eff, "stride": s, "pad_total": pad_total, "out": out}
 
 
+def _explanation(row: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The result skeleton shared by Keras-layer and ONNX-node explanations, and its text lines
+    (filled in by the caller); figures start as the reported ones."""
+    reported = int(row.get("params") or 0)
+    lines: list[str] = []
+    result: dict[str, Any] = {
+        "layer": row.get("name"),
+        "type": str(row.get("type", "")),
+        "input_shape": row.get("input_shape"),
+        "output_shape": row.get("output_shape"),
+        "lines": lines,
+        "params": {"formula": None, "value": reported, "reported": reported},
+        "macs": {"formula": None, "value": int(row.get("macs") or 0)},
+        "checks": {},
+    }
+    return result, lines
+
+
 def explain_layer(row: dict[str, Any]) -> dict[str, Any]:
     """The arithmetic of one layer with its real numbers.
 
@@ -328,17 +346,7 @@ def explain_layer(row: dict[str, Any]) -> dict[str, Any]:
     inp = row.get("input_shape")
     out = row.get("output_shape")
     reported_params = int(row.get("params") or 0)
-    lines: list[str] = []
-    result: dict[str, Any] = {
-        "layer": row.get("name"),
-        "type": kind,
-        "input_shape": inp,
-        "output_shape": out,
-        "lines": lines,
-        "params": {"formula": None, "value": reported_params, "reported": reported_params},
-        "macs": {"formula": None, "value": int(row.get("macs") or 0)},
-        "checks": {},
-    }
+    result, lines = _explanation(row)
     h, w, cin = _spatial(inp)
 
     if kind in ("Conv2D", "DepthwiseConv2D", "SeparableConv2D") and h and w and cin:
@@ -883,17 +891,7 @@ def explain_onnx_node(row: dict[str, Any]) -> dict[str, Any]:
     inp = row.get("input_shape")
     out = row.get("output_shape")
     reported = int(row.get("params") or 0)
-    lines: list[str] = []
-    result: dict[str, Any] = {
-        "layer": row.get("name"),
-        "type": op,
-        "input_shape": inp,
-        "output_shape": out,
-        "lines": lines,
-        "params": {"formula": None, "value": reported, "reported": reported},
-        "macs": {"formula": None, "value": int(row.get("macs") or 0)},
-        "checks": {},
-    }
+    result, lines = _explanation(row)
     w = _weight_shape(row, 1)
     if op == "Conv" and w and len(w) == 4 and isinstance(inp, list) and len(inp) == 4:
         cout, cin_g, kh, kw = w
