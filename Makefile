@@ -23,9 +23,9 @@ test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 check: $(STAMP)
-	$(VENV)/bin/ruff format --check engine export tui tests bench
-	$(VENV)/bin/ruff check engine export tui tests bench
-	$(VENV)/bin/mypy engine export tui
+	$(VENV)/bin/ruff format --check cnnlab engine export tui tests bench
+	$(VENV)/bin/ruff check cnnlab engine export tui tests bench
+	$(VENV)/bin/mypy cnnlab engine export tui
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -1,4 +1,4 @@
-"""Core `engine` commands: run, data, runs, doctor.
+"""Core `engine` commands: run, data, runs (doctor is composed in cnnlab/doctor.py).
 
 Flags of `engine run` are generated from ExperimentConfig's fields (`--batch-size 64`), so the
 CLI, the TUI forms and run.json always agree on names, defaults and validation.
@@ -104,6 +104,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             reporter("error", None, message=str(exc), kind="usage")
         sink.close()
         raise
+    # Only now, with every flag checked, pay for TensorFlow's import (quietly).
+    from engine.tfquiet import load_tensorflow
+
+    load_tensorflow()
     reporter.cancel.install_sigint()
     from engine.training import run_experiment
 
@@ -390,39 +394,7 @@ def _show(record: dict[str, Any]) -> None:
         console.print(tt)
 
 
-# ------------------------------------------------------------------------------ doctor
-def _add_doctor(sub: Any) -> None:
-    p = sub.add_parser("doctor", help="versions, devices, providers, caches, what GPU use lacks")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_doctor)
-
-
-def cmd_doctor(args: argparse.Namespace) -> int:
-    from engine.doctor import diagnose
-
-    report = diagnose()
-    if args.json:
-        print_json(report)
-        return 0
-    from rich.table import Table
-    from rich.text import Text
-
-    def fmt(v: Any) -> str:
-        if isinstance(v, list):
-            return ", ".join(fmt(x) for x in v) or "–"
-        if isinstance(v, dict):
-            return "\n".join(f"{a}: {fmt(b)}" for a, b in v.items())
-        return str(v)
-
-    t = Table(title="cnnlab doctor", show_header=False)
-    for k, v in report.items():
-        t.add_row(k, Text(fmt(v)))  # Text: no Rich markup in values ("cnnlab[gpu]")
-    console.print(t)
-    return 0
-
-
 def add_commands(sub: Any) -> None:
     _add_run(sub)
     _add_data(sub)
     _add_runs(sub)
-    _add_doctor(sub)

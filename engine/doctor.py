@@ -1,4 +1,7 @@
-"""`engine doctor`: what this machine offers cnnlab, and what GPU use still lacks."""
+"""The engine's half of `engine doctor`: versions, TF devices, caches, weights, GPU gaps.
+
+The ONNX half lives in export/doctor.py; the `engine` CLI root (cnnlab/doctor.py) joins them.
+"""
 
 from __future__ import annotations
 
@@ -11,33 +14,16 @@ from typing import Any
 from engine import __version__
 
 
-def _version(dist: str) -> str | None:
+def package_version(dist: str) -> str | None:
+    """The installed version of a distribution, None when it is not installed."""
     try:
         return md.version(dist)
     except md.PackageNotFoundError:
         return None
 
 
-def _ort_probe() -> dict[str, Any] | str:
-    """Open a one-node session with provider auto: which providers really load here."""
-    try:
-        from onnx import TensorProto, helper
-
-        from export.providers import create_session
-
-        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
-        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
-        graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [x], [y])
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-        model.ir_version = 8
-        info = create_session(model.SerializeToString(), "auto")
-        return info.to_dict()
-    except Exception as exc:  # doctor reports, it does not crash
-        return f"probe failed: {exc}"
-
-
 def diagnose() -> dict[str, Any]:
-    """A JSON-able report: versions, TF devices, ORT providers, caches, GPU gaps."""
+    """A JSON-able report: versions, TF devices, caches, and what GPU training lacks."""
     from engine.backbones import BACKBONES
     from engine.data import cache_root
     from engine.weights import is_cached, keras_home
@@ -46,15 +32,14 @@ def diagnose() -> dict[str, Any]:
         "cnnlab": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "tensorflow": _version("tensorflow"),
-        "keras": _version("keras"),
-        "tf2onnx": _version("tf2onnx"),
-        "onnx": _version("onnx"),
-        "onnxruntime": _version("onnxruntime-gpu") or _version("onnxruntime"),
-        "onnxruntime_package": "onnxruntime-gpu" if _version("onnxruntime-gpu") else "onnxruntime",
+        "tensorflow": package_version("tensorflow"),
+        "keras": package_version("keras"),
     }
     missing: list[str] = []
     try:
+        from engine.tfquiet import load_tensorflow
+
+        load_tensorflow()  # its start-up chatter stays off the report
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
@@ -69,20 +54,9 @@ def diagnose() -> dict[str, Any]:
             missing.append(
                 "TensorFlow sees no GPU (no NVIDIA driver/GPU, or install cnnlab[gpu] for the CUDA 12 libraries)"
             )
-    except (
-        Exception
-    ) as exc:  # report, don't crash: doctor is what people run when things are broken
+    except Exception as exc:  # report, don't crash: doctor is what people run when things break
         report["tf_devices"] = f"unavailable: {exc}"
         missing.append("TensorFlow does not import")
-    try:
-        import onnxruntime as ort
-
-        report["ort_available_providers"] = ort.get_available_providers()
-        report["ort_session_providers"] = _ort_probe()
-        if "CUDAExecutionProvider" not in report["ort_available_providers"]:
-            missing.append("onnxruntime has no CUDA provider (install onnxruntime-gpu)")
-    except Exception as exc:
-        report["ort_available_providers"] = f"unavailable: {exc}"
     report["nvidia_smi"] = shutil.which("nvidia-smi") or "not found"
     if report["nvidia_smi"] == "not found":
         missing.append("no nvidia-smi: no NVIDIA driver on this machine")

@@ -16,7 +16,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from engine.cli import main  # noqa: E402
+from cnnlab.cli import main  # noqa: E402
 from engine.errors import UsageError  # noqa: E402
 from engine.preprocessing import get_preprocessing  # noqa: E402
 from engine.runs import RunStore  # noqa: E402

@@ -1,11 +1,17 @@
-"""The architecture's import rules (DESIGN.md), checked in fresh interpreters:
+"""The architecture's import rules (DESIGN.md), checked in fresh interpreters and in the sources:
 
 - the TUI never imports TensorFlow or Keras (it drives the engine as a child process);
-- engine/ and export/ never import textual (they stay headless).
+- engine/ and export/ never import textual (they stay headless);
+- layers point one way, tui → export → engine: engine/ imports neither export/ nor tui/ (nor the
+  `cnnlab` CLI root above both), and export/ imports neither tui/ nor the root.
+
+The subprocess probes see what importing a module pulls in; the source scan also sees imports
+deferred into functions, which only run when that code path does.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -72,3 +78,63 @@ def test_headless_packages_import_without_textual(package: str) -> None:
     assert result["present"] == [], result
     assert result["failed"] == {}, result
     assert result["imported"], result
+
+
+# package → top-level packages its modules must never import, even lazily
+LAYER_RULES = {
+    "engine": ("export", "tui", "textual", "cnnlab"),
+    "export": ("tui", "textual", "cnnlab"),
+}
+
+
+@pytest.mark.parametrize("package", sorted(LAYER_RULES))
+def test_importing_a_layer_does_not_pull_in_the_layers_above(package: str) -> None:
+    result = probe([package], list(LAYER_RULES[package]))
+    assert result["present"] == [], result
+    assert result["failed"] == {}, result
+
+
+def imported_modules(source: str) -> list[tuple[int, str]]:
+    """(line, module) of every import in the source, wherever it sits (module level or inside a
+    function), including `importlib.import_module("name")` with a literal name."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.append((node.lineno, node.args[0].value))
+    return found
+
+
+def test_the_source_scan_sees_lazy_and_dynamic_imports() -> None:
+    source = (
+        "import os\n"
+        "def f():\n"
+        "    from export.providers import create_session\n"
+        "    import tui.app\n"
+        "    return importlib.import_module('export.cli')\n"
+    )
+    assert [m for _, m in imported_modules(source)] == [
+        "os",
+        "export.providers",
+        "tui.app",
+        "export.cli",
+    ]
+
+
+@pytest.mark.parametrize("package", sorted(LAYER_RULES))
+def test_no_source_in_a_layer_imports_the_layers_above(package: str) -> None:
+    offenders = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        for line, module in imported_modules(path.read_text()):
+            if module.split(".")[0] in LAYER_RULES[package]:
+                offenders.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
+    assert offenders == []

@@ -181,7 +181,7 @@ def test_preprocessing_results_from_runs(tmp_path: Path) -> None:
 
 
 def cli_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
-    from engine.cli import main
+    from cnnlab.cli import main
 
     capsys.readouterr()
     assert main([*argv, "--json"]) == 0
@@ -208,7 +208,7 @@ def test_cli_on_a_trained_run(
 
 
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from engine.cli import main
+    from cnnlab.cli import main
 
     assert main(["inspect", str(tmp_path / "nope"), "--runs-dir", str(tmp_path)]) == 1
     bad = tmp_path / "bad.onnx"
@@ -256,7 +256,7 @@ def test_cli_activations_and_preprocess_stats(
 
 
 def test_engine_inspect_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from engine.cli import main
+    from cnnlab.cli import main
 
     path = hand_built_onnx(tmp_path / "hand.onnx")
     assert main(["inspect", str(path), "--layer", "conv"]) == 0

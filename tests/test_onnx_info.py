@@ -15,7 +15,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from engine.cli import main
+from cnnlab.cli import main
 from export.info import OnnxFileError, onnx_info
 
 

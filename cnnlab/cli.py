@@ -3,6 +3,8 @@
 Commands live in modules that each expose `add_commands(subparsers)`; every handler takes the
 parsed namespace and returns an exit code: 0 ok, 1 failed, 2 bad usage, 130 cancelled.
 Errors the user can act on (`CnnlabError`) become one line on stderr, never a traceback.
+TensorFlow is imported by the handlers that need it, after their flags are checked, so a
+mistake is reported before TensorFlow's seconds-long import.
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ from engine import __version__
 from engine.errors import CnnlabError
 from engine.output import error
 
-# Commands that load TensorFlow: it is imported up front, with its start-up noise kept off screen.
-TF_COMMANDS = {"run", "doctor", "export"}
-
 # Modules contributing subcommands, in the order `engine --help` lists them.
 COMMAND_MODULES = (
     "engine.commands",
+    "cnnlab.doctor",
     "export.cli",
     "engine.inspect_cli",
 )
+
+# Commands whose handlers expect TensorFlow already imported (quietly) before they start.
+TF_FIRST_COMMANDS = {"export"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,13 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cnnlab engine {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # a command module not written yet
-                continue
-            raise
-        module.add_commands(sub)
+        importlib.import_module(name).add_commands(sub)
     return parser
 
 
@@ -70,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        if args.command in TF_COMMANDS:
+        if args.command in TF_FIRST_COMMANDS:
             from engine.tfquiet import load_tensorflow
 
             load_tensorflow()
