@@ -46,7 +46,7 @@ class BackboneSpec:
         )
 
 
-BACKBONES: Registry[BackboneSpec] = Registry("backbone")
+BACKBONES: Registry[BackboneSpec] = Registry("backbone", loose=True)
 
 
 def _add(name: str, preprocessing: str, imagenet_file: str, family: str) -> None:
@@ -84,11 +84,13 @@ _add(
 
 
 def get_backbone(name: str) -> BackboneSpec:
-    """Look a backbone up by name, case-insensitively (`resnet50` works too)."""
-    for key in BACKBONES:
-        if key.lower() == name.lower():
-            return BACKBONES.get(key)
-    return BACKBONES.get(name)  # raises with the list of choices
+    """Look a backbone up in any case and punctuation (`resnet50`, `mobilenet_v2` work too)."""
+    return BACKBONES.get(name)
+
+
+def canonical_backbone(name: str) -> str:
+    """The registered name (`mobilenet_v2` → `MobileNetV2`); UnknownName lists the choices."""
+    return BACKBONES.canonical(name)
 
 
 def list_backbones() -> list[str]:

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 from pathlib import Path
 from typing import Any
 
-from engine.config import ExperimentConfig, check, parse_value
-from engine.errors import UsageError
+from engine.config import (
+    ExperimentConfig,
+    SettingError,
+    canonical,
+    field_problems,
+    flag,
+    parse_value,
+)
+from engine.errors import CnnlabError, DataError, RunError, UsageError
 from engine.output import console, info, print_json
 
 
@@ -73,20 +81,61 @@ def _add_run(sub: Any) -> None:
     p.set_defaults(handler=cmd_run)
 
 
+def _not_applicable(spec: Any, given: list[str]) -> list[str]:
+    """Why given settings do not fit the experiment: one it fixes (`--model`) would change what
+    it is; one it does not read would be silently ignored."""
+    fields = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
+    reasons, unread = [], []
+    for name in given:
+        if name in spec.uses or fields[name].metadata.get("every_experiment"):
+            continue
+        if name in spec.defaults:
+            reasons.append(
+                f"{flag(name)}: experiment {spec.name} always uses {name} "
+                f"{spec.defaults[name]!r}; it cannot be changed"
+            )
+        else:
+            unread.append(flag(name))
+    if unread:
+        verb = "does" if len(unread) == 1 else "do"
+        every = [n for n, f in fields.items() if f.metadata.get("every_experiment")]
+        takes = ", ".join(flag(u) for u in (*spec.uses, *every))
+        reasons.append(
+            f"{', '.join(unread)} {verb} not apply to experiment {spec.name} (it takes {takes})"
+        )
+    return reasons
+
+
 def config_from_args(experiment: str, args: argparse.Namespace) -> ExperimentConfig:
+    """The experiment's config with the flags given, checked before anything heavy is imported:
+    UsageError (exit 2) naming every flag that is unreadable, out of range or not applicable."""
     from engine.experiments import get_experiment
 
     spec = get_experiment(experiment)
+    given = {
+        f.name: text
+        for f in dataclasses.fields(ExperimentConfig)
+        if (text := getattr(args, f"set_{f.name}", None)) is not None
+    }
+    problems = _not_applicable(spec, list(given))
     overrides: dict[str, Any] = {}
-    for f in dataclasses.fields(ExperimentConfig):
-        value = getattr(args, f"set_{f.name}", None)
-        if value is not None:
-            overrides[f.name] = parse_value(f.name, value)
-    return check(spec.config(**overrides))
+    for name, text in given.items():
+        try:
+            overrides[name] = parse_value(name, text)
+        except SettingError as exc:
+            problems.append(f"{flag(exc.setting)}: {exc.reason}")
+    if not problems:
+        config = spec.config(**overrides)
+        problems = [
+            f"{flag(name) if name in given else name}: {reason}"
+            for name, reason in field_problems(config)
+        ]
+    if problems:
+        raise UsageError("; ".join(problems))
+    return canonical(config)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from engine.errors import CnnlabError
     from engine.events import JsonlSink, ListSink, Reporter, RichSink
 
     sink: Any = (
@@ -132,6 +181,28 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------ data
+def bounded(kind: type, low: float, high: float | None = None, *, below_high: bool = False) -> Any:
+    """An argparse `type` reading a finite int or float in [low, high] (or [low, high) with
+    `below_high`); argparse reports a refusal as `argument --flag: reason`, exit 2."""
+
+    def read(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            noun = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not {noun}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a finite number")
+        too_high = high is not None and (value >= high if below_high else value > high)
+        if value < low or too_high:
+            upper = "∞)" if high is None else f"{high})" if below_high else f"{high}]"
+            raise argparse.ArgumentTypeError(f"{value} is not in [{low}, {upper}")
+        return value
+
+    read.__name__ = kind.__name__  # argparse names the type in some messages
+    return read
+
+
 def _add_data(sub: Any) -> None:
     p = sub.add_parser(
         "data",
@@ -139,18 +210,25 @@ def _add_data(sub: Any) -> None:
         description="Load a data source and show its classes, split counts and image shape. Without SOURCE, list the sources.",
     )
     p.add_argument("source", nargs="?", help="cifar10, synthetic, folder:PATH or npz:PATH")
-    p.add_argument("--subset", type=int, default=None, help="use only N training images")
-    p.add_argument("--val-split", type=float, default=0.2, help="stratified validation fraction")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--subset", type=bounded(int, 1), default=None, help="use only N training images"
+    )
+    p.add_argument(
+        "--val-split",
+        type=bounded(float, 0.0, 1.0, below_high=True),
+        default=0.2,
+        help="stratified validation fraction, in [0, 1)",
+    )
+    p.add_argument("--seed", type=bounded(int, 0, 2**32 - 1), default=0)
     p.add_argument(
         "--resize",
-        type=int,
+        type=bounded(int, 8, 512),
         default=None,
         help="resize every image to N×N (else mixed sizes are an error)",
     )
     p.add_argument(
         "--samples",
-        type=int,
+        type=bounded(int, 0, 10_000),
         default=0,
         help="also write N test images per class to --samples-file",
     )
@@ -184,6 +262,10 @@ def cmd_data(args: argparse.Namespace) -> int:
         return 0
     if args.samples and not args.samples_file:
         raise UsageError("--samples needs --samples-file PATH.npz")
+    try:  # a source name that is not registered is bad usage (exit 2), not a failed load
+        data_mod.check_source(args.source)
+    except DataError as exc:
+        raise UsageError(str(exc)) from None
 
     def progress(stage: str, done: int, total: int) -> None:
         if not args.json:
@@ -211,14 +293,21 @@ def cmd_data(args: argparse.Namespace) -> int:
                 continue
             images.append(arr)
             labels.append(np.full(len(arr), i, dtype=np.int64))
-        with atomic_path(Path(args.samples_file)) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(
-                    fh,
-                    images=np.concatenate(images),
-                    labels=np.concatenate(labels),
-                    classes=np.array(ds.classes),
-                )
+        if not images:
+            raise DataError(f"{ds.source} has no test images to take samples from")
+        try:
+            with atomic_path(Path(args.samples_file)) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(
+                        fh,
+                        images=np.concatenate(images),
+                        labels=np.concatenate(labels),
+                        classes=np.array(ds.classes),
+                    )
+        except OSError as exc:
+            raise CnnlabError(
+                f"cannot write --samples-file {args.samples_file}: {exc.strerror or exc}"
+            ) from None
         summary["samples_file"] = str(args.samples_file)
     if args.json:
         print_json(summary)
@@ -342,7 +431,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
             if answer.strip().lower() not in ("y", "yes"):
                 info("kept")
                 return 1
-        store.delete(run.path)
+        try:
+            store.delete(run.path)
+        except OSError as exc:
+            raise RunError(f"cannot delete {run.path}: {exc.strerror or exc}") from None
         info(f"deleted {run.path}")
         return 0
     raise UsageError(f"unknown runs action {action!r}")

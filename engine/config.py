@@ -8,6 +8,7 @@ reason. No TensorFlow here.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,14 +31,24 @@ class ExperimentConfig:
     """Settings of one experiment. Defaults are the assignment's (see ASSIGNMENT.md)."""
 
     data: str = _f("cifar10", "data source: cifar10, synthetic, folder:PATH, npz:PATH", kind="data")
-    subset: int | None = _f(None, "use only N training images (test: N/5) for quick runs", min=10)
+    subset: int | None = _f(
+        None, "use only N training images (test: N/5) for quick runs", min=10, max=100_000_000
+    )
+    # Data loading reads `resize` for every experiment, so it applies to all of them even though
+    # no ExperimentSpec.uses (the TUI form's rows) lists it.
     resize: int | None = _f(
-        None, "resize every image to N×N (else images of mixed sizes are an error)", min=8, max=512
+        None,
+        "resize every image to N×N (else images of mixed sizes are an error)",
+        min=8,
+        max=512,
+        every_experiment=True,
     )
     val_split: float = _f(
         0.2, "stratified validation fraction of the training images", min=0.05, max=0.5
     )
-    seed: int = _f(0, "random seed for the split, shuffling and initialisation", min=0)
+    seed: int = _f(
+        0, "random seed for the split, shuffling and initialisation", min=0, max=2**32 - 1
+    )
     model: str = _f("simple_cnn", "model to train", choices=MODELS)
     backbone: str = _f("MobileNetV2", "backbone for transfer/finetune", kind="backbone")
     backbones: list[str] = _f(
@@ -63,10 +74,12 @@ class ExperimentConfig:
         True, "stop when val_loss stops improving (restores the best weights)"
     )
     patience: int = _f(3, "EarlyStopping patience in epochs", min=1, max=100)
-    mlp_units: list[int] = _f([512, 256], "hidden layer widths of the MLP (comma-separated)")
+    mlp_units: list[int] = _f(
+        [512, 256], "hidden layer widths of the MLP (comma-separated)", min=1, max=65_536
+    )
     feature_cache: bool = _f(True, "frozen base: extract features once and train the head on them")
     finetune_layers: int = _f(
-        10, "fine-tuning: unfreeze this many layers at the end of the backbone", min=1
+        10, "fine-tuning: unfreeze this many layers at the end of the backbone", min=1, max=10_000
     )
     finetune_lr: float = _f(1e-4, "fine-tuning learning rate", min=1e-8, max=1.0)
     finetune_epochs: int = _f(20, "fine-tuning epochs (after the frozen phase)", min=1, max=1000)
@@ -83,11 +96,41 @@ class ExperimentConfig:
         return dataclasses.replace(self, **changes)
 
 
+def _shown(text: str, limit: int = 40) -> str:
+    """repr() of a user's text, cut short: messages stay one readable line."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _number(text: str, kind: type) -> Any:
+    """int or float from text; ValueError with a short reason. Floats must be finite."""
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError("expected a whole number") from None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("expected a number") from None
+    if not math.isfinite(value):
+        raise ValueError("expected a finite number")
+    return value
+
+
+class SettingError(UsageError):
+    """A setting's text cannot be read; `setting` and `reason` let the CLI name its flag."""
+
+    def __init__(self, setting: str, reason: str) -> None:
+        super().__init__(f"{setting}: {reason}")
+        self.setting = setting
+        self.reason = reason
+
+
 def parse_value(name: str, text: str) -> Any:
     """Parse a setting from text (a CLI flag or a TUI input); raise UsageError with the reason."""
     fields = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
     if name not in fields:
-        raise UsageError(f"unknown setting {name!r}")
+        raise UsageError(f"unknown setting {_shown(name)}")
     ftype = str(fields[name].type)
     text = text.strip()
     try:
@@ -99,71 +142,136 @@ def parse_value(name: str, text: str) -> Any:
                 return False
             raise ValueError("expected yes or no")
         if ftype.startswith("int | None"):
-            return None if text.lower() in ("", "none", "all") else int(text)
+            return None if text.lower() in ("", "none", "all") else _number(text, int)
         if ftype.startswith("int"):
-            return int(text)
+            return _number(text, int)
         if ftype.startswith("float"):
-            return float(text)
+            return _number(text, float)
         if ftype.startswith("list[int]"):
-            return [int(t) for t in text.replace(" ", "").split(",") if t]
+            return [_number(t, int) for t in text.replace(" ", "").split(",") if t]
         if ftype.startswith("list[str]"):
             return [t.strip() for t in text.split(",") if t.strip()]
     except ValueError as exc:
-        raise UsageError(f"{name}: cannot read {text!r} ({exc})") from None
+        raise SettingError(name, f"cannot read {_shown(text)} ({exc})") from None
     return text
 
 
-def validate(config: ExperimentConfig) -> list[str]:
-    """Every problem with the settings, one reason per line (empty when valid)."""
-    from engine.backbones import list_backbones
+def _type_problem(ftype: str, value: Any) -> str | None:
+    """Why `value` is not of the field's type (a run.json or a form may hold anything)."""
+    if ftype.startswith("bool"):
+        return None if isinstance(value, bool) else f"{_shown(repr(value))} is not yes or no"
+    if ftype.startswith("int"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return None
+        return f"{_shown(repr(value))} is not a whole number"
+    if ftype.startswith("float"):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return f"{_shown(repr(value))} is not a number"
+        return None if math.isfinite(value) else f"{value} is not a finite number"
+    if ftype.startswith("list[int]"):
+        ok = isinstance(value, list) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        )
+        return None if ok else f"{_shown(repr(value))} is not a list of whole numbers"
+    if ftype.startswith("list[str]"):
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return None if ok else f"{_shown(repr(value))} is not a list of names"
+    return None if isinstance(value, str) else f"{_shown(repr(value))} is not text"
+
+
+def _range_problem(meta: Any, value: int | float) -> str | None:
+    if "min" in meta and value < meta["min"]:
+        return f"{value} is below the minimum {meta['min']}"
+    if "max" in meta and value > meta["max"]:
+        return f"{value} is above the maximum {meta['max']}"
+    return None
+
+
+def field_problems(config: ExperimentConfig) -> list[tuple[str, str]]:
+    """Every problem with the settings as (setting, reason) pairs (empty when valid).
+
+    Checks types, finiteness, bounds and choices first; names (backbones, preprocessing, data
+    source, weights) only for settings of the right type. Imports nothing heavy."""
+    from engine.backbones import BACKBONES, list_backbones
     from engine.preprocessing import list_preprocessing
 
-    problems: list[str] = []
+    problems: list[tuple[str, str]] = []
+    typed: set[str] = set()
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         meta = f.metadata
+        ftype = str(f.type)
         if value is None:
+            if "None" not in ftype:
+                problems.append((f.name, "a value is required"))
             continue
-        if "choices" in meta and value not in meta["choices"]:
-            problems.append(f"{f.name}: {value!r} is not one of {', '.join(meta['choices'])}")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if "min" in meta and value < meta["min"]:
-                problems.append(f"{f.name}: {value} is below the minimum {meta['min']}")
-            if "max" in meta and value > meta["max"]:
-                problems.append(f"{f.name}: {value} is above the maximum {meta['max']}")
-    lowered = {b.lower(): b for b in list_backbones()}
-    if config.backbone.lower() not in lowered:
-        problems.append(
-            f"backbone: unknown {config.backbone!r}; choose one of {', '.join(list_backbones())}"
-        )
-    for b in config.backbones:
-        if b.lower() not in lowered:
-            problems.append(f"backbones: unknown {b!r}; choose from {', '.join(list_backbones())}")
-    if config.preprocessing != "auto" and config.preprocessing not in list_preprocessing():
-        problems.append(
-            f"preprocessing: unknown {config.preprocessing!r}; choose auto or one of "
-            f"{', '.join(list_preprocessing())}"
-        )
-    if any(u < 1 for u in config.mlp_units):
-        problems.append("mlp_units: every layer needs at least one unit")
-    from engine.data import check_source
-    from engine.errors import DataError
+        problem = _type_problem(ftype, value)
+        if problem is None and "choices" in meta and value not in meta["choices"]:
+            problem = f"{_shown(value)} is not one of {', '.join(meta['choices'])}"
+        if problem is None and isinstance(value, (int, float)) and not isinstance(value, bool):
+            problem = _range_problem(meta, value)
+        if problem is None and isinstance(value, list) and ftype.startswith("list[int]"):
+            problem = next(filter(None, (_range_problem(meta, v) for v in value)), None)
+        if problem is None:
+            typed.add(f.name)
+        else:
+            problems.append((f.name, problem))
+    choices = ", ".join(list_backbones())
+    if "backbone" in typed and config.backbone not in BACKBONES:
+        problems.append(("backbone", f"unknown {_shown(config.backbone)}; choose one of {choices}"))
+    for b in config.backbones if "backbones" in typed else []:
+        if b not in BACKBONES:
+            problems.append(("backbones", f"unknown {_shown(b)}; choose from {choices}"))
+    if "preprocessing" in typed and config.preprocessing != "auto":
+        if config.preprocessing not in list_preprocessing():
+            problems.append(
+                (
+                    "preprocessing",
+                    f"unknown {_shown(config.preprocessing)}; choose auto or one of "
+                    f"{', '.join(list_preprocessing())}",
+                )
+            )
+    if "data" in typed:
+        from engine.data import check_source
+        from engine.errors import DataError
 
-    try:
-        check_source(config.data)
-    except DataError as exc:
-        problems.append(f"data: {exc}")
+        try:
+            check_source(config.data)
+        except DataError as exc:
+            problems.append(("data", " ".join(str(exc).split())))
     weights = config.weights
-    if weights not in ("imagenet", "none") and not weights.endswith(
-        (".h5", ".keras", ".weights.h5")
-    ):
-        problems.append(f"weights: {weights!r} is not imagenet, none or a .h5/.keras file")
+    if "weights" in typed and weights not in ("imagenet", "none"):
+        if not weights.endswith((".h5", ".keras", ".weights.h5")):
+            problems.append(
+                ("weights", f"{_shown(weights)} is not imagenet, none or a .h5/.keras file")
+            )
     return problems
 
 
+def validate(config: ExperimentConfig) -> list[str]:
+    """Every problem with the settings, one `setting: reason` line each (empty when valid)."""
+    return [f"{name}: {reason}" for name, reason in field_problems(config)]
+
+
+def canonical(config: ExperimentConfig) -> ExperimentConfig:
+    """The config with backbone names in their registered spelling (`mobilenet_v2` → `MobileNetV2`),
+    as run.json stores them. Call on a valid config."""
+    from engine.backbones import canonical_backbone
+
+    return config.replace(
+        backbone=canonical_backbone(config.backbone),
+        backbones=[canonical_backbone(b) for b in config.backbones],
+    )
+
+
 def check(config: ExperimentConfig) -> ExperimentConfig:
-    """Return the config if valid, else raise UsageError naming every problem."""
+    """The config with canonical backbone names if valid, else UsageError naming every problem."""
     problems = validate(config)
     if problems:
         raise UsageError("; ".join(problems))
-    return config
+    return canonical(config)
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a setting: `batch_size` → `--batch-size`."""
+    return "--" + name.replace("_", "-")
