@@ -65,6 +65,11 @@ def _add_run(sub: Any) -> None:
         help="progress: jsonl (one JSON event per line on stdout, see docs/protocol.md), rich (default) or none",
     )
     p.add_argument("--json", action="store_true", help="print the final run.json on stdout")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the flags, print the resulting settings as JSON and stop (trains nothing)",
+    )
     _add_runs_dir(p)
     for f in dataclasses.fields(ExperimentConfig):
         meta = f.metadata
@@ -153,6 +158,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             reporter("error", None, message=str(exc), kind="usage")
         sink.close()
         raise
+    if args.dry_run:
+        sink.close()
+        print_json(config.to_dict())
+        return 0
     # Only now, with every flag checked, pay for TensorFlow's import (quietly).
     from engine.tfquiet import load_tensorflow
 

@@ -101,6 +101,12 @@ def _shown(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
+def _brief(value: Any, limit: int = 40) -> str:
+    """repr() of any value, cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _number(text: str, kind: type) -> Any:
     """int or float from text; ValueError with a short reason. Floats must be finite."""
     if kind is int:
@@ -159,24 +165,24 @@ def parse_value(name: str, text: str) -> Any:
 def _type_problem(ftype: str, value: Any) -> str | None:
     """Why `value` is not of the field's type (a run.json or a form may hold anything)."""
     if ftype.startswith("bool"):
-        return None if isinstance(value, bool) else f"{_shown(repr(value))} is not yes or no"
+        return None if isinstance(value, bool) else f"{_brief(value)} is not yes or no"
     if ftype.startswith("int"):
         if isinstance(value, int) and not isinstance(value, bool):
             return None
-        return f"{_shown(repr(value))} is not a whole number"
+        return f"{_brief(value)} is not a whole number"
     if ftype.startswith("float"):
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            return f"{_shown(repr(value))} is not a number"
+            return f"{_brief(value)} is not a number"
         return None if math.isfinite(value) else f"{value} is not a finite number"
     if ftype.startswith("list[int]"):
         ok = isinstance(value, list) and all(
             isinstance(v, int) and not isinstance(v, bool) for v in value
         )
-        return None if ok else f"{_shown(repr(value))} is not a list of whole numbers"
+        return None if ok else f"{_brief(value)} is not a list of whole numbers"
     if ftype.startswith("list[str]"):
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        return None if ok else f"{_shown(repr(value))} is not a list of names"
-    return None if isinstance(value, str) else f"{_shown(repr(value))} is not text"
+        return None if ok else f"{_brief(value)} is not a list of names"
+    return None if isinstance(value, str) else f"{_brief(value)} is not text"
 
 
 def _range_problem(meta: Any, value: int | float) -> str | None:

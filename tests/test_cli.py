@@ -1,7 +1,8 @@
-"""The `engine` CLI as a program: help, exit codes, one-line errors, the JSONL stream, SIGINT."""
+"""The `engine` CLI as a program: help, exit codes, one-line errors (property-tested over random\nflags), checks before TensorFlow loads, the JSONL stream, SIGINT."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -11,6 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cnnlab.cli import main
+from engine.config import ExperimentConfig
+from engine.experiments import get_experiment, list_experiments
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -57,6 +64,25 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
         (("run", "transfer", "--backbone", "AlexNet"), 2, "unknown 'AlexNet'"),
         (("runs", "show", "nope"), 1, "no run 'nope'"),
         (("data", "folder:/nonexistent/x"), 1, "/nonexistent/x"),
+        (("data", "ftp:x"), 2, "unknown data source 'ftp:x'"),
+        (("run", "mlp", "--data", "ftp:x"), 2, "--data: unknown data source 'ftp:x'"),
+        (("data", "synthetic", "--val-split", "nan"), 2, "argument --val-split: 'nan' is not a"),
+        (("run", "simple-cnn", "--learning-rate", "inf"), 2, "--learning-rate: cannot read 'inf'"),
+        (
+            (
+                "run",
+                "simple-cnn",
+                "--model",
+                "mlp",
+                "--backbone",
+                "ResNet50",
+                "--finetune-layers",
+                "5",
+            ),
+            2,
+            "--model: experiment simple-cnn always uses model 'simple_cnn'; it cannot be changed; "
+            "--backbone, --finetune-layers do not apply to experiment simple-cnn",
+        ),
     ],
 )
 def test_bad_usage_gets_one_line_and_an_exit_code(
@@ -149,6 +175,121 @@ def test_sigint_cancels_at_the_next_batch_and_saves(tmp_path: Path) -> None:
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "cancelled" and record["metrics"]["epochs_run"] <= 1
     assert (run_dir / "model.keras").is_file()
+
+
+def test_bad_flags_are_reported_before_tensorflow_loads(tmp_path: Path) -> None:
+    """An unknown backbone (and any bad value) is refused in well under TensorFlow's import time."""
+    code = (
+        "import sys, time\n"
+        "t = time.perf_counter()\n"
+        "from cnnlab.cli import main\n"
+        "rc = main(['run', 'transfer', '--backbone', 'mobilenet_v9', '--epochs', '0'])\n"
+        "print(rc, 'tensorflow' in sys.modules, round(time.perf_counter() - t, 3))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_env(tmp_path)
+    )
+    rc, tf_loaded, seconds = out.stdout.split()
+    assert (rc, tf_loaded) == ("2", "False"), out.stderr
+    assert "--backbone: unknown 'mobilenet_v9'" in out.stderr and "--epochs: 0" in out.stderr
+    assert float(seconds) < 3.0  # TensorFlow alone takes ~5 s to import here
+    started = time.perf_counter()
+    out = engine("run", "transfer", "--backbone", "mobilenet_v9", tmp_path=tmp_path)
+    assert out.returncode == 2 and time.perf_counter() - started < 3.0, out.stderr
+
+
+def dry_run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`engine run ... --dry-run` in this process: exit code, stdout, stderr."""
+    try:
+        code = main(["run", *args, "--dry-run"])
+    except SystemExit as exc:  # argparse's own refusals
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("spelling", ["mobilenet_v2", "mobilenetv2", "MobileNetV2"])
+def test_backbone_spellings_resolve_to_the_registered_name(
+    capsys: pytest.CaptureFixture[str], spelling: str
+) -> None:
+    code, out, err = dry_run(capsys, "transfer", "--backbone", spelling, "--weights", "none")
+    assert code == 0, err
+    assert json.loads(out)["backbone"] == "MobileNetV2"
+    code, out, err = dry_run(capsys, "compare", "--backbones", f"{spelling},resnet_50")
+    assert code == 0, err
+    assert json.loads(out)["backbones"] == ["MobileNetV2", "ResNet50"]
+
+
+def test_flags_that_fit_the_experiment_pass_the_dry_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = dry_run(
+        capsys, "finetune", "--data", "synthetic", "--resize", "48", "--finetune-layers", "5"
+    )
+    assert code == 0, err
+    config = json.loads(out)
+    assert (config["resize"], config["finetune_layers"], config["model"]) == (48, 5, "transfer")
+
+
+_FLAG_TEXT = st.one_of(
+    st.sampled_from(
+        [
+            "nan",
+            "inf",
+            "-inf",
+            "1e309",
+            "0",
+            "-1",
+            "1",
+            "3",
+            "64",
+            "1e-4",
+            "0.3",
+            "yes",
+            "no",
+            "none",
+            "",
+            "ResNet50",
+            "resnet-50",
+            "AlexNet",
+            "synthetic",
+            "ftp:x",
+            "9" * 40,
+            "a\nb",
+            "--epochs",
+        ]
+    ),
+    st.integers(min_value=-(10**12), max_value=10**12).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.text(max_size=12),
+)
+FIELDS = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
+_ALL_FLAGS = list(FIELDS)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    experiment=st.sampled_from([e.name for e in list_experiments()]),
+    flags=st.dictionaries(st.sampled_from(_ALL_FLAGS), _FLAG_TEXT, max_size=4),
+)
+def test_any_flags_give_exit_0_or_2_and_one_line(
+    capsys: pytest.CaptureFixture[str], experiment: str, flags: dict[str, str]
+) -> None:
+    args = [f"--{name.replace('_', '-')}={text}" for name, text in flags.items()]
+    code, out, err = dry_run(capsys, experiment, *args)
+    assert code in (0, 2), (code, err)
+    assert "Traceback" not in err and "internal error" not in err
+    if code == 0:
+        assert err == "" and json.loads(out)["model"]  # the resulting settings, as JSON
+        return
+    errors = [line for line in err.splitlines() if line.startswith("engine: error:")]
+    assert len(errors) == 1 and err.rstrip("\n").endswith(errors[0]), err
+    spec = get_experiment(experiment)
+    for name in flags:  # a flag the experiment does not take is always named
+        if name not in spec.uses and not FIELDS[name].metadata.get("every_experiment"):
+            assert f"--{name.replace('_', '-')}" in errors[0], (name, errors[0])
 
 
 def test_doctor_json(tmp_path: Path) -> None:
