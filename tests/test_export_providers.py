@@ -148,3 +148,34 @@ def test_real_onnxruntime_reports_what_loaded(
     assert np.allclose(y, 0.25)
     cpu = create_session(path, "cpu")
     assert cpu.used == [CPU] and not cpu.fell_back
+
+
+def test_doctor_export_part_reports_the_providers_that_load(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    import onnxruntime as ort
+
+    from export.doctor import diagnose
+
+    report = diagnose()
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""  # the probe session's native noise stays off the screen
+    assert report["ort_available_providers"] == ort.get_available_providers()
+    session = report["ort_session_providers"]
+    assert isinstance(session, dict) and "cpu" in session["used"]
+    lacks_cuda = "CUDAExecutionProvider" not in report["ort_available_providers"]
+    assert lacks_cuda == any("no CUDA provider" in m for m in report["missing_for_gpu"])
+    assert report["onnxruntime"] and report["onnx"]
+
+
+def test_doctor_joins_the_engine_and_export_parts() -> None:
+    from cnnlab.doctor import compose
+
+    report = compose(
+        [
+            {"tensorflow": "2.21", "missing_for_gpu": ["no GPU for TensorFlow"]},
+            {"onnxruntime": "1.25", "missing_for_gpu": ["no CUDA provider"]},
+        ]
+    )
+    assert list(report) == ["tensorflow", "onnxruntime", "missing_for_gpu"]
+    assert report["missing_for_gpu"] == ["no GPU for TensorFlow", "no CUDA provider"]
