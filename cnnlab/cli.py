@@ -78,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         error("interrupted")
         return 130
+    except MemoryError as exc:  # e.g. a data source asked for more images than memory holds
+        first = str(exc).splitlines()[0] if str(exc) else "no details"
+        error(f"not enough memory: {first}")
+        return 1
     except Exception as exc:  # a bug or an unforeseen failure: one line, traceback on request
         if os.environ.get("CNNLAB_DEBUG"):
             raise

@@ -140,6 +140,15 @@ def config_from_args(experiment: str, args: argparse.Namespace) -> ExperimentCon
     return canonical(config)
 
 
+def _check_runs_root(args: argparse.Namespace) -> None:
+    """Refuse a runs root that cannot hold run folders, before any training starts."""
+    from engine.runs import default_runs_root
+
+    root = args.runs_dir if args.runs_dir is not None else default_runs_root()
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"runs root {root} is a file, not a folder (--runs-dir or $CNNLAB_RUNS)")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from engine.events import JsonlSink, ListSink, Reporter, RichSink
 
@@ -153,6 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     reporter = Reporter(sink)
     try:
         config = config_from_args(args.experiment, args)
+        _check_runs_root(args)
     except CnnlabError as exc:
         if args.events == "jsonl":  # the client reads errors from the stream too
             reporter("error", None, message=str(exc), kind="usage")

@@ -198,6 +198,29 @@ def test_bad_flags_are_reported_before_tensorflow_loads(tmp_path: Path) -> None:
     assert out.returncode == 2 and time.perf_counter() - started < 3.0, out.stderr
 
 
+def test_foreseeable_failures_have_their_own_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    not_a_folder = tmp_path / "runs.txt"
+    not_a_folder.write_text("x")
+    code, _, err = dry_run(capsys, "mlp", f"--runs-dir={not_a_folder}")
+    assert code == 2 and f"runs root {not_a_folder} is a file, not a folder" in err
+
+    def out_of_memory(args: object) -> int:
+        raise MemoryError("Unable to allocate 745. GiB for an array")
+
+    import engine.commands
+
+    monkeypatch.setattr(engine.commands, "cmd_data", out_of_memory)
+    assert main(["data", "synthetic"]) == 1
+    err = capsys.readouterr().err
+    assert "not enough memory: Unable to allocate 745. GiB" in err and "internal error" not in err
+    samples_file = not_a_folder / "samples.npz"  # under a file: cannot be created
+    monkeypatch.undo()
+    assert main(["data", "synthetic:20", "--samples", "1", f"--samples-file={samples_file}"]) == 1
+    assert f"cannot write --samples-file {samples_file}" in capsys.readouterr().err
+
+
 def dry_run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """`engine run ... --dry-run` in this process: exit code, stdout, stderr."""
     try:
