@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import functools
 import json
+import math
 import os
 import signal
 import subprocess
@@ -15,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnnlab.cli import main
+from cnnlab.cli import build_parser, main
 from engine.config import ExperimentConfig
 from engine.experiments import get_experiment, list_experiments
 
@@ -313,6 +316,40 @@ def test_any_flags_give_exit_0_or_2_and_one_line(
     for name in flags:  # a flag the experiment does not take is always named
         if name not in spec.uses and not FIELDS[name].metadata.get("every_experiment"):
             assert f"--{name.replace('_', '-')}" in errors[0], (name, errors[0])
+
+
+@functools.cache
+def parser() -> argparse.ArgumentParser:
+    return build_parser()
+
+
+_DATA_FLAGS = {  # flag → (lowest, highest, highest excluded)
+    "--subset": (1, None, False),
+    "--val-split": (0.0, 1.0, True),
+    "--seed": (0, 2**32 - 1, False),
+    "--resize": (8, 512, False),
+    "--samples": (0, 10_000, False),
+}
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(flag=st.sampled_from(sorted(_DATA_FLAGS)), text=_FLAG_TEXT)
+def test_engine_data_numeric_flags_parse_or_name_the_flag(
+    capsys: pytest.CaptureFixture[str], flag: str, text: str
+) -> None:
+    try:
+        args = parser().parse_args(["data", "synthetic", f"{flag}={text}"])
+    except SystemExit as exc:
+        assert exc.code == 2
+        errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+        assert errors == [errors[0]] and errors[0].startswith(f"engine: error: argument {flag}: ")
+        return
+    value = getattr(args, flag[2:].replace("-", "_"))
+    low, high, high_excluded = _DATA_FLAGS[flag]
+    assert math.isfinite(value) and value >= low
+    assert high is None or (value < high if high_excluded else value <= high)
 
 
 def test_doctor_json(tmp_path: Path) -> None:
