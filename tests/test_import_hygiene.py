@@ -3,7 +3,8 @@
 - the TUI never imports TensorFlow or Keras (it drives the engine as a child process);
 - engine/ and export/ never import textual (they stay headless);
 - layers point one way, tui → export → engine: engine/ imports neither export/ nor tui/ (nor the
-  `cnnlab` CLI root above both), and export/ imports neither tui/ nor the root.
+  `cnnlab` CLI root above both), export/ imports neither tui/ nor the root, and the root wires
+  engine/ and export/ without the TUI.
 
 The subprocess probes see what importing a module pulls in; the source scan also sees imports
 deferred into functions, which only run when that code path does.
