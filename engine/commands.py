@@ -13,14 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from engine.config import (
-    ExperimentConfig,
-    SettingError,
-    canonical,
-    field_problems,
-    flag,
-    parse_value,
-)
+from engine.config import ExperimentConfig, config_from_flags
 from engine.errors import CnnlabError, DataError, RunError, UsageError
 from engine.output import console, info, print_json
 
@@ -86,58 +79,16 @@ def _add_run(sub: Any) -> None:
     p.set_defaults(handler=cmd_run)
 
 
-def _not_applicable(spec: Any, given: list[str]) -> list[str]:
-    """Why given settings do not fit the experiment: one it fixes (`--model`) would change what
-    it is; one it does not read would be silently ignored."""
-    fields = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
-    reasons, unread = [], []
-    for name in given:
-        if name in spec.uses or fields[name].metadata.get("every_experiment"):
-            continue
-        if name in spec.defaults:
-            reasons.append(
-                f"{flag(name)}: experiment {spec.name} always uses {name} "
-                f"{spec.defaults[name]!r}; it cannot be changed"
-            )
-        else:
-            unread.append(flag(name))
-    if unread:
-        verb = "does" if len(unread) == 1 else "do"
-        every = [n for n, f in fields.items() if f.metadata.get("every_experiment")]
-        takes = ", ".join(flag(u) for u in (*spec.uses, *every))
-        reasons.append(
-            f"{', '.join(unread)} {verb} not apply to experiment {spec.name} (it takes {takes})"
-        )
-    return reasons
-
-
 def config_from_args(experiment: str, args: argparse.Namespace) -> ExperimentConfig:
-    """The experiment's config with the flags given, checked before anything heavy is imported:
-    UsageError (exit 2) naming every flag that is unreadable, out of range or not applicable."""
+    """The experiment's config with the flags given; UsageError (exit 2) naming every bad flag."""
     from engine.experiments import get_experiment
 
-    spec = get_experiment(experiment)
     given = {
         f.name: text
         for f in dataclasses.fields(ExperimentConfig)
         if (text := getattr(args, f"set_{f.name}", None)) is not None
     }
-    problems = _not_applicable(spec, list(given))
-    overrides: dict[str, Any] = {}
-    for name, text in given.items():
-        try:
-            overrides[name] = parse_value(name, text)
-        except SettingError as exc:
-            problems.append(f"{flag(exc.setting)}: {exc.reason}")
-    if not problems:
-        config = spec.config(**overrides)
-        problems = [
-            f"{flag(name) if name in given else name}: {reason}"
-            for name, reason in field_problems(config)
-        ]
-    if problems:
-        raise UsageError("; ".join(problems))
-    return canonical(config)
+    return config_from_flags(get_experiment(experiment), given)
 
 
 def _check_runs_root(args: argparse.Namespace) -> None:

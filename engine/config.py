@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from engine.errors import UsageError
 
@@ -281,3 +281,65 @@ def check(config: ExperimentConfig) -> ExperimentConfig:
 def flag(name: str) -> str:
     """The command-line flag of a setting: `batch_size` → `--batch-size`."""
     return "--" + name.replace("_", "-")
+
+
+class ExperimentLike(Protocol):
+    """What flag checking needs of an ExperimentSpec (engine.experiments imports this module)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def defaults(self) -> dict[str, Any]: ...
+
+    @property
+    def uses(self) -> tuple[str, ...]: ...
+
+    def config(self, **overrides: Any) -> ExperimentConfig: ...
+
+
+def _not_applicable(spec: ExperimentLike, given: list[str]) -> list[str]:
+    """Why given settings do not fit the experiment: one it fixes (`--model`) would change what
+    it is; one it does not read would be silently ignored."""
+    fields = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
+    reasons, unread = [], []
+    for name in given:
+        if name in spec.uses or fields[name].metadata.get("every_experiment"):
+            continue
+        if name in spec.defaults:
+            reasons.append(
+                f"{flag(name)}: experiment {spec.name} always uses {name} "
+                f"{spec.defaults[name]!r}; it cannot be changed"
+            )
+        else:
+            unread.append(flag(name))
+    if unread:
+        verb = "does" if len(unread) == 1 else "do"
+        every = [n for n, f in fields.items() if f.metadata.get("every_experiment")]
+        takes = ", ".join(flag(u) for u in (*spec.uses, *every))
+        reasons.append(
+            f"{', '.join(unread)} {verb} not apply to experiment {spec.name} (it takes {takes})"
+        )
+    return reasons
+
+
+def config_from_flags(spec: ExperimentLike, given: dict[str, str]) -> ExperimentConfig:
+    """The experiment's config with settings given as text (command-line flags), checked without
+    importing anything heavy: UsageError naming every flag that is unreadable, non-finite, out of
+    range, or not one the experiment takes. Backbone names come back canonical."""
+    problems = _not_applicable(spec, list(given))
+    overrides: dict[str, Any] = {}
+    for name, text in given.items():
+        try:
+            overrides[name] = parse_value(name, text)
+        except SettingError as exc:
+            problems.append(f"{flag(exc.setting)}: {exc.reason}")
+    if not problems:
+        config = spec.config(**overrides)
+        problems = [
+            f"{flag(name) if name in given else name}: {reason}"
+            for name, reason in field_problems(config)
+        ]
+    if problems:
+        raise UsageError("; ".join(problems))
+    return canonical(config)
