@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.backbones import get_backbone, list_backbones
-from engine.config import ExperimentConfig, SettingError, check, parse_value, validate
+from engine.config import (
+    ExperimentConfig,
+    SettingError,
+    check,
+    config_from_flags,
+    parse_value,
+    validate,
+)
 from engine.errors import UsageError
 from engine.experiments import get_experiment, list_experiments
 from engine.registry import Registry, UnknownName
@@ -235,3 +242,19 @@ def test_validate_never_raises_and_gives_one_line_per_problem(
             value = getattr(config, f.name)
             if isinstance(value, float):
                 assert math.isfinite(value)
+
+
+def test_config_from_flags_names_every_flag_that_does_not_fit() -> None:
+    spec = get_experiment("simple-cnn")
+    given = {"model": "mlp", "backbone": "ResNet50", "finetune_layers": "5", "epochs": "nan"}
+    with pytest.raises(UsageError) as info:
+        config_from_flags(spec, given)
+    message = str(info.value)
+    assert "--model: experiment simple-cnn always uses model 'simple_cnn'" in message
+    assert "--backbone, --finetune-layers do not apply to experiment simple-cnn" in message
+    assert "--epochs: cannot read 'nan' (expected a whole number)" in message
+    assert "\n" not in message
+    ok = config_from_flags(
+        get_experiment("compare"), {"backbones": "vgg16,RESNET50", "resize": "40"}
+    )
+    assert (ok.backbones, ok.resize, ok.model) == (["VGG16", "ResNet50"], 40, "transfer")
