@@ -58,7 +58,9 @@ class Registry(Generic[T]):
             return name
         if self.loose and loose_key(name) in self._loose_names:
             return self._loose_names[loose_key(name)]
-        raise UnknownName(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self._entries)}")
+        raise UnknownName(
+            f"unknown {self.kind} {name!r}; choose one of: {', '.join(self._entries)}"
+        )
 
     def get(self, name: str) -> T:
         return self._entries[self.canonical(name)]
