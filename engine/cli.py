@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "engine.commands",
     "export.cli",
     "engine.inspect_cli",
+    "engine.report.cli",
 )
 
 
