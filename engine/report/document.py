@@ -48,7 +48,9 @@ FigureFn = Callable[[ReportRun, Language], "bytes | None"]
 
 
 def _model_cell(name: str, random_init: bool, lang: Language) -> str:
-    return f"{name} ({lang._('random init')})" if random_init else name
+    # Outside the f-string: pybabel on Python 3.11 does not look inside f-strings.
+    marker = lang._("random init")
+    return f"{name} ({marker})" if random_init else name
 
 
 def _points(value: Any, lang: Language) -> str:
@@ -189,7 +191,7 @@ def _run_section(run: ReportRun, lang: Language) -> list[Block]:
     for key, title, draw in FIGURES:
         png = draw(run, lang)
         if png is not None:
-            caption = f"{_(title)} — {label}, {run.id}"
+            caption = " — ".join((_(title), f"{label}, {run.id}"))
             blocks.append(Image(f"{run.id}-{key}.png", caption, png))
     return blocks
 

@@ -53,8 +53,8 @@ def build_report_lessons(data: ReportData, lang: Language) -> list[tuple[str, st
             "A convolutional layer reuses each small filter at every position of the image "
             "(parameter sharing), so it keeps the spatial structure and recognises a pattern "
             "wherever it appears; the MLP flattens the image and must learn every position apart. "
-            "In the assignment: 69.37 % for the CNN against 56.2 % for the best MLP."
-        )
+            "In the assignment: {ref_cnn} for the CNN against {ref_mlp} for the best MLP."
+        ).format(ref_cnn=lang.percent(0.6937), ref_mlp=lang.percent(0.562, 1))
         lessons.append((_("Why CNNs beat MLPs"), text))
 
     gaps = [r for r in trained if r.metrics.get("overfit_gap") is not None]
@@ -73,9 +73,9 @@ def build_report_lessons(data: ReportData, lang: Language) -> list[tuple[str, st
         text += " " + _(
             "A large gap is overfitting: the model memorises the training images instead of "
             "learning what generalises. EarlyStopping, dropout, data augmentation and fewer "
-            "trainable parameters reduce it; the assignment saw 14.2 points for the CNN and 44.5 "
-            "for frozen MobileNetV2."
-        )
+            "trainable parameters reduce it; the assignment saw {ref_cnn} points for the CNN and "
+            "{ref_transfer} for frozen MobileNetV2."
+        ).format(ref_cnn=lang.number(14.2, 1), ref_transfer=lang.number(44.5, 1))
         lessons.append(
             (_("Overfitting: the train–validation gap"), text + _random_note(lang, [worst]))
         )
@@ -97,8 +97,8 @@ def build_report_lessons(data: ReportData, lang: Language) -> list[tuple[str, st
         text += " " + _(
             "Pretrained weights only work on inputs in the range and statistics they were trained "
             "on: the right preprocessing matters more than the architecture. In the assignment, "
-            "ResNet50 went from 27.02 % to 66.01 %."
-        )
+            "ResNet50 went from {ref_before} to {ref_after}."
+        ).format(ref_before=lang.percent(0.2702), ref_after=lang.percent(0.6601))
         flagged = any(bool(r.get("random_init")) for r in rows)
         lessons.append(
             (
