@@ -125,14 +125,15 @@ def _resolve(store: RunStore, name: str) -> Path:
             return candidate
     try:
         return store.open(name).path
-    except RunError:
-        pass
-    if store.root.is_dir():
-        matches = sorted(p for p in store.root.iterdir() if p.name.startswith(name))
-        matches = [p for p in matches if (p / "run.json").exists()]
+    except RunError as exc:
+        problem = exc
+    if store.root.is_dir():  # a unique prefix of a folder whose run.json does not parse
+        matches = [
+            p for p in store.root.iterdir() if p.name.startswith(name) and (p / "run.json").exists()
+        ]
         if len(matches) == 1:
             return matches[0]
-    raise UsageError(f"no run {name!r} under {store.root}")
+    raise UsageError(str(problem))
 
 
 def collect_report(runs_root: Path | str | None, selection: list[str] | None = None) -> ReportData:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def _new_figure(width: float, height: float) -> Figure:
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+    return Figure(figsize=(width, height), dpi=100, layout="tight")
 
 
 def _png(figure: Figure) -> bytes:
