@@ -324,3 +324,17 @@ def test_a_real_run_gets_its_filter_grid_and_macs(
 
     (row,) = export_rows(tmp_path / "runs")
     assert row["macs"] == summary["totals"]["macs"] > 0
+
+
+def test_report_modules_import_nothing_heavy() -> None:
+    """The report's code loads matplotlib only to draw, and never TensorFlow or textual."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, engine.report, engine.report.cli, engine.report.table_export, engine.i18n\n"
+        "heavy = {'tensorflow', 'keras', 'matplotlib', 'textual', 'onnx', 'tui', 'export'}\n"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
