@@ -14,6 +14,7 @@ from engine.i18n import Language
 from engine.report import figures
 from engine.report.assemble import ReportData, ReportRun
 from engine.report.lessons import build_report_lessons
+from engine.report.model_lessons import Span, model_lessons
 
 
 @dataclass
@@ -25,6 +26,8 @@ class Heading:
 @dataclass
 class Paragraph:
     text: str
+    # Emphasised runs of the same text (lessons); when set, renderers use these instead of `text`.
+    spans: list[Span] | None = None
 
 
 @dataclass
@@ -200,6 +203,29 @@ def _run_section(run: ReportRun, lang: Language) -> list[Block]:
 _STATUSES = (N_("finished"), N_("failed"), N_("cancelled"), N_("running"), N_("died"))
 
 
+def _lesson_models(data: ReportData) -> list[tuple[ReportRun, dict[str, Any]]]:
+    """The models whose own lessons the report tells: the best simple CNN and the newest
+    transfer run, each with a readable summary.json."""
+    from engine.errors import RunError
+    from engine.runs import read_json
+
+    def with_summary(run: ReportRun | None) -> tuple[ReportRun, dict[str, Any]] | None:
+        if run is None or not (run.path / "summary.json").is_file():
+            return None
+        try:
+            summary = read_json(run.path / "summary.json")
+        except RunError:
+            return None
+        return (run, summary) if isinstance(summary, dict) and summary.get("layers") else None
+
+    finished = [r for r in data.trained if r.metrics.get("test_accuracy") is not None]
+    cnns = [r for r in finished if r.model.get("name") == "simple_cnn"]
+    best_cnn = max(cnns, key=lambda r: float(r.metrics["test_accuracy"]), default=None)
+    transfer = [r for r in finished if r.model.get("backbone")]
+    picked = [with_summary(best_cnn), with_summary(transfer[-1] if transfer else None)]
+    return [p for p in picked if p is not None]
+
+
 def build_document(data: ReportData, lang: Language) -> list[Block]:
     """Every block of the report, in reading order."""
     _ = lang._
@@ -229,10 +255,20 @@ def build_document(data: ReportData, lang: Language) -> list[Block]:
             preprocessing_table(parent, lang),
         ]
     lessons = build_report_lessons(data, lang)
-    if lessons:
+    models = _lesson_models(data)
+    if lessons or models:
         blocks.append(Heading(2, _("Lessons")))
         for title, text in lessons:
             blocks += [Heading(3, title), Paragraph(text)]
+    for run, summary in models:
+        label = _model_cell(run.model_name, run.random_init, lang)
+        blocks.append(
+            Heading(3, _("Your model {model}, run {run}").format(model=label, run=run.id))
+        )
+        for lesson in model_lessons(summary, run.record, None, lang):
+            # The runs' own preprocessing and frozen-layer lessons above cover those two.
+            if lesson.key not in ("preprocessing", "frozen"):
+                blocks += [Heading(4, lesson.title), Paragraph(lesson.text, lesson.spans)]
     if data.trained:
         blocks.append(Heading(2, _("Runs")))
         for run in data.trained:

@@ -11,12 +11,40 @@ import html
 
 from engine.i18n import Language
 from engine.report.document import Block, Heading, Image, Paragraph, Table
+from engine.report.model_lessons import Span
 
 FIGURE_DIR = "figures"
 
 
 def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_spans(spans: list[Span]) -> str:
+    out = []
+    for span in spans:
+        text = span.text
+        if span.style and text.strip():
+            mark = "*" if span.style == "dim" else "**"
+            lead, core, trail = (
+                text[: len(text) - len(text.lstrip())],
+                text.strip(),
+                text[len(text.rstrip()) :],
+            )
+            text = f"{lead}{mark}{core}{mark}{trail}"
+        out.append(text)
+    # Markdown needs two trailing spaces for a line break inside a paragraph.
+    return "".join(out).replace("\n", "  \n")
+
+
+def _html_spans(spans: list[Span]) -> str:
+    tags = {"bold": ("<strong>", "</strong>"), "bold red": ('<strong class="warn">', "</strong>"),
+            "dim": ('<span class="dim">', "</span>")}  # fmt: skip
+    out = []
+    for span in spans:
+        start, end = tags.get(span.style or "", ("", ""))
+        out.append(f"{start}{html.escape(span.text)}{end}")
+    return "".join(out).replace("\n", "<br>\n")
 
 
 def render_markdown(blocks: list[Block]) -> str:
@@ -26,7 +54,7 @@ def render_markdown(blocks: list[Block]) -> str:
         if isinstance(block, Heading):
             out.append(f"{'#' * block.level} {block.text}")
         elif isinstance(block, Paragraph):
-            out.append(block.text)
+            out.append(_md_spans(block.spans) if block.spans else block.text)
         elif isinstance(block, Table):
             align = ["---:" if i in block.numeric else "---" for i in range(len(block.headers))]
             lines = [
@@ -51,6 +79,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { margin: 1rem 0; }
 figure img { max-width: 100%; }
 figcaption { font-style: italic; font-size: 0.9rem; }
+.warn { color: #b00; }
+.dim { color: #777; }
 """
 
 
@@ -71,7 +101,8 @@ def render_html(blocks: list[Block], lang: Language) -> str:
         if isinstance(block, Heading):
             out.append(f"<h{block.level}>{html.escape(block.text)}</h{block.level}>")
         elif isinstance(block, Paragraph):
-            out.append(f"<p>{html.escape(block.text)}</p>")
+            body = _html_spans(block.spans) if block.spans else html.escape(block.text)
+            out.append(f"<p>{body}</p>")
         elif isinstance(block, Table):
             out.append("<table>")
             out.append(
