@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import string
 from pathlib import Path
 
@@ -78,6 +79,10 @@ def _fields(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
 
 
+def _tags(text: str) -> list[str]:
+    return sorted(re.findall(r"</?[brd]>", text))
+
+
 def test_every_marked_string_is_translated_with_the_same_placeholders() -> None:
     from babel.messages.extract import extract_from_dir
     from babel.messages.pofile import read_po
@@ -97,3 +102,5 @@ def test_every_marked_string_is_translated_with_the_same_placeholders() -> None:
         translations = [entry.string] if isinstance(entry.string, str) else list(entry.string)
         for text in translations:
             assert _fields(text) == _fields(originals[-1]), key
+            # Emphasis tags of the lessons (<b>, <r>, <d>) travel with the words.
+            assert _tags(text) == _tags(originals[-1]), key

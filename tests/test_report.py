@@ -313,6 +313,9 @@ def test_a_real_run_gets_its_filter_grid_and_macs(
     )
     out = tmp_path / "report"
     assert main(["report", run.id, "--runs-dir", str(tmp_path / "runs"), "-o", str(out)]) == 0
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert f"### Your model simple_cnn, run {run.id}" in text
+    assert "conv1 has **896 parameters**: 32 filters of 27 weights" in text
     grid = out / "figures" / f"{run.id}-filters.png"
     _assert_png(grid)
     from PIL import Image
