@@ -13,9 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.i18n import Language
+from engine.report.layer_geometry import (
+    CONV,
+    display_name,
+    input_shape_of,
+    kernel_stride,
+    receptive_fields,
+    spatial,
+)
 
-CONV = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv")
-POOL = ("MaxPooling2D", "AveragePooling2D", "MaxPool", "AveragePool")
 TAGS = {"b": "bold", "r": "bold red", "d": "dim"}
 _TAG = re.compile(r"<([brd])>(.*?)</\1>", re.S)
 
@@ -52,78 +58,6 @@ class Lesson:
             self.spans.append(Span(marked[pos:]))
 
 
-def display_name(row: dict[str, Any]) -> str:
-    """ONNX node names repeat the model's scopes; the last two parts are enough."""
-    name = str(row.get("name", "?"))
-    if row.get("format") == "onnx" and name.count("/") > 1:
-        return "/".join(name.split("/")[-2:])
-    return name
-
-
-def _spatial(row: dict[str, Any]) -> tuple[int, int, int] | None:
-    """(H, W, C) of a row's 4-D output, whichever layout (ONNX rows are NCHW)."""
-    shape = row.get("output_shape")
-    if not isinstance(shape, list) or len(shape) != 4 or isinstance(shape[0], list):
-        return None
-    dims = shape[1:]
-    if any(d is None for d in dims):
-        return None
-    if row.get("format") == "onnx":
-        c, h, w = dims
-    else:
-        h, w, c = dims
-    return int(h), int(w), int(c)
-
-
-def _kernel_stride(row: dict[str, Any]) -> tuple[int, int] | None:
-    cfg = row.get("config") or {}
-    kind = row.get("type")
-    if kind in CONV or kind in POOL:
-        k: Any = cfg.get("kernel_size") or cfg.get("kernel_shape") or cfg.get("pool_size")
-        s: Any = cfg.get("strides")
-        if k is None and row.get("format") == "onnx":
-            w = next((w["shape"] for w in row.get("weights") or [] if len(w["shape"]) == 4), None)
-            k = w[2] if w else 1
-        k0 = int(k[0] if isinstance(k, list) else (k or 1))
-        if s is None:
-            s = k if kind in POOL and row.get("format") != "onnx" else 1
-        s0 = int(s[0] if isinstance(s, list) else s)
-        return k0, s0
-    return None
-
-
-def receptive_fields(summary: dict[str, Any]) -> dict[str, tuple[int, int]]:
-    """Layer name → (receptive field in input pixels, jump), along the graph's inbound edges.
-
-    rf_out = rf_in + (K − 1)·jump_in and jump_out = jump_in·S; merges take the largest field,
-    so a ResNet's 1×1 shortcut convolutions do not inflate it.
-    """
-    fields: dict[str, tuple[int, int]] = {}
-    for row in summary.get("layers", []):
-        inbound = [fields[i] for i in row.get("inbound") or [] if i in fields]
-        rf, jump = max(inbound) if inbound else (1, 1)
-        ks = _kernel_stride(row)
-        if ks is not None:
-            k, s = ks
-            rf, jump = rf + (k - 1) * jump, jump * s
-        fields[str(row.get("name"))] = (rf, jump)
-    return fields
-
-
-def _input_shape(
-    layers: list[dict[str, Any]], convs: list[dict[str, Any]]
-) -> tuple[int, int, int] | None:
-    shape = next((_spatial(r) for r in layers if r.get("type") in ("InputLayer", "Input")), None)
-    if shape is None and convs:
-        first_in = convs[0].get("input_shape")
-        if isinstance(first_in, list) and len(first_in) == 4:
-            dims = first_in[1:]
-            if convs[0].get("format") == "onnx":
-                return int(dims[1]), int(dims[2]), int(dims[0])
-            return int(dims[0]), int(dims[1]), int(dims[2])
-    return shape
-
-
 def model_lessons(
     summary: dict[str, Any],
     run: dict[str, Any] | None,
@@ -145,11 +79,11 @@ def model_lessons(
         for r in layers
         if r.get("type") in ("Dense", "Gemm", "MatMul") and int(r.get("params") or 0) > 0
     ]
-    input_shape = _input_shape(layers, convs)
+    input_shape = input_shape_of(layers, convs)
     lessons: list[Lesson] = []
 
     # Parameter sharing: the first convolution against a dense layer doing the same job.
-    out = _spatial(convs[0]) if convs else None
+    out = spatial(convs[0]) if convs else None
     if convs and input_shape and out:
         first = convs[0]
         h, w, c = input_shape
@@ -164,7 +98,7 @@ def model_lessons(
             else len(first.get("weights") or []) > 1
         )
         per_filter = (p - co) // co if has_bias else p // max(co, 1)
-        ks = _kernel_stride(first)
+        ks = kernel_stride(first)
         k = ks[0] if ks else 3
         lesson = Lesson("sharing", _("Why CNNs beat MLPs: parameter sharing"))
         values = {
@@ -373,9 +307,9 @@ def model_lessons(
     lessons.append(lesson)
 
     # 224×224 ImageNet against 32×32 CIFAR-10.
-    spatial = [(hwc, r) for r in layers if (hwc := _spatial(r)) is not None]
-    if backbone and spatial and input_shape:
-        (hs, ws, cs), row = min(spatial, key=lambda sr: sr[0][0] * sr[0][1])
+    maps = [(hwc, r) for r in layers if (hwc := spatial(r)) is not None]
+    if backbone and maps and input_shape:
+        (hs, ws, cs), row = min(maps, key=lambda sr: sr[0][0] * sr[0][1])
         stride = max(1, input_shape[0] // max(hs, 1))
         lesson = Lesson("input_size", _("224×224 ImageNet vs 32×32 CIFAR-10"))
         lesson.add(_(
