@@ -345,3 +345,21 @@ def test_report_modules_import_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_broken_files_beside_run_json_cost_a_figure_not_the_report(tmp_path: Path) -> None:
+    from engine.i18n import language
+    from engine.report import collect_report
+    from engine.report.figures import first_layer_filters
+
+    path = write_run(tmp_path / "runs", make_record("20260101-100000-simple-cnn-aaaa"))
+    (path / "summary.json").write_text("{truncated")
+    (path / "model.keras").write_bytes(b"not a zip")
+    (run,) = collect_report(tmp_path / "runs").runs
+    assert run.macs is None
+    assert first_layer_filters(run, language("en")) is None
+    conv = {"name": "conv1", "type": "Conv2D", "params": 896, "macs": 884_736}
+    (path / "summary.json").write_text(json.dumps({"layers": [conv]}))
+    (run,) = collect_report(tmp_path / "runs").runs
+    assert run.macs == 884_736
+    assert first_layer_filters(run, language("en")) is None  # the model file is still garbage
