@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test check bench clean
+.PHONY: install run test check bench clean i18n
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ check: $(STAMP)
 	$(VENV)/bin/ruff check cnnlab engine export tui tests bench
 	$(VENV)/bin/mypy cnnlab engine export tui
 	$(PY) -m pytest -q
+
+# Translations: extract the marked strings, merge them into each language's .po, compile the .mo
+# (committed, so installs need no build step). Edit the .po files between `make i18n` runs.
+LOCALE := engine/locale
+i18n: $(STAMP)
+	$(VENV)/bin/pybabel extract --project cnnlab --version 0.1.0 --no-location --sort-output -o $(LOCALE)/cnnlab.pot engine
+	$(VENV)/bin/pybabel update --no-fuzzy-matching --ignore-pot-creation-date -D cnnlab -i $(LOCALE)/cnnlab.pot -d $(LOCALE)
+	$(VENV)/bin/pybabel compile -D cnnlab -d $(LOCALE) --statistics
 
 bench: $(STAMP)
 	$(PY) bench/engine_bench.py

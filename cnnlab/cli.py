@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "cnnlab.doctor",
     "export.cli",
     "engine.inspect_cli",
+    "engine.report.cli",
 )
 
 # Commands whose handlers expect TensorFlow already imported (quietly) before they start.

@@ -323,6 +323,9 @@ def _add_runs(sub: Any) -> None:
     _add_runs_dir(dp)
     dp.add_argument("--yes", action="store_true", help="do not ask")
     p.set_defaults(handler=cmd_runs)
+    from engine.report.cli import add_runs_export
+
+    add_runs_export(rs)
 
 
 def run_status(run: Any) -> str:
