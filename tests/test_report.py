@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from conftest import make_record, populate_runs, write_run
 
-from engine.cli import main
+from cnnlab.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Children of populate_runs' compare parent, with a layer table each (MACs per layer).
