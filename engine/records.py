@@ -92,16 +92,19 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             return value
     elif isinstance(value, tp):
         return value
-    raise RecordError(f"{where}: expected {_type_name(tp)}, got {type(value).__name__} {value!r:.40}")
+    raise RecordError(
+        f"{where}: expected {_type_name(tp)}, got {type(value).__name__} {value!r:.40}"
+    )
 
 
-def _dump(value: Any) -> Any:
+def to_jsonable(value: Any) -> Any:
+    """Records (and lists/dicts of them) as plain JSON values; anything else unchanged."""
     if isinstance(value, Record):
         return value.to_json()
     if isinstance(value, list):
-        return [_dump(v) for v in value]
+        return [to_jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {k: _dump(v) for k, v in value.items()}
+        return {k: to_jsonable(v) for k, v in value.items()}
     return value
 
 
@@ -148,7 +151,7 @@ class Record:
             value = getattr(self, f.name)
             if value is None and f.metadata.get(_OMIT_NONE):
                 continue
-            out[f.name] = _dump(value)
+            out[f.name] = to_jsonable(value)
         for key, value in self.extra.items():
             out.setdefault(key, value)
         return out

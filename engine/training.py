@@ -482,7 +482,7 @@ def train_one(
         experiment=run.record["experiment"],
         parent=run.record.get("parent"),
         config=config.to_dict(),
-        model=info["backbone"] or info["name"],
+        model=info,
         data=data.summary(),
     )
     if info["random_init"]:
