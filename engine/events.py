@@ -209,12 +209,12 @@ class Reporter:
 
         A field of the wrong type raises RecordError here, in the engine, not in a client."""
         assert kind in EVENT_TYPES, kind
-        data = {"event": kind, "time": 0.0, "run_id": run_id, **to_jsonable(fields)}
+        data = {"event": kind, "run_id": run_id, **to_jsonable(fields)}
         self.send(event_from_json(data))
 
     def send(self, event: Event) -> None:
         """Stamp `event` with the time now (unless it has one) and hand it to the sink."""
-        if not event.time:
+        if event.time is None:
             event.time = round(time.time(), 3)
         self.sink.emit(event)
 

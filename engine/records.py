@@ -473,7 +473,7 @@ class Event(Record):
 
     KIND: ClassVar[str] = ""
 
-    time: float = 0.0
+    time: float | None = None  # Unix time; the Reporter stamps it when sent
     run_id: str | None = None
 
     @classmethod
