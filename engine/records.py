@@ -183,11 +183,18 @@ class DataInfo(Record):
     """The data a run used (`Dataset.summary()`)."""
 
     source: str
-    classes: list[str]
-    train: int
-    val: int
-    test: int
-    image_shape: list[int]
+    classes: list[str] = field(default_factory=list)
+    train: int | None = optional()  # images per split (always written by the engine)
+    val: int | None = optional()
+    test: int | None = optional()
+    image_shape: list[int] = field(default_factory=list)
+
+    def counts(self) -> str:
+        """'400 train · 100 val · 100 test' ('?' for a count the record lacks)."""
+        return " · ".join(
+            f"{'?' if n is None else n} {name}"
+            for n, name in ((self.train, "train"), (self.val, "val"), (self.test, "test"))
+        )
 
 
 @dataclass(kw_only=True)

@@ -239,7 +239,7 @@ def header_text(label: str, state: LiveState) -> Text:
         text.append(f"  {RANDOM_MARK}", style="bold yellow")
     if state.data is not None:
         d = state.data
-        text.append(f"   data {d.source}: {d.train} train · {d.val} val · {d.test} test")
+        text.append(f"   data {d.source}: {d.counts()}")
     return text
 
 

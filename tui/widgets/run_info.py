@@ -210,7 +210,7 @@ def model_lines(record: RunRecord) -> Text:
             text.append(f"  → [{rng[0]:g}, {rng[1]:g}]")
     if data is not None:
         text.append("\ndata  ", style="bold")
-        text.append(f"{data.source}: {data.train} train · {data.val} val · {data.test} test")
+        text.append(f"{data.source}: {data.counts()}")
     return text
 
 
