@@ -14,6 +14,7 @@ import numpy as np
 from engine.backbones import get_backbone
 from engine.config import ExperimentConfig
 from engine.events import Reporter
+from engine.models import get_model
 from engine.preprocessing import PreprocessSpec, get_preprocessing
 from engine.runs import Run, atomic_path, write_json_atomic
 from engine.training.features import cached_features
@@ -23,7 +24,6 @@ from engine.training.trainer import HEAD_STEPS_PER_EXECUTION, Cancelled, PhaseRe
 CALIBRATION_IMAGES = 256
 
 
-# ---------------------------------------------------------------------------- one training run
 def _metrics(probs: np.ndarray, y: np.ndarray, classes: list[str]) -> dict[str, Any]:
     pred = probs.argmax(axis=1)
     n = len(classes)
@@ -44,7 +44,7 @@ def _metrics(probs: np.ndarray, y: np.ndarray, classes: list[str]) -> dict[str, 
 
 
 def model_info(config: ExperimentConfig, prep: PreprocessSpec) -> dict[str, Any]:
-    transfer = config.model == "transfer"
+    transfer = get_model(config.model).uses_backbone
     return {
         "name": config.model,
         "backbone": get_backbone(config.backbone).name if transfer else None,
@@ -58,7 +58,8 @@ def model_info(config: ExperimentConfig, prep: PreprocessSpec) -> dict[str, Any]
 
 
 def resolve_preprocessing(config: ExperimentConfig) -> PreprocessSpec:
-    if config.model != "transfer":
+    """`auto` is the backbone's own preprocessing for a backbone model, x/255 otherwise."""
+    if not get_model(config.model).uses_backbone:
         return get_preprocessing("unit" if config.preprocessing == "auto" else config.preprocessing)
     if config.preprocessing == "auto":
         return get_backbone(config.backbone).preprocess
@@ -74,18 +75,16 @@ def train_one(
     finetune: bool,
     env: dict[str, Any],
 ) -> None:
-    """Build, train, evaluate and save one model in `run` (status set by the caller on error)."""
+    """Build, train, evaluate and save one model in `run` (status set by the caller on error).
+
+    `finetune` adds a second phase to a backbone model: the end of the backbone unfrozen.
+    """
     import keras
 
-    from engine.models import (
-        build_mlp,
-        build_simple_cnn,
-        build_transfer,
-        count_params,
-        unfreeze_last,
-    )
+    from engine.models import count_params
 
     wall0 = time.perf_counter()
+    entry = get_model(config.model)
     prep = resolve_preprocessing(config)
     info = model_info(config, prep)
     run.update(model=info, data=data.summary(), environment=env)
@@ -105,85 +104,22 @@ def train_one(
         )
     keras.utils.set_random_seed(config.seed)
     trainer = Trainer(run, config, data, rep)
-    phases: list[PhaseResult] = []
-    shape = data.image_shape
-    n_classes = len(data.classes)
-    cancelled = False
-
-    if config.model in ("simple_cnn", "mlp"):
-        model = (
-            build_simple_cnn(shape, n_classes)
-            if config.model == "simple_cnn"
-            else build_mlp(shape, n_classes, tuple(config.mlp_units))
-        )
-        run.update(params=count_params(model))
-        fn = prep.keras_function()
-        phases.append(
+    built = entry.build(config, data.image_shape, len(data.classes))
+    model = built.model if entry.uses_backbone else built
+    run.update(params=count_params(model))
+    fn = prep.keras_function()
+    if entry.uses_backbone:
+        phases, cancelled = _train_transfer(trainer, built, prep, finetune=finetune)
+    else:
+        phases = [
             trainer.fit_images(
                 model, fn, phase="train", epochs=config.epochs, lr=config.learning_rate
             )
-        )
+        ]
         cancelled = rep.cancel.cancelled
-        t0 = time.perf_counter()
-        probs = trainer.predict(model, fn(data.x_test))
-    else:
-        tm = build_transfer(
-            config.backbone,
-            image_size=shape[0],
-            input_size=config.input_size,
-            weights=config.weights,
-            head=config.head,
-            num_classes=n_classes,
-        )
-        model = tm.model
-        run.update(params=count_params(model))
-        fn = prep.keras_function()
-        if info["random_init"]:
-            _calibrate_random_backbone(tm, fn(data.x_train[:CALIBRATION_IMAGES]), config, run, rep)
-        if config.feature_cache:
-            feats: tuple[np.ndarray, np.ndarray, np.ndarray] | None
-            try:
-                feats = cached_features(trainer, tm, prep)
-            except Cancelled:
-                feats, cancelled = None, True
-            if feats is not None:
-                ftr, fva, fte = feats
-                phase = trainer.fit(
-                    tm.head,
-                    ftr,
-                    data.y_train,
-                    fva,
-                    data.y_val,
-                    phase="frozen",
-                    epochs=config.epochs,
-                    lr=config.learning_rate,
-                    steps_per_execution=HEAD_STEPS_PER_EXECUTION,
-                )
-                phase.trainable = count_params(model)["trainable"]
-                frozen_probs = trainer.predict(tm.head, fte)
-                phase.extra["test_accuracy"] = _metrics(frozen_probs, data.y_test, data.classes)[
-                    "test_accuracy"
-                ]
-                phases.append(phase)
-        else:
-            phases.append(
-                trainer.fit_images(
-                    model, fn, phase="frozen", epochs=config.epochs, lr=config.learning_rate
-                )
-            )
-        cancelled = cancelled or rep.cancel.cancelled
-        xt = fn(data.x_test)
-        if finetune and not cancelled:
-            names = unfreeze_last(tm, config.finetune_layers)
-            rep.log(f"fine-tuning: unfroze {', '.join(names)}", run.id)
-            ft = trainer.fit_images(
-                model, fn, phase="finetune", epochs=config.finetune_epochs, lr=config.finetune_lr
-            )
-            ft.extra["unfrozen_layers"] = names  # trainable_layers (from fit) adds the head
-            phases.append(ft)
-            cancelled = rep.cancel.cancelled
-        t0 = time.perf_counter()
-        probs = trainer.predict(model, xt)
+    xt = fn(data.x_test)
+    t0 = time.perf_counter()
+    probs = trainer.predict(model, xt)
 
     metrics = _metrics(probs, data.y_test, data.classes)
     trainer.timings["evaluate"] = round(time.perf_counter() - t0, 3)
@@ -207,6 +143,65 @@ def train_one(
     )
     rep("artifact", run.id, kind="run", path=str(run.run_json))
     rep("run_finished", run.id, status=status, metrics=metrics, wall_time=timings["wall"])
+
+
+def _train_transfer(
+    trainer: Trainer, tm: Any, prep: PreprocessSpec, *, finetune: bool
+) -> tuple[list[PhaseResult], bool]:
+    """The frozen phase (on cached features, or end to end), then fine-tuning if asked.
+
+    Returns the phases trained and whether a cancel cut the run short.
+    """
+    from engine.models import count_params, unfreeze_last
+
+    run, config, data, rep = trainer.run, trainer.config, trainer.data, trainer.rep
+    phases: list[PhaseResult] = []
+    cancelled = False
+    fn = prep.keras_function()
+    if config.weights == "none":
+        _calibrate_random_backbone(tm, fn(data.x_train[:CALIBRATION_IMAGES]), config, run, rep)
+    if config.feature_cache:
+        feats: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+        try:
+            feats = cached_features(trainer, tm, prep)
+        except Cancelled:
+            feats, cancelled = None, True
+        if feats is not None:
+            ftr, fva, fte = feats
+            phase = trainer.fit(
+                tm.head,
+                ftr,
+                data.y_train,
+                fva,
+                data.y_val,
+                phase="frozen",
+                epochs=config.epochs,
+                lr=config.learning_rate,
+                steps_per_execution=HEAD_STEPS_PER_EXECUTION,
+            )
+            phase.trainable = count_params(tm.model)["trainable"]
+            frozen_probs = trainer.predict(tm.head, fte)
+            phase.extra["test_accuracy"] = _metrics(frozen_probs, data.y_test, data.classes)[
+                "test_accuracy"
+            ]
+            phases.append(phase)
+    else:
+        phases.append(
+            trainer.fit_images(
+                tm.model, fn, phase="frozen", epochs=config.epochs, lr=config.learning_rate
+            )
+        )
+    cancelled = cancelled or rep.cancel.cancelled
+    if finetune and not cancelled:
+        names = unfreeze_last(tm, config.finetune_layers)
+        rep.log(f"fine-tuning: unfroze {', '.join(names)}", run.id)
+        ft = trainer.fit_images(
+            tm.model, fn, phase="finetune", epochs=config.finetune_epochs, lr=config.finetune_lr
+        )
+        ft.extra["unfrozen_layers"] = names  # trainable_layers (from fit) adds the head
+        phases.append(ft)
+        cancelled = rep.cancel.cancelled
+    return phases, cancelled
 
 
 def _calibrate_random_backbone(

@@ -11,6 +11,7 @@ import numpy as np
 
 from engine.config import ExperimentConfig
 from engine.events import Reporter
+from engine.optimizers import build_optimizer
 from engine.runs import Run
 from engine.training.callbacks import make_predict_callback, make_progress_callback
 
@@ -28,19 +29,9 @@ def inference_batch(image_size: int) -> int:
     return max(16, INFERENCE_PIXELS // (image_size * image_size))
 
 
-def _optimizer(name: str, lr: float) -> Any:
-    import keras
-
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=0.9)
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=lr)
-    return keras.optimizers.Adam(learning_rate=lr)
-
-
 def _compile(model: Any, config: ExperimentConfig, lr: float, steps_per_execution: int = 1) -> None:
     model.compile(
-        optimizer=_optimizer(config.optimizer, lr),
+        optimizer=build_optimizer(config.optimizer, lr),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         steps_per_execution=steps_per_execution,
