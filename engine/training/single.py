@@ -7,6 +7,7 @@ single experiment and for every child of a parent experiment.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -109,7 +110,7 @@ def train_one(
     run.update(params=count_params(model))
     fn = prep.keras_function()
     if entry.uses_backbone:
-        phases, cancelled = _train_transfer(trainer, built, prep, finetune=finetune)
+        phases, cancelled = _train_transfer(trainer, built, prep, fn, finetune=finetune)
     else:
         phases = [
             trainer.fit_images(
@@ -146,7 +147,12 @@ def train_one(
 
 
 def _train_transfer(
-    trainer: Trainer, tm: Any, prep: PreprocessSpec, *, finetune: bool
+    trainer: Trainer,
+    tm: Any,
+    prep: PreprocessSpec,
+    fn: Callable[[np.ndarray], np.ndarray],
+    *,
+    finetune: bool,
 ) -> tuple[list[PhaseResult], bool]:
     """The frozen phase (on cached features, or end to end), then fine-tuning if asked.
 
@@ -157,7 +163,6 @@ def _train_transfer(
     run, config, data, rep = trainer.run, trainer.config, trainer.data, trainer.rep
     phases: list[PhaseResult] = []
     cancelled = False
-    fn = prep.keras_function()
     if config.weights == "none":
         _calibrate_random_backbone(tm, fn(data.x_train[:CALIBRATION_IMAGES]), config, run, rep)
     if config.feature_cache:
