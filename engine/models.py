@@ -1,5 +1,9 @@
 """Model builders: the assignment's simple CNN, an MLP baseline, and transfer models.
 
+Each is registered in MODELS by the name `config.model` takes, next to its builder, with what
+training needs to know about it (`uses_backbone`); adding a model is adding one decorated
+function. Transfer heads are registered in HEADS.
+
 Every builder returns a Functional Keras model (tf2onnx cannot convert Keras 3 Sequential
 models) whose input is named `image` and takes *preprocessed* float pixels at the data's size
 (32×32 for CIFAR-10). Preprocessing happens outside the model so the same cached features and
@@ -136,7 +140,8 @@ def build_transfer(
     """A frozen Keras Applications backbone with a small head.
 
     `weights` is "none" (random initialisation), "imagenet" (Keras' cache, failing clearly
-    offline; see engine.weights) or a path to a weights file. Images of `image_size` are upscaled inside the model to `input_size` when larger.
+    offline; see engine.weights) or a path to a weights file. Images of `image_size` are
+    upscaled inside the model to `input_size` when larger.
     The base is called with training=False so its BatchNorm layers stay in inference mode even
     when they are unfrozen for fine-tuning (Keras' recommended practice).
     """
