@@ -256,9 +256,11 @@ class Metrics(Record):
 class ChildPlan(Record):
     """One training a parent run (compare, preprocessing) plans to run as a child."""
 
-    backbone: str
-    preprocessing: str  # "unit" (x/255) or "auto" (the backbone's own)
+    experiment: str = "transfer"  # the experiment the child is recorded as
     title: str
+    backbone: str
+    preprocessing: str  # "unit" (x/255), "auto" (the backbone's own), or a registered name
+    model: str = "transfer"
 
 
 @dataclass(kw_only=True)
