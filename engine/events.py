@@ -168,17 +168,17 @@ class RichSink:
                 p.remove_task(self.task)
                 self.task = None
             figures = []
-            if event.metrics is not None:
-                m = event.metrics
+            final = event.metrics
+            if final is not None:
                 for value, label in (
-                    (m.train_accuracy, "train"),
-                    (m.val_accuracy, "val"),
-                    (m.test_accuracy, "test"),
+                    (final.train_accuracy, "train"),
+                    (final.val_accuracy, "val"),
+                    (final.test_accuracy, "test"),
                 ):
                     if value is not None:
                         figures.append(f"{label} {value:.2%}")
-                if m.overfit_gap is not None:
-                    figures.append(f"gap {m.overfit_gap:.1f} pts")
+                if final.overfit_gap is not None:
+                    figures.append(f"gap {final.overfit_gap:.1f} pts")
             colour = "green" if event.status == "finished" else "yellow"
             self.console.print(
                 f"[bold {colour}]{event.status}[/] {event.run_id} in {event.wall_time:.1f} s"

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import types
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from engine.errors import RunError
@@ -108,10 +107,17 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-@cache
+_FIELDS: dict[type, tuple[tuple[dataclasses.Field[Any], Any], ...]] = {}
+
+
 def _fields(cls: type) -> tuple[tuple[dataclasses.Field[Any], Any], ...]:
-    hints = get_type_hints(cls)
-    return tuple((f, hints[f.name]) for f in dataclasses.fields(cls) if f.name != "extra")
+    """A record class's fields with their resolved types (resolved once per class)."""
+    if cls not in _FIELDS:
+        hints = get_type_hints(cls)
+        _FIELDS[cls] = tuple(
+            (f, hints[f.name]) for f in dataclasses.fields(cls) if f.name != "extra"
+        )
+    return _FIELDS[cls]
 
 
 @dataclass(kw_only=True)

@@ -7,6 +7,7 @@ process is gone); records come back typed (`Run.info`, an `engine.records.RunRec
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import secrets
@@ -272,7 +273,7 @@ class RunStore:
         runs.sort(key=lambda r: (str(r.record.get("created", "")), r.id), reverse=True)
         return runs
 
-    def children(self, parent: Run) -> list[Run]:
+    def children(self, parent: Run) -> builtins.list[Run]:
         """The child runs of a parent that are still on disk, in the order it ran them."""
         out = []
         for child_id in parent.info.children:

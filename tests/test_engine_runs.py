@@ -154,6 +154,11 @@ def test_compare_ranks_children_and_preprocessing_pairs_them(tmp_path: Path) -> 
     store = RunStore(tmp_path / "runs")
     children = [store.open(c) for c in parent.record["children"]]
     assert all(c.record["parent"] == parent.id and c.status == "finished" for c in children)
+    started = next(e for e in sink.events if isinstance(e, RunStarted) and e.run_id == parent.id)
+    assert [p.backbone for p in started.plan] == ["MobileNetV2", "EfficientNetB0"]
+    assert started.model is None and started.data is None and started.is_parent
+    assert parent.info.plan == started.plan and parent.info.is_parent
+    assert [r.backbone for r in parent.info.compare_rows] == [r["backbone"] for r in rows]
     assert {e.run_id for e in sink.events if isinstance(e, RunStarted)} == {
         parent.id,
         *parent.record["children"],

@@ -10,6 +10,7 @@ import pytest
 
 from engine.comparisons import ChildPlan, compare_table, preprocessing_table
 from engine.experiments import get_experiment, list_experiments
+from engine.records import ModelInfo, Params
 from engine.runs import Run, RunStore
 
 
@@ -59,8 +60,8 @@ def _child(store: RunStore, plan: ChildPlan, accuracy: float | None, params: int
     run.update(
         status="finished",
         metrics=metrics,
-        params={"total": params},
-        model={"random_init": True},
+        params=Params(total=params, trainable=params, frozen=0),
+        model=ModelInfo(name="transfer", backbone=plan.backbone, random_init=True),
     )
     return run
 
