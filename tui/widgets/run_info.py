@@ -73,7 +73,9 @@ def model_label(record: RunRecord) -> str:
     if record.model is not None:
         return record.model.label
     if record.is_parent:
-        n = len(record.plan) or len(record.config.get("backbones") or [])
+        n = len({child.backbone for child in record.plan}) or len(
+            record.config.get("backbones") or []
+        )
         return f"{n} backbones" if n else "backbones"
     config = record.config
     if config.get("model") == "transfer" and config.get("backbone"):
