@@ -157,12 +157,17 @@ def make_record(
             preprocessing_range=[-1.0, 1.0] if backbone else [0.0, 1.0],
             head="gap-dense10" if backbone else None,
         )
-    plan = [
-        ChildPlan(
-            backbone=row.backbone, preprocessing="auto", title=f"{row.backbone} (own preprocessing)"
-        )
-        for row in table or []
-    ]
+    plan = []  # a parent's children: compare trains each backbone once, preprocessing twice
+    for row in table or []:
+        preps = ("unit", "auto") if isinstance(row, PreprocessingRow) else ("auto",)
+        plan += [
+            ChildPlan(
+                backbone=row.backbone,
+                preprocessing=prep,
+                title=f"{row.backbone} ({'x/255' if prep == 'unit' else 'own preprocessing'})",
+            )
+            for prep in preps
+        ]
     stamp = f"{run_id[:4]}-{run_id[4:6]}-{run_id[6:8]}T{run_id[9:11]}:{run_id[11:13]}:{run_id[13:15]}+00:00"
     return RunRecord(
         id=run_id,

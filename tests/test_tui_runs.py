@@ -23,6 +23,7 @@ from tui.screens.run_detail import RunDetailScreen
 from tui.screens.runs import RunsScreen, matches
 from tui.widgets.charts import BarChart, LineChart
 from tui.widgets.pixels import PixelImage
+from tui.widgets.run_info import model_label
 
 NEWEST_FIRST = [
     "20260101-150000-preprocessing-ffff",
@@ -92,6 +93,12 @@ def test_filter_terms_on_records(runs_root: Path) -> None:
     assert matches(rows["transfer-cccc"], "model:mobilenet exp:transfer")
     assert not matches(rows["mlp-bbbb"], "random")
     assert matches(rows["compare-eeee"], "parent")
+    assert model_label(rows["compare-eeee"].info) == "3 backbones"
+    assert model_label(rows["preprocessing-ffff"].info) == "2 backbones"
+    assert matches(rows["preprocessing-ffff"], "model:2 backbones")
+    assert matches(rows["transfer-cccc"], "status:finished") and not matches(
+        rows["simple-cnn-dddd"], "status:finished"
+    )
 
 
 async def test_open_details_shows_results(runs_root: Path) -> None:
