@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from engine.errors import UsageError
+from engine.models import HEADS as HEAD_REGISTRY
+from engine.models import MODELS as MODEL_REGISTRY
+from engine.optimizers import OPTIMIZERS as OPTIMIZER_REGISTRY
 
-HEADS = ("gap-dense10", "gap-dense256-dense10")
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
-MODELS = ("simple_cnn", "mlp", "transfer")
+# The choices come from the registries, which import no TensorFlow.
+HEADS = tuple(HEAD_REGISTRY.names())
+OPTIMIZERS = tuple(OPTIMIZER_REGISTRY.names())
+MODELS = tuple(MODEL_REGISTRY.names())
 
 
 def _f(default: Any, help: str, **meta: Any) -> Any:

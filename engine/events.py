@@ -1,7 +1,8 @@
 """Progress leaves the engine as events: JSON lines for programs, Rich progress for people.
 
-Training code calls `report(event, **fields)` and never knows who listens (the Keras-callback
-pattern). The JSONL sink owns stdout: on creation it moves the process's fd 1 to stderr so a
+Training code calls `report(kind, run_id, **fields)` (or `report.send(event)`) and never knows
+who listens (the Keras-callback pattern). Events are the typed classes of `engine.records`: the
+Reporter builds and checks them, the sinks serialize them. The JSONL sink owns stdout: on creation it moves the process's fd 1 to stderr so a
 stray print from TensorFlow or a library can never corrupt the stream.
 """
 
@@ -16,20 +17,26 @@ import time
 from types import FrameType
 from typing import Any, Protocol, TextIO
 
-EVENT_KINDS = (
-    "run_started",
-    "phase_started",
-    "batch_progress",
-    "epoch_end",
-    "log",
-    "artifact",
-    "run_finished",
-    "error",
+from engine.records import (
+    EVENT_TYPES,
+    Artifact,
+    BatchProgress,
+    EpochEnd,
+    ErrorEvent,
+    Event,
+    Log,
+    PhaseStarted,
+    RunFinished,
+    RunStarted,
+    event_from_json,
+    to_jsonable,
 )
+
+EVENT_KINDS = tuple(EVENT_TYPES)
 
 
 class EventSink(Protocol):
-    def emit(self, event: dict[str, Any]) -> None: ...
+    def emit(self, event: Event) -> None: ...
 
     def close(self) -> None: ...
 
@@ -53,8 +60,8 @@ class JsonlSink:
         self._stream = stream
         self._lock = threading.Lock()
 
-    def emit(self, event: dict[str, Any]) -> None:
-        line = json.dumps(event, default=_jsonable, separators=(",", ":"))
+    def emit(self, event: Event) -> None:
+        line = json.dumps(event.to_json(), default=_jsonable, separators=(",", ":"))
         with self._lock:
             try:
                 self._stream.write(line + "\n")
@@ -73,16 +80,16 @@ class ListSink:
     """Collects events in memory (tests, and the engine's own Python API)."""
 
     def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
+        self.events: list[Event] = []
 
-    def emit(self, event: dict[str, Any]) -> None:
+    def emit(self, event: Event) -> None:
         self.events.append(event)
 
     def close(self) -> None:
         pass
 
     def kinds(self) -> list[str]:
-        return [e["event"] for e in self.events]
+        return [e.KIND for e in self.events]
 
 
 class RichSink:
@@ -118,68 +125,68 @@ class RichSink:
             self.progress.start()
             self.started = True
 
-    def emit(self, event: dict[str, Any]) -> None:
-        kind = event["event"]
+    def emit(self, event: Event) -> None:
         p = self.progress
-        if kind == "run_started":
+        if isinstance(event, RunStarted):
             self.console.print(
-                f"[bold cyan]run[/] {event['run_id']} ({event['experiment']}) → {event['run_dir']}"
+                f"[bold cyan]run[/] {event.run_id} ({event.experiment}) → {event.run_dir}"
             )
-        elif kind == "phase_started":
+        elif isinstance(event, PhaseStarted):
             self._ensure()
             if self.task is not None:
                 p.remove_task(self.task)
             self.task = None
-        elif kind == "batch_progress":
+        elif isinstance(event, BatchProgress):
             self._ensure()
-            desc = f"{event['phase']} {event['epoch']}/{event['epochs']}"
-            metrics = "  ".join(f"{k} {v:.4f}" for k, v in event.get("metrics", {}).items())
+            desc = f"{event.phase} {event.epoch}/{event.epochs}"
+            metrics = "  ".join(f"{k} {v:.4f}" for k, v in event.metrics.items())
             if self.task is None:
-                self.task = p.add_task(desc, total=event["steps"], metrics=metrics)
+                self.task = p.add_task(desc, total=event.steps, metrics=metrics)
             p.update(
                 self.task,
                 description=desc,
-                completed=event["step"],
-                total=event["steps"],
+                completed=event.step,
+                total=event.steps,
                 metrics=metrics,
             )
-        elif kind == "epoch_end":
-            m = event["metrics"]
-            parts = [f"{event['phase']} epoch {event['epoch']}/{event['epochs']}"]
+        elif isinstance(event, EpochEnd):
+            m = event.metrics
+            parts = [f"{event.phase} epoch {event.epoch}/{event.epochs}"]
             if "loss" in m:
                 parts.append(f"loss {m['loss']:.3f} acc {m.get('accuracy', 0):.1%}")
             if "val_loss" in m:
                 parts.append(f"val loss {m['val_loss']:.3f} acc {m.get('val_accuracy', 0):.1%}")
-            parts.append(f"{event['epoch_time']:.1f} s")
+            parts.append(f"{event.epoch_time:.1f} s")
             self.console.print("  " + "   ".join(parts), highlight=False)
             if self.task is not None:
                 p.reset(self.task)
-        elif kind == "log":
-            style = "yellow" if event.get("level") == "warning" else "dim"
-            self.console.print(f"[{style}]{event['message']}[/]", highlight=False)
-        elif kind == "run_finished":
+        elif isinstance(event, Log):
+            style = "yellow" if event.level == "warning" else "dim"
+            self.console.print(f"[{style}]{event.message}[/]", highlight=False)
+        elif isinstance(event, RunFinished):
             if self.task is not None:
                 p.remove_task(self.task)
                 self.task = None
-            m = event.get("metrics") or {}
             figures = []
-            for key, label in (
-                ("train_accuracy", "train"),
-                ("val_accuracy", "val"),
-                ("test_accuracy", "test"),
-            ):
-                if isinstance(m.get(key), float):
-                    figures.append(f"{label} {m[key]:.2%}")
-            if isinstance(m.get("overfit_gap"), (int, float)):
-                figures.append(f"gap {m['overfit_gap']:.1f} pts")
-            colour = "green" if event["status"] == "finished" else "yellow"
+            final = event.metrics
+            if final is not None:
+                for value, label in (
+                    (final.train_accuracy, "train"),
+                    (final.val_accuracy, "val"),
+                    (final.test_accuracy, "test"),
+                ):
+                    if value is not None:
+                        figures.append(f"{label} {value:.2%}")
+                if final.overfit_gap is not None:
+                    figures.append(f"gap {final.overfit_gap:.1f} pts")
+            colour = "green" if event.status == "finished" else "yellow"
             self.console.print(
-                f"[bold {colour}]{event['status']}[/] {event['run_id']} in {event['wall_time']:.1f} s"
+                f"[bold {colour}]{event.status}[/] {event.run_id} in {event.wall_time:.1f} s"
                 + (f"\n  {'  '.join(figures)}" if figures else ""),
                 highlight=False,
             )
-        elif kind == "error":
-            pass  # the CLI prints the one-line error itself
+        elif isinstance(event, (Artifact, ErrorEvent)):
+            pass  # the CLI prints the one-line error itself; artifacts are in the run folder
 
     def close(self) -> None:
         if self.started:
@@ -197,9 +204,19 @@ class Reporter:
         self.batch_interval = batch_interval
         self._last_batch = 0.0
 
-    def __call__(self, event: str, run_id: str | None = None, **fields: Any) -> None:
-        assert event in EVENT_KINDS, event
-        self.sink.emit({"event": event, "time": round(time.time(), 3), "run_id": run_id, **fields})
+    def __call__(self, kind: str, run_id: str | None = None, /, **fields: Any) -> None:
+        """Build the `kind` event from `fields` (records or JSON values), check it and send it.
+
+        A field of the wrong type raises RecordError here, in the engine, not in a client."""
+        assert kind in EVENT_TYPES, kind
+        data = {"event": kind, "run_id": run_id, **to_jsonable(fields)}
+        self.send(event_from_json(data))
+
+    def send(self, event: Event) -> None:
+        """Stamp `event` with the time now (unless it has one) and hand it to the sink."""
+        if event.time is None:
+            event.time = round(time.time(), 3)
+        self.sink.emit(event)
 
     def batch(self, run_id: str, *, step: int, steps: int, **fields: Any) -> None:
         """Batch progress, at most every `batch_interval` seconds (and always the last step)."""

@@ -1,21 +1,41 @@
-"""The assignment's experiments, registered by name with its settings as defaults.
+"""The assignment's experiments, registered by name with their settings, runner and table.
 
-Defining an experiment imports nothing heavy; `run_experiment` (in engine.training) does.
+A spec carries its behaviour: the runner that trains it, the phases it trains, and for a parent
+experiment the children it plans and the result table it writes. Defining an experiment imports
+nothing heavy: the runner is named as "module:function" and imported when the experiment runs.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.backbones import list_backbones
+from engine.comparisons import (
+    ChildPlanner,
+    TableBuilder,
+    compare_children,
+    compare_table,
+    preprocessing_children,
+    preprocessing_table,
+)
 from engine.config import ExperimentConfig
 from engine.registry import Registry
+
+if TYPE_CHECKING:
+    from engine.events import Reporter
+    from engine.runs import Run, RunStore
+
+# One run that trains one model; and a parent run whose children each train one.
+SINGLE_RUNNER = "engine.training.runners:run_single"
+PARENT_RUNNER = "engine.training.parents:run_parent"
 
 
 @dataclass(frozen=True)
 class ExperimentSpec:
-    """A named experiment: what it does, and the settings it starts from."""
+    """A named experiment: what it does, the settings it starts from and how it runs."""
 
     name: str
     title: str
@@ -23,9 +43,34 @@ class ExperimentSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     # Settings the experiment actually reads (the TUI form shows these).
     uses: tuple[str, ...] = ()
+    # "module:function" of the runner, called as runner(spec, config, store=, reporter=, on_run=).
+    runner: str = SINGLE_RUNNER
+    # A second phase for a backbone model: the end of the backbone unfrozen and trained on.
+    finetune: bool = False
+    # A parent experiment: the child runs it plans from its config, and the table it writes.
+    children: ChildPlanner | None = None
+    table: TableBuilder | None = None
+
+    @property
+    def is_parent(self) -> bool:
+        return self.children is not None
 
     def config(self, **overrides: Any) -> ExperimentConfig:
         return ExperimentConfig().replace(**{**self.defaults, **overrides})
+
+    def run(
+        self,
+        config: ExperimentConfig,
+        *,
+        store: RunStore,
+        reporter: Reporter,
+        on_run: Callable[[Run], None] | None = None,
+    ) -> Run:
+        """Run this experiment with its runner (imported now: it may bring TensorFlow)."""
+        module, _, function = self.runner.partition(":")
+        runner = getattr(importlib.import_module(module), function)
+        run: Run = runner(self, config, store=store, reporter=reporter, on_run=on_run)
+        return run
 
 
 EXPERIMENTS: Registry[ExperimentSpec] = Registry("experiment")
@@ -86,6 +131,7 @@ EXPERIMENTS.add(
         "lr 1e-4 for 20 epochs: 745,290 trainable parameters.",
         defaults={"model": "transfer", "backbone": "MobileNetV2", "head": "gap-dense10"},
         uses=_COMMON + _TRANSFER + ("finetune_layers", "finetune_lr", "finetune_epochs"),
+        finetune=True,
     ),
 )
 EXPERIMENTS.add(
@@ -102,6 +148,9 @@ EXPERIMENTS.add(
             "backbones": list_backbones(),
         },
         uses=_COMMON + ("backbones", "weights", "input_size", "head", "feature_cache"),
+        runner=PARENT_RUNNER,
+        children=compare_children,
+        table=compare_table,
     ),
 )
 EXPERIMENTS.add(
@@ -117,6 +166,9 @@ EXPERIMENTS.add(
             "backbones": ["ResNet50", "VGG16", "EfficientNetB0", "MobileNetV2"],
         },
         uses=_COMMON + ("backbones", "weights", "input_size", "head", "feature_cache"),
+        runner=PARENT_RUNNER,
+        children=preprocessing_children,
+        table=preprocessing_table,
     ),
 )
 

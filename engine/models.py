@@ -1,5 +1,9 @@
 """Model builders: the assignment's simple CNN, an MLP baseline, and transfer models.
 
+Each is registered in MODELS by the name `config.model` takes, next to its builder, with what
+training needs to know about it (`uses_backbone`); adding a model is adding one decorated
+function. Transfer heads are registered in HEADS.
+
 Every builder returns a Functional Keras model (tf2onnx cannot convert Keras 3 Sequential
 models) whose input is named `image` and takes *preprocessed* float pixels at the data's size
 (32×32 for CIFAR-10). Preprocessing happens outside the model so the same cached features and
@@ -8,10 +12,57 @@ the same ONNX file can be fed by `engine.preprocessing`. TensorFlow is imported 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.backbones import BackboneSpec, get_backbone
+from engine.registry import Registry
+
+if TYPE_CHECKING:
+    from engine.config import ExperimentConfig
+
+# A registered builder makes the model a config asks for, for images of `image_shape` and
+# `num_classes` classes: a Keras model, or a TransferModel when the entry uses a backbone.
+ModelBuilder = Callable[["ExperimentConfig", tuple[int, int, int], int], Any]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered model: its builder and what training needs to know about it."""
+
+    name: str
+    build: ModelBuilder
+    description: str
+    # A frozen Keras Applications backbone with a head: the builder returns a TransferModel,
+    # training starts with a frozen phase, and the backbone's own preprocessing applies.
+    uses_backbone: bool = False
+
+
+MODELS: Registry[ModelEntry] = Registry("model")
+
+
+def register_model(
+    name: str, *, description: str, uses_backbone: bool = False
+) -> Callable[[ModelBuilder], ModelBuilder]:
+    """Decorator: register `fn(config, image_shape, num_classes)` as the builder of `name`."""
+
+    def deco(fn: ModelBuilder) -> ModelBuilder:
+        MODELS.add(name, ModelEntry(name, fn, description, uses_backbone))
+        return fn
+
+    return deco
+
+
+def get_model(name: str) -> ModelEntry:
+    return MODELS.get(name)
+
+
+# Classifier heads on the pooled backbone features: the widths of the hidden Dense layers
+# before the softmax layer.
+HEADS: Registry[tuple[int, ...]] = Registry("head")
+HEADS.add("gap-dense10", ())
+HEADS.add("gap-dense256-dense10", (256,))
 
 
 def build_simple_cnn(input_shape: tuple[int, int, int] = (32, 32, 3), num_classes: int = 10) -> Any:
@@ -30,6 +81,13 @@ def build_simple_cnn(input_shape: tuple[int, int, int] = (32, 32, 3), num_classe
     return keras.Model(inputs, outputs, name="simple_cnn")
 
 
+@register_model("simple_cnn", description="the assignment's CNN trained from scratch on x/255")
+def simple_cnn_from_config(
+    config: ExperimentConfig, image_shape: tuple[int, int, int], num_classes: int
+) -> Any:
+    return build_simple_cnn(image_shape, num_classes)
+
+
 def build_mlp(
     input_shape: tuple[int, int, int] = (32, 32, 3),
     num_classes: int = 10,
@@ -45,6 +103,13 @@ def build_mlp(
         x = layers.Dense(width, activation="relu", name=f"dense{i}")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
     return keras.Model(inputs, outputs, name="mlp")
+
+
+@register_model("mlp", description="a dense baseline on x/255 pixels (widths from mlp_units)")
+def mlp_from_config(
+    config: ExperimentConfig, image_shape: tuple[int, int, int], num_classes: int
+) -> Any:
+    return build_mlp(image_shape, num_classes, tuple(config.mlp_units))
 
 
 @dataclass
@@ -75,7 +140,8 @@ def build_transfer(
     """A frozen Keras Applications backbone with a small head.
 
     `weights` is "none" (random initialisation), "imagenet" (Keras' cache, failing clearly
-    offline; see engine.weights) or a path to a weights file. Images of `image_size` are upscaled inside the model to `input_size` when larger.
+    offline; see engine.weights) or a path to a weights file. Images of `image_size` are
+    upscaled inside the model to `input_size` when larger.
     The base is called with training=False so its BatchNorm layers stay in inference mode even
     when they are unfrozen for fine-tuning (Keras' recommended practice).
     """
@@ -95,9 +161,10 @@ def build_transfer(
     x = base(x, training=False)
     pooled = layers.GlobalAveragePooling2D(name="gap")(x)
 
-    head_layers = []
-    if head == "gap-dense256-dense10":
-        head_layers.append(layers.Dense(256, activation="relu", name="head_dense"))
+    head_layers = [
+        layers.Dense(width, activation="relu", name="head_dense" if i == 0 else f"head_dense{i}")
+        for i, width in enumerate(HEADS.get(head))
+    ]
     head_layers.append(layers.Dense(num_classes, activation="softmax", name="predictions"))
 
     def apply_head(t: Any) -> Any:
@@ -110,6 +177,24 @@ def build_transfer(
     feature_input = keras.Input(shape=(int(pooled.shape[-1]),), name="features")
     head_model = keras.Model(feature_input, apply_head(feature_input), name="head")
     return TransferModel(model=model, features=features, head=head_model, base=base, spec=spec)
+
+
+@register_model(
+    "transfer",
+    description="a frozen Keras Applications backbone with a small head",
+    uses_backbone=True,
+)
+def transfer_from_config(
+    config: ExperimentConfig, image_shape: tuple[int, int, int], num_classes: int
+) -> TransferModel:
+    return build_transfer(
+        config.backbone,
+        image_size=image_shape[0],
+        input_size=config.input_size,
+        weights=config.weights,
+        head=config.head,
+        num_classes=num_classes,
+    )
 
 
 def unfreeze_last(transfer: TransferModel, n_layers: int) -> list[str]:

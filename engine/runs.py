@@ -1,25 +1,29 @@
 """Runs are folders: `run.json` (+ `model.keras`, `summary.json`, `*.onnx`), written atomically.
 
-No TensorFlow here: the TUI lists and reads runs with this module alone.
+No TensorFlow here: the TUI lists and reads runs with this module alone. `RunStore` is the one
+place that reads run folders and decides a run's status ("died": run.json says running but its
+process is gone); records come back typed (`Run.info`, an `engine.records.RunRecord`).
 """
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from engine.errors import RunError
+from engine.records import RUN_SCHEMA, ChildPlan, CompareRow, RunRecord, ranked, to_jsonable
 
-SCHEMA = 1
+SCHEMA = RUN_SCHEMA
 RUNS_ENV = "CNNLAB_RUNS"
 
 
@@ -86,10 +90,29 @@ def new_run_id(experiment: str) -> str:
 
 @dataclass
 class Run:
-    """One run folder and its record. `save()` rewrites run.json atomically."""
+    """One run folder and its record.
+
+    `record` is run.json as JSON (what `save()` writes atomically); `info` is the same record
+    typed. The engine writes through `update()`, readers use `info` and `status`.
+    """
 
     path: Path
     record: dict[str, Any]
+    _info: RunRecord | None = field(default=None, repr=False, compare=False)
+    _died: bool | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def load(cls, path: Path) -> Run:
+        """Read `path/run.json` (schema 1 or 2); RunError if unreadable, RecordError if corrupt."""
+        info = RunRecord.from_json(read_json(path / "run.json"), str(path / "run.json"))
+        return cls(path, info.to_json(), info)
+
+    @property
+    def info(self) -> RunRecord:
+        """The record, typed (re-read from `record` after every save)."""
+        if self._info is None:
+            self._info = RunRecord.from_json(self.record, str(self.run_json))
+        return self._info
 
     @property
     def id(self) -> str:
@@ -97,7 +120,15 @@ class Run:
 
     @property
     def status(self) -> str:
-        return str(self.record.get("status", "unknown"))
+        """run.json's status, or "died" when it says running but its process is gone.
+
+        Decided once per loaded run: a list of runs never disagrees with itself."""
+        status = str(self.record.get("status", "unknown"))
+        if status != "running":
+            return status
+        if self._died is None:
+            self._died = self.is_stale()
+        return "died" if self._died else status
 
     @property
     def run_json(self) -> Path:
@@ -114,14 +145,16 @@ class Run:
     def save(self) -> None:
         self.record["updated"] = now_iso()
         write_json_atomic(self.run_json, self.record)
+        self._info = None
 
     def update(self, **fields: Any) -> None:
-        self.record.update(fields)
+        """Set top-level keys (records or plain JSON values) and save."""
+        self.record.update({key: to_jsonable(value) for key, value in fields.items()})
         self.save()
 
     def is_stale(self) -> bool:
         """True when run.json says running but the process that wrote it is gone."""
-        if self.status != "running":
+        if self.record.get("status") != "running":
             return False
         pid = self.record.get("pid")
         if not isinstance(pid, int):
@@ -133,6 +166,22 @@ class Run:
         except PermissionError:
             return False
         return False
+
+
+def transfer_ranking(runs: Iterable[Run]) -> list[CompareRow]:
+    """The compare table of plain transfer runs: the newest finished one per backbone, ranked.
+
+    `runs` newest first (as `RunStore.scan` yields them)."""
+    newest: dict[str, CompareRow] = {}
+    for run in runs:
+        info = run.info
+        if info.experiment != "transfer" or info.parent or run.status != "finished":
+            continue
+        row = CompareRow.of(run.id, info, run.status)
+        if info.model is None or row.backbone in newest or row.test_accuracy is None:
+            continue
+        newest[row.backbone] = row
+    return ranked(list(newest.values()))
 
 
 class RunStore:
@@ -148,6 +197,7 @@ class RunStore:
         title: str = "",
         config: dict[str, Any] | None = None,
         parent: str | None = None,
+        plan: list[ChildPlan] | None = None,
     ) -> Run:
         self.root.mkdir(parents=True, exist_ok=True)
         for _ in range(20):
@@ -160,42 +210,30 @@ class RunStore:
                 continue
         else:  # pragma: no cover - 20 collisions of 16 random bits in one second
             raise RunError(f"could not create a run folder under {self.root}")
-        record: dict[str, Any] = {
-            "schema": SCHEMA,
-            "id": run_id,
-            "experiment": experiment,
-            "title": title,
-            "parent": parent,
-            "children": [],
-            "status": "running",
-            "error": None,
-            "created": now_iso(),
-            "updated": now_iso(),
-            "pid": os.getpid(),
-            "config": config or {},
-            "model": None,
-            "data": None,
-            "params": None,
-            "phases": [],
-            "history": [],
-            "metrics": None,
-            "timings": {},
-            "environment": None,
-            "table": None,
-            "onnx": None,
-        }
-        run = Run(path, record)
+        info = RunRecord(
+            id=run_id,
+            experiment=experiment,
+            title=title,
+            parent=parent,
+            plan=list(plan or []),
+            status="running",
+            created=now_iso(),
+            updated=now_iso(),
+            pid=os.getpid(),
+            config=config or {},
+        )
+        run = Run(path, info.to_json())
         run.save()
         return run
 
     def open(self, run_id_or_path: str | Path) -> Run:
-        """Open a run by id, unique id prefix, or folder path."""
+        """Open a run by id, unique id prefix, or folder path (RecordError if corrupt)."""
         candidate = Path(run_id_or_path)
         if (candidate / "run.json").is_file():
-            return Run(candidate, read_json(candidate / "run.json"))
+            return Run.load(candidate)
         direct = self.root / str(run_id_or_path)
         if (direct / "run.json").is_file():
-            return Run(direct, read_json(direct / "run.json"))
+            return Run.load(direct)
         if self.root.is_dir():
             matches = sorted(
                 p
@@ -203,30 +241,47 @@ class RunStore:
                 if p.name.startswith(str(run_id_or_path)) and (p / "run.json").is_file()
             )
             if len(matches) == 1:
-                return Run(matches[0], read_json(matches[0] / "run.json"))
+                return Run.load(matches[0])
             if len(matches) > 1:
                 raise RunError(
                     f"run {str(run_id_or_path)!r} is ambiguous: {', '.join(m.name for m in matches[:5])}"
                 )
         raise RunError(f"no run {str(run_id_or_path)!r} under {self.root}")
 
-    def list(self, predicate: Callable[[Run], bool] | None = None) -> list[Run]:
-        """Every readable run, newest first. Unreadable folders are skipped."""
-        runs: list[Run] = []
-        if not self.root.is_dir():
-            return runs
-        for path in self.root.iterdir():
-            run_json = path / "run.json"
-            if not run_json.is_file():
+    def scan(self, cancelled: Callable[[], bool] = lambda: False) -> Iterator[Run]:
+        """Every readable run, newest folder name (= start time) first, read one at a time so a
+        caller can show the first ones at once. Unreadable and corrupt folders are skipped."""
+        try:
+            paths = sorted(
+                (p for p in self.root.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True
+            )
+        except OSError:
+            return
+        for path in paths:
+            if cancelled():
+                return
+            if not (path / "run.json").is_file():
                 continue
             try:
-                run = Run(path, read_json(run_json))
-            except RunError:
+                yield Run.load(path)
+            except RunError:  # RecordError included
                 continue
-            if predicate is None or predicate(run):
-                runs.append(run)
+
+    def list(self, predicate: Callable[[Run], bool] | None = None) -> list[Run]:
+        """Every readable run, newest first. Unreadable folders are skipped."""
+        runs = [run for run in self.scan() if predicate is None or predicate(run)]
         runs.sort(key=lambda r: (str(r.record.get("created", "")), r.id), reverse=True)
         return runs
+
+    def children(self, parent: Run) -> builtins.list[Run]:
+        """The child runs of a parent that are still on disk, in the order it ran them."""
+        out = []
+        for child_id in parent.info.children:
+            try:
+                out.append(self.open(child_id))
+            except RunError:
+                continue
+        return out
 
     def delete(self, run_id_or_path: str | Path) -> Path:
         run = self.open(run_id_or_path)

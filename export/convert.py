@@ -28,6 +28,7 @@ import numpy as np
 from engine import __version__
 from engine.errors import CnnlabError, UsageError
 from engine.preprocessing import CAFFE_MEAN_BGR, PreprocessSpec, get_preprocessing
+from engine.records import OnnxExport, OnnxRecord
 from engine.runs import Run, RunStore, atomic_path, now_iso
 
 DEFAULT_OPSET = 17  # tf2onnx 1.17 writes opsets up to 18; 17 runs on every onnxruntime since 1.14
@@ -38,7 +39,6 @@ INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
 BATCH_DIM = "batch"
 META_PREFIX = "cnnlab."
-ONNX_RECORD_SCHEMA = 1
 
 
 class ExportError(CnnlabError):
@@ -765,19 +765,9 @@ def export(
     return result
 
 
-def empty_onnx_record() -> dict[str, Any]:
-    return {"schema": ONNX_RECORD_SCHEMA, "exports": [], "evals": []}
-
-
 def record_export(run: Run, result: ExportResult) -> None:
     """Add (or replace, by path) this export in run.json's `onnx.exports`, atomically."""
     fresh = RunStore(run.path.parent).open(run.path)  # re-read: someone may have written since
-    onnx_rec = fresh.record.get("onnx") or empty_onnx_record()
-    entry = result.to_record(fresh.path)
-    onnx_rec["exports"] = [
-        e for e in onnx_rec.get("exports", []) if e.get("path") != entry["path"]
-    ] + [entry]
-    onnx_rec.setdefault("evals", [])
-    onnx_rec["schema"] = ONNX_RECORD_SCHEMA
-    fresh.update(onnx=onnx_rec)
+    entry = OnnxExport.from_json(result.to_record(fresh.path))
+    fresh.update(onnx=(fresh.info.onnx or OnnxRecord()).with_export(entry))
     run.record = fresh.record

@@ -16,8 +16,9 @@ import numpy as np
 
 from engine.errors import CnnlabError, DataError, UsageError
 from engine.preprocessing import PreprocessSpec, get_preprocessing
+from engine.records import OnnxEval, OnnxRecord
 from engine.runs import Run, RunStore, now_iso
-from export.convert import cnnlab_metadata, empty_onnx_record, read_metadata
+from export.convert import cnnlab_metadata, read_metadata
 from export.providers import SessionFactory, create_session
 
 DEFAULT_BATCH = 256
@@ -238,20 +239,10 @@ def record_eval(run: Run, result: dict[str, Any]) -> None:
     """Add this evaluation to run.json's `onnx.evals`, replacing one of the same file, data and
     requested provider; atomic."""
     fresh = RunStore(run.path.parent).open(run.path)
-    onnx_rec = fresh.record.get("onnx") or empty_onnx_record()
-    entry = dict(result)
-    entry.pop("stored", None)
+    entry = OnnxEval.from_json({k: v for k, v in result.items() if k != "stored"})
     try:
-        entry["file"] = str(Path(result["path"]).relative_to(fresh.path.resolve()))
+        entry.file = str(Path(result["path"]).relative_to(fresh.path.resolve()))
     except ValueError:
-        entry["file"] = result["path"]
-    key = (entry["file"], entry["data"], entry["provider"]["requested"])
-    evals = [
-        e
-        for e in onnx_rec.get("evals", [])
-        if (e.get("file"), e.get("data"), (e.get("provider") or {}).get("requested")) != key
-    ]
-    onnx_rec["evals"] = [*evals, entry]
-    onnx_rec.setdefault("exports", [])
-    fresh.update(onnx=onnx_rec)
+        entry.file = result["path"]
+    fresh.update(onnx=(fresh.info.onnx or OnnxRecord()).with_eval(entry))
     run.record = fresh.record

@@ -1,7 +1,7 @@
 """Shared pytest fixtures.
 
 TUI section (tests/test_tui_*.py): a fake engine that replays a fixed event stream, and run
-folders written as docs/protocol.md describes them.
+folders, both built from the engine's own record and event classes (engine.records).
 """
 
 from __future__ import annotations
@@ -13,6 +13,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from engine.records import (
+    BatchProgress,
+    ChildPlan,
+    CompareRow,
+    DataInfo,
+    EpochEnd,
+    HistoryEntry,
+    Log,
+    Metrics,
+    ModelInfo,
+    OnnxEval,
+    OnnxExport,
+    OnnxParity,
+    OnnxRecord,
+    Params,
+    Phase,
+    PhaseStarted,
+    PreprocessingRow,
+    ProviderInfo,
+    RunFinished,
+    RunRecord,
+    RunStarted,
+)
 
 # ---------------------------------------------------------------------------------------------
 # TUI: `async def` tests (Pilot) run on a fresh asyncio loop; no async plugin is installed.
@@ -83,153 +107,165 @@ def make_record(
     random_init: bool = False,
     parent: str | None = None,
     children: list[str] | None = None,
-    table: list[dict[str, Any]] | None = None,
+    table: list[CompareRow] | list[PreprocessingRow] | None = None,
     params: tuple[int, int] = (2122186, 2122186),
-) -> dict[str, Any]:
-    """A run.json record as docs/protocol.md describes it, with deterministic numbers."""
-    is_parent = experiment in ("compare", "preprocessing")
+) -> RunRecord:
+    """A run record as the engine writes it (engine.records), with deterministic numbers."""
+    is_parent = table is not None
     history = [
-        {
-            "epoch": e,
-            "phase": "train",
-            "loss": round(1.6 / (1 + 0.4 * e), 4),
-            "accuracy": round(min(0.40 + 0.06 * e, 0.97), 4),
-            "val_loss": round(1.4 / (1 + 0.2 * e), 4),
-            "val_accuracy": round(min(0.42 + 0.035 * e, 0.9), 4),
-            "time": 3.5,
-        }
+        HistoryEntry(
+            epoch=e,
+            phase="train",
+            loss=round(1.6 / (1 + 0.4 * e), 4),
+            accuracy=round(min(0.40 + 0.06 * e, 0.97), 4),
+            val_loss=round(1.4 / (1 + 0.2 * e), 4),
+            val_accuracy=round(min(0.42 + 0.035 * e, 0.9), 4),
+            time=3.5,
+        )
         for e in range(1, epochs + 1)
     ]
     metrics = None
     if test is not None and not is_parent:
-        metrics = {
-            "train_accuracy": history[-1]["accuracy"],
-            "train_loss": history[-1]["loss"],
-            "val_accuracy": history[-1]["val_accuracy"],
-            "val_loss": history[-1]["val_loss"],
-            "test_accuracy": test,
-            "test_loss": 0.95,
-            "overfit_gap": round((history[-1]["accuracy"] - history[-1]["val_accuracy"]) * 100, 1),
-            "epochs_run": epochs,
-            "best_epoch": epochs,
-            "per_class_accuracy": {
+        last = history[-1]
+        assert last.accuracy is not None and last.val_accuracy is not None
+        metrics = Metrics(
+            train_accuracy=last.accuracy,
+            train_loss=last.loss,
+            val_accuracy=last.val_accuracy,
+            val_loss=last.val_loss,
+            test_accuracy=test,
+            test_loss=0.95,
+            overfit_gap=round((last.accuracy - last.val_accuracy) * 100, 1),
+            epochs_run=epochs,
+            best_epoch=epochs,
+            per_class_accuracy={
                 c: round(0.47 + 0.045 * ((i * 7) % 10), 2) for i, c in enumerate(CLASSES)
             },
-            "confusion_matrix": [
+            confusion_matrix=[
                 [(8 if i == j else (i + j) % 3) for j in range(10)] for i in range(10)
             ],
-        }
+        )
     model = None
     if not is_parent:
-        model = {
-            "name": "transfer" if backbone else experiment.replace("-", "_"),
-            "backbone": backbone,
-            "weights": ("none" if random_init else "imagenet") if backbone else None,
-            "random_init": random_init,
-            "input_size": 32,
-            "preprocessing": "mobilenet_v2" if backbone else "unit",
-            "preprocessing_range": [-1.0, 1.0] if backbone else [0.0, 1.0],
-            "head": "gap-dense10" if backbone else None,
-        }
+        model = ModelInfo(
+            name="transfer" if backbone else experiment.replace("-", "_"),
+            backbone=backbone,
+            weights=("none" if random_init else "imagenet") if backbone else None,
+            random_init=random_init,
+            input_size=32,
+            preprocessing="mobilenet_v2" if backbone else "unit",
+            preprocessing_range=[-1.0, 1.0] if backbone else [0.0, 1.0],
+            head="gap-dense10" if backbone else None,
+        )
+    plan = []  # a parent's children: compare trains each backbone once, preprocessing twice
+    for row in table or []:
+        preps = ("unit", "auto") if isinstance(row, PreprocessingRow) else ("auto",)
+        plan += [
+            ChildPlan(
+                backbone=row.backbone,
+                preprocessing=prep,
+                title=f"{row.backbone} ({'x/255' if prep == 'unit' else 'own preprocessing'})",
+            )
+            for prep in preps
+        ]
     stamp = f"{run_id[:4]}-{run_id[4:6]}-{run_id[6:8]}T{run_id[9:11]}:{run_id[11:13]}:{run_id[13:15]}+00:00"
-    return {
-        "schema": 1,
-        "id": run_id,
-        "experiment": experiment,
-        "title": {
+    return RunRecord(
+        id=run_id,
+        experiment=experiment,
+        title={
             "simple-cnn": "Simple CNN from scratch",
             "transfer": "Transfer learning, frozen base",
         }.get(experiment, experiment),
-        "parent": parent,
-        "children": children or [],
-        "status": status,
-        "error": "the engine died" if status == "failed" else None,
-        "created": stamp,
-        "updated": stamp,
-        "pid": 1,
-        "config": {
+        parent=parent,
+        children=children or [],
+        plan=plan,
+        status=status,
+        error="the engine died" if status == "failed" else None,
+        created=stamp,
+        updated=stamp,
+        pid=1,
+        config={
             "data": "synthetic",
             "epochs": 10,
             "batch_size": 64,
             "model": "transfer" if backbone else "simple_cnn",
             "backbone": backbone or "MobileNetV2",
             "weights": "none" if random_init else "imagenet",
-            "backbones": [row["backbone"] for row in table or []],
+            "backbones": [row.backbone for row in table or []],
         },
-        "model": model,
-        "data": None
+        model=model,
+        data=None
         if is_parent
-        else {
-            "source": "synthetic",
-            "classes": CLASSES,
-            "train": 400,
-            "val": 100,
-            "test": 100,
-            "image_shape": [32, 32, 3],
-        },
-        "params": None
+        else DataInfo(
+            source="synthetic",
+            classes=CLASSES,
+            train=400,
+            val=100,
+            test=100,
+            image_shape=[32, 32, 3],
+        ),
+        params=None
         if is_parent
-        else {"total": params[0], "trainable": params[1], "frozen": params[0] - params[1]},
-        "phases": []
+        else Params(total=params[0], trainable=params[1], frozen=params[0] - params[1]),
+        phases=[]
         if is_parent
         else [
-            {
-                "name": "train",
-                "epochs": 10,
-                "epochs_run": epochs,
-                "trainable": params[1],
-                "learning_rate": 0.001,
-                "time": 3.5 * epochs,
-            }
+            Phase(
+                name="train",
+                epochs=10,
+                epochs_run=epochs,
+                trainable=params[1],
+                learning_rate=0.001,
+                time=3.5 * epochs,
+            )
         ],
-        "history": [] if is_parent else history,
-        "metrics": metrics,
-        "timings": {"wall": 40.1, "data": 1.2, "train": 35.2, "evaluate": 1.1, "epoch_mean": 3.5},
-        "environment": {"python": "3.11.7", "tensorflow": "2.21.0", "devices": ["CPU:0"]},
-        "table": table,
-        "onnx": None,
-    }
+        history=[] if is_parent else history,
+        metrics=metrics,
+        timings={"wall": 40.1, "data": 1.2, "train": 35.2, "evaluate": 1.1, "epoch_mean": 3.5},
+        environment={"python": "3.11.7", "tensorflow": "2.21.0", "devices": ["CPU:0"]},
+        table=list(table) if table is not None else None,
+        onnx=None,
+    )
 
 
-def write_run(root: Path, record: dict[str, Any]) -> Path:
-    path = root / record["id"]
+def write_run(root: Path, record: RunRecord) -> Path:
+    path = root / record.id
     path.mkdir(parents=True, exist_ok=True)
-    (path / "run.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+    (path / "run.json").write_text(json.dumps(record.to_json(), indent=1), encoding="utf-8")
     return path
 
 
 def populate_runs(root: Path) -> Path:
     """A small, fixed run store: CNN, MLP, transfer (random init), a failed run, compare + preprocessing."""
     cnn = make_record("20260101-100000-simple-cnn-aaaa", test=0.6937, epochs=9)
-    cnn["onnx"] = {
-        "schema": 1,
-        "exports": [
-            {
-                "path": "model.onnx",
-                "opset": 17,
-                "input": {"dtype": "float32", "shape": ["batch", 32, 32, 3]},
-                "parity": {"max_abs_diff": 4.8e-07, "top1_agreement": 1.0, "passed": True},
-                "size_bytes": 8493502,
-                "nodes": 21,
-            }
+    cnn.onnx = OnnxRecord(
+        exports=[
+            OnnxExport(
+                path="model.onnx",
+                opset=17,
+                input={"dtype": "float32", "shape": ["batch", 32, 32, 3]},
+                parity=OnnxParity(max_abs_diff=4.8e-07, top1_agreement=1.0, passed=True),
+                size_bytes=8493502,
+                nodes=21,
+            )
         ],
-        "evals": [
-            {
-                "file": "model.onnx",
-                "accuracy": 0.6931,
-                "keras_test_accuracy": 0.6937,
-                "provider": {
-                    "requested": "auto",
-                    "used": ["cpu"],
-                    "primary": "cpu",
-                    "fell_back": True,
-                    "notes": ["cuda: not used, library libcublasLt.so.12 not found"],
-                },
-                "latency_ms": {"p50": 0.245},
-                "throughput": {"images_per_s": 5077.0},
-            }
+        evals=[
+            OnnxEval(
+                file="model.onnx",
+                accuracy=0.6931,
+                keras_test_accuracy=0.6937,
+                provider=ProviderInfo(
+                    requested="auto",
+                    used=["cpu"],
+                    primary="cpu",
+                    fell_back=True,
+                    notes=["cuda: not used, library libcublasLt.so.12 not found"],
+                ),
+                latency_ms={"p50": 0.245},
+                throughput={"images_per_s": 5077.0},
+            )
         ],
-    }
+    )
     write_run(root, cnn)
     write_run(
         root,
@@ -254,17 +290,17 @@ def populate_runs(root: Path) -> Path:
     )
     backbones = [("ResNet50", 0.6601, 24.1), ("VGG16", 0.6371, 14.8), ("MobileNetV2", 0.2994, 2.6)]
     table = [
-        {
-            "rank": i + 1,
-            "backbone": b,
-            "run_id": f"20260101-14000{i}-compare-c{i}",
-            "test_accuracy": acc,
-            "params": int(p * 1e6),
-            "params_m": p,
-            "efficiency": round(acc / p, 3),
-            "random_init": True,
-            "status": "finished",
-        }
+        CompareRow(
+            rank=i + 1,
+            backbone=b,
+            run_id=f"20260101-14000{i}-compare-c{i}",
+            test_accuracy=acc,
+            params=int(p * 1e6),
+            params_m=p,
+            efficiency=round(acc / p, 3),
+            random_init=True,
+            status="finished",
+        )
         for i, (b, acc, p) in enumerate(backbones)
     ]
     write_run(
@@ -274,28 +310,28 @@ def populate_runs(root: Path) -> Path:
             "compare",
             table=table,
             test=None,
-            children=[row["run_id"] for row in table],
+            children=[row.run_id for row in table],
         ),
     )
     prep = [
-        {
-            "backbone": "ResNet50",
-            "preprocessing": "resnet",
-            "wrong_run_id": "w1",
-            "right_run_id": "r1",
-            "before": 0.2702,
-            "after": 0.6601,
-            "random_init": True,
-        },
-        {
-            "backbone": "VGG16",
-            "preprocessing": "vgg16",
-            "wrong_run_id": "w2",
-            "right_run_id": "r2",
-            "before": 0.25,
-            "after": 0.6371,
-            "random_init": True,
-        },
+        PreprocessingRow(
+            backbone="ResNet50",
+            preprocessing="resnet",
+            wrong_run_id="w1",
+            right_run_id="r1",
+            before=0.2702,
+            after=0.6601,
+            random_init=True,
+        ),
+        PreprocessingRow(
+            backbone="VGG16",
+            preprocessing="vgg16",
+            wrong_run_id="w2",
+            right_run_id="r2",
+            before=0.25,
+            after=0.6371,
+            random_init=True,
+        ),
     ]
     write_run(
         root,
@@ -329,78 +365,66 @@ def training_events(
     """run_started … run_finished for one run, 2 s per batch; PAUSE after epoch `pause_after`."""
     t = t0
     out: list[Any] = [
-        {
-            "event": "run_started",
-            "time": t,
-            "run_id": run_id,
-            "run_dir": f"runs/{run_id}",
-            "experiment": experiment,
-            "parent": None,
-            "config": {"model": "simple_cnn", "epochs": epochs},
-            "model": "simple_cnn",
-            "data": {
-                "source": "synthetic",
-                "classes": CLASSES,
-                "train": 400,
-                "val": 100,
-                "test": 100,
-                "image_shape": [32, 32, 3],
-            },
-        },
-        {
-            "event": "phase_started",
-            "time": t,
-            "run_id": run_id,
-            "phase": "train",
-            "epochs": epochs,
-            "steps": steps,
-        },
-        {"event": "log", "time": t, "run_id": run_id, "level": "info", "message": "data ready"},
+        RunStarted(
+            time=t,
+            run_id=run_id,
+            run_dir=f"runs/{run_id}",
+            experiment=experiment,
+            config={"model": "simple_cnn", "epochs": epochs},
+            model=ModelInfo(name="simple_cnn"),
+            data=DataInfo(
+                source="synthetic",
+                classes=CLASSES,
+                train=400,
+                val=100,
+                test=100,
+                image_shape=[32, 32, 3],
+            ),
+        ),
+        PhaseStarted(time=t, run_id=run_id, phase="train", epochs=epochs, steps=steps),
+        Log(time=t, run_id=run_id, level="info", message="data ready"),
     ]
     for e in range(1, epochs + 1):
         for s in range(1, steps + 1):
             t += 2.0
             out.append(
-                {
-                    "event": "batch_progress",
-                    "time": t,
-                    "run_id": run_id,
-                    "phase": "train",
-                    "epoch": e,
-                    "epochs": epochs,
-                    "step": s,
-                    "steps": steps,
-                    "metrics": {"loss": 1.5 - 0.1 * e, "accuracy": 0.4 + 0.1 * e},
-                }
+                BatchProgress(
+                    time=t,
+                    run_id=run_id,
+                    phase="train",
+                    epoch=e,
+                    epochs=epochs,
+                    step=s,
+                    steps=steps,
+                    metrics={"loss": 1.5 - 0.1 * e, "accuracy": 0.4 + 0.1 * e},
+                )
             )
         out.append(
-            {
-                "event": "epoch_end",
-                "time": t,
-                "run_id": run_id,
-                "phase": "train",
-                "epoch": e,
-                "epochs": epochs,
-                "metrics": {
+            EpochEnd(
+                time=t,
+                run_id=run_id,
+                phase="train",
+                epoch=e,
+                epochs=epochs,
+                metrics={
                     "loss": 1.5 - 0.2 * e,
                     "accuracy": 0.4 + 0.1 * e,
                     "val_loss": 1.4 - 0.1 * e,
                     "val_accuracy": 0.45 + 0.05 * e,
                 },
-                "epoch_time": 2.0 * steps,
-            }
+                epoch_time=2.0 * steps,
+            )
         )
         if pause_after == e:
             out.append(PAUSE)
     out.append(
-        {
-            "event": "run_finished",
-            "time": t + 1,
-            "run_id": run_id,
-            "status": "finished",
-            "metrics": {"test_accuracy": 0.61, "val_accuracy": 0.55, "overfit_gap": 5.0},
-            "wall_time": t + 1 - t0,
-        }
+        RunFinished(
+            time=t + 1,
+            run_id=run_id,
+            status="finished",
+            metrics=Metrics(test_accuracy=0.61, val_accuracy=0.55, overfit_gap=5.0),
+            wall_time=t + 1 - t0,
+        )
     )
     return out
 
@@ -425,21 +449,16 @@ class FakeJob:
     async def events(self):  # type: ignore[no-untyped-def]
         run_id = None
         for item in self.script:
-            if isinstance(item, dict) and item.get("event") == "run_started":
-                run_id = item["run_id"]
+            if isinstance(item, RunStarted):
+                run_id = item.run_id
             if item == PAUSE:
                 await self._resume.wait()
                 self._resume.clear()
                 continue
             if self.cancel_requested:
-                yield {
-                    "event": "run_finished",
-                    "time": 0.0,
-                    "run_id": run_id,
-                    "status": "cancelled",
-                    "metrics": {},
-                    "wall_time": 1.0,
-                }
+                yield RunFinished(
+                    run_id=run_id, status="cancelled", metrics=Metrics(), wall_time=1.0
+                )
                 self.returncode = 130
                 return
             await asyncio.sleep(0)

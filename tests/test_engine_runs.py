@@ -11,6 +11,15 @@ import pytest
 
 from engine.events import ListSink, Reporter
 from engine.experiments import get_experiment
+from engine.records import (
+    Artifact,
+    BatchProgress,
+    Event,
+    Log,
+    PhaseStarted,
+    RunFinished,
+    RunStarted,
+)
 from engine.runs import RunStore
 from engine.training import run_experiment
 
@@ -69,12 +78,16 @@ def test_simple_cnn_run_writes_a_complete_readable_folder(tmp_path: Path) -> Non
     kinds = sink.kinds()
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
     assert kinds.count("epoch_end") == 2 and "batch_progress" in kinds and "phase_started" in kinds
-    assert {e["kind"] for e in sink.events if e["event"] == "artifact"} >= {
+    assert {e.kind for e in sink.events if isinstance(e, Artifact)} >= {
         "model",
         "summary",
         "run",
     }
-    assert all(e["run_id"] == run.id for e in sink.events)
+    assert all(e.run_id == run.id for e in sink.events)
+    (started,) = [e for e in sink.events if isinstance(e, RunStarted)]
+    assert started.model is not None and started.model.name == "simple_cnn"
+    assert started.data is not None and started.data.test == rec["data"]["test"]
+    assert run.info.model == started.model and run.info.schema == 2
 
 
 def test_synthetic_data_is_learnable_by_the_simple_cnn(tmp_path: Path) -> None:
@@ -90,7 +103,7 @@ def test_cached_features_train_the_same_model_as_end_to_end(tmp_path: Path) -> N
     assert abs(a - b) <= 0.08, (a, b)
     assert cached.record["params"]["trainable"] == 12_810
     assert cached.record["model"]["random_init"] is True
-    assert any(e["event"] == "phase_started" and e["phase"] == "features" for e in sink.events)
+    assert any(isinstance(e, PhaseStarted) and e.phase == "features" for e in sink.events)
     # The saved full model carries the head trained on features: its own test accuracy matches.
     import keras
 
@@ -103,7 +116,7 @@ def test_cached_features_train_the_same_model_as_end_to_end(tmp_path: Path) -> N
     assert float((probs.argmax(1) == data.y_test).mean()) == pytest.approx(a, abs=1e-6)
     # A second run with the same backbone, weights, preprocessing and data reads the cache.
     again, sink2 = _run("transfer", tmp_path, feature_cache=True, **common)
-    assert any("read from the cache" in e.get("message", "") for e in sink2.events)
+    assert any(isinstance(e, Log) and "read from the cache" in e.message for e in sink2.events)
     assert again.record["metrics"]["test_accuracy"] == pytest.approx(a, abs=0.02)
 
 
@@ -141,7 +154,12 @@ def test_compare_ranks_children_and_preprocessing_pairs_them(tmp_path: Path) -> 
     store = RunStore(tmp_path / "runs")
     children = [store.open(c) for c in parent.record["children"]]
     assert all(c.record["parent"] == parent.id and c.status == "finished" for c in children)
-    assert {e["run_id"] for e in sink.events if e["event"] == "run_started"} == {
+    started = next(e for e in sink.events if isinstance(e, RunStarted) and e.run_id == parent.id)
+    assert [p.backbone for p in started.plan] == ["MobileNetV2", "EfficientNetB0"]
+    assert started.model is None and started.data is None and started.is_parent
+    assert parent.info.plan == started.plan and parent.info.is_parent
+    assert [r.backbone for r in parent.info.compare_rows] == [r["backbone"] for r in rows]
+    assert {e.run_id for e in sink.events if isinstance(e, RunStarted)} == {
         parent.id,
         *parent.record["children"],
     }
@@ -164,9 +182,9 @@ class _CancelAfterFirstBatch(ListSink):
         super().__init__()
         self.reporter: Reporter | None = None
 
-    def emit(self, event: dict[str, Any]) -> None:
+    def emit(self, event: Event) -> None:
         super().emit(event)
-        if event["event"] == "batch_progress" and event.get("phase") == "train" and self.reporter:
+        if isinstance(event, BatchProgress) and event.phase == "train" and self.reporter:
             self.reporter.cancel.cancel()
 
 
@@ -179,7 +197,8 @@ def test_cancel_stops_saves_and_marks_cancelled(tmp_path: Path) -> None:
     assert run.status == "cancelled"
     assert run.record["metrics"]["epochs_run"] == 1
     assert (run.path / "model.keras").is_file() and (run.path / "summary.json").is_file()
-    assert sink.events[-1]["event"] == "run_finished" and sink.events[-1]["status"] == "cancelled"
+    last = sink.events[-1]
+    assert isinstance(last, RunFinished) and last.status == "cancelled"
 
 
 def test_bad_data_fails_the_run_with_a_readable_record(tmp_path: Path) -> None:
@@ -189,3 +208,38 @@ def test_bad_data_fails_the_run_with_a_readable_record(tmp_path: Path) -> None:
         _run("simple-cnn", tmp_path, data="folder:/nonexistent/cifar")
     (run,) = RunStore(tmp_path / "runs").list()
     assert run.status == "failed" and "/nonexistent/cifar" in run.record["error"]
+
+
+def test_a_real_engine_run_speaks_the_record_classes(tmp_path: Path) -> None:
+    """`engine run --events jsonl` in its own process: every line parses into its event class
+    and run.json into RunRecord, agreeing with each other."""
+    import os
+    import subprocess
+    import sys
+
+    from engine.records import EpochEnd, RunRecord, event_from_json
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CNNLAB_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "run", "simple-cnn", "--data", "synthetic"]
+        + ["--subset", "200", "--epochs", "1", "--events", "jsonl"]
+        + ["--runs-dir", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    events = [event_from_json(json.loads(line)) for line in done.stdout.splitlines()]
+    assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
+    assert sum(isinstance(e, EpochEnd) for e in events) == 1
+    started, finished = events[0], events[-1]
+    (run,) = RunStore(tmp_path / "runs").list()
+    raw = json.loads((run.path / "run.json").read_text())
+    record = RunRecord.from_json(raw)
+    assert raw["schema"] == 2 and record.extra == {} and record.to_json() == raw
+    assert started.run_id == record.id and started.model == record.model
+    assert started.data == record.data and started.plan == [] and not record.is_parent
+    assert finished.metrics == record.metrics and finished.status == record.status == "finished"
+    assert record.metrics is not None and record.metrics.epochs_run == 1
+    assert [h.phase for h in record.history] == ["train"] and record.phases[0].name == "train"

@@ -59,3 +59,48 @@ def test_upscaling_inside_the_model() -> None:
     tm = build_transfer("MobileNetV2", weights="none", input_size=64)
     assert tm.model.input.shape[1:] == (32, 32, 3)
     assert tm.model.get_layer("upscale").output.shape[1:3] == (64, 64)
+
+
+def test_registered_builders_make_the_same_models_from_a_config() -> None:
+    from engine.config import ExperimentConfig
+    from engine.models import MODELS, get_model
+
+    assert MODELS.names() == ["simple_cnn", "mlp", "transfer"]
+    assert [get_model(n).uses_backbone for n in MODELS.names()] == [False, False, True]
+    config = ExperimentConfig(weights="none", mlp_units=[64])
+    cnn = get_model("simple_cnn").build(config, (32, 32, 3), 10)
+    assert count_params(cnn)["total"] == 2_122_186
+    mlp = get_model("mlp").build(config, (32, 32, 3), 10)
+    assert count_params(mlp)["total"] == 32 * 32 * 3 * 64 + 64 + 64 * 10 + 10
+    tm = get_model("transfer").build(config.replace(backbone="MobileNetV2"), (32, 32, 3), 10)
+    assert count_params(tm.model) == {"total": 2_270_794, "trainable": 12_810, "frozen": 2_257_984}
+
+
+def test_optimizers_are_registered_builders() -> None:
+    import keras
+
+    from engine.optimizers import OPTIMIZERS, build_optimizer
+
+    assert OPTIMIZERS.names() == ["adam", "sgd", "rmsprop"]
+    sgd = build_optimizer("sgd", 0.01)
+    assert isinstance(sgd, keras.optimizers.SGD) and sgd.momentum == pytest.approx(0.9)
+    assert float(sgd.learning_rate) == pytest.approx(0.01)
+    assert isinstance(build_optimizer("adam", 1e-3), keras.optimizers.Adam)
+    assert isinstance(build_optimizer("rmsprop", 1e-3), keras.optimizers.RMSprop)
+    with pytest.raises(KeyError, match="adam, sgd, rmsprop"):
+        build_optimizer("lion", 1e-3)
+
+
+def test_config_choices_come_from_the_registries_without_tensorflow() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, engine.config as c, engine.experiments, engine.training; "
+        "assert c.MODELS == ('simple_cnn', 'mlp', 'transfer'), c.MODELS; "
+        "assert c.OPTIMIZERS == ('adam', 'sgd', 'rmsprop'), c.OPTIMIZERS; "
+        "assert c.HEADS == ('gap-dense10', 'gap-dense256-dense10'), c.HEADS; "
+        "heavy = [m for m in ('tensorflow', 'keras') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

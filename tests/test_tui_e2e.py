@@ -41,7 +41,7 @@ async def test_real_engine_short_run(tmp_path: Path) -> None:
         assert screen.done[-1][0].startswith("✓"), (screen.done, state.error)
         assert state.status == "finished"
         assert len(state.history) == 1 and state.epochs == 1
-        assert state.data is not None and state.data["source"] == "synthetic"
+        assert state.data is not None and state.data.source == "synthetic"
         assert tf_before or "tensorflow" not in sys.modules
         run_dirs = [p for p in runs_root.iterdir() if (p / "run.json").is_file()]
         assert len(run_dirs) == 1

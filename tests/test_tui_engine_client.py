@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import FakeEngine  # noqa: F401 - keeps the conftest import style uniform
 
+from engine.records import BatchProgress, Log, ModelInfo, RunFinished, RunStarted
 from tui.engine_client import (
     EngineClient,
     EngineCommandError,
@@ -49,7 +50,7 @@ STAND_IN = textwrap.dedent(
     with open(os.environ["STAND_IN_PIDFILE"], "w") as fh:
         fh.write(str(os.getpid()))
     emit(event="run_started", run_id="r1", run_dir="runs/r1", experiment=args[1], parent=None,
-         config={"argv": args}, model="simple_cnn", data=None)
+         config={"argv": args}, model={"name": "simple_cnn"}, data=None)
     print("not json: a stray print", flush=True)
     if mode == "crash":
         print("Traceback (most recent call last):", file=sys.stderr)
@@ -123,11 +124,15 @@ async def test_events_are_read_line_by_line(
     client, _ = stand_in
     monkeypatch.setenv("STAND_IN_MODE", "ok")
     job = await client.start(RunRequest("simple-cnn", {"epochs": 1}, Path("runs")))
-    kinds = [event["event"] async for event in job.events()]
+    events = [event async for event in job.events()]
+    kinds = [event.KIND for event in events]
     assert await job.wait() == 0
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
     assert kinds.count("batch_progress") == 100
-    assert "log" in kinds  # the stray non-JSON line became a warning, not a crash
+    # the stray non-JSON line became a warning, not a crash
+    assert [e.message for e in events if isinstance(e, Log)] == ["not json: a stray print"]
+    started = events[0]
+    assert isinstance(started, RunStarted) and started.model == ModelInfo(name="simple_cnn")
     assert client.running() == []
 
 
@@ -140,10 +145,11 @@ async def test_cancel_is_sigint_and_the_engine_exits_130(
     events = []
     async for event in job.events():
         events.append(event)
-        if event["event"] == "batch_progress" and event["step"] == 3:
+        if isinstance(event, BatchProgress) and event.step == 3:
             job.cancel()
     assert await job.wait() == 130
-    assert events[-1] == {**events[-1], "event": "run_finished", "status": "cancelled"}
+    last = events[-1]
+    assert isinstance(last, RunFinished) and last.status == "cancelled"
 
 
 async def test_a_crash_keeps_the_last_lines_of_stderr(

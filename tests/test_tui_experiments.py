@@ -3,6 +3,7 @@ a queue of two runs, an engine that crashes mid-run, and settings the engine ref
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from conftest import FakeEngine, settle, training_events
 from textual.widgets import Input, RichLog
 
+from engine.records import ChildPlan, ErrorEvent, ModelInfo, RunStarted
 from tui.app import CnnLabApp
 from tui.screens.experiments import ExperimentsScreen
 from tui.widgets.monitor import RunMonitor
@@ -224,15 +226,7 @@ async def test_engine_crash_mid_run_shows_its_log_and_the_app_keeps_working(
 
 
 async def test_engine_refusing_the_settings_says_why(runs_root: Path) -> None:
-    refused = [
-        {
-            "event": "error",
-            "time": 1.0,
-            "run_id": None,
-            "kind": "usage",
-            "message": "backbone: unknown 'X'",
-        }
-    ]
+    refused = [ErrorEvent(time=1.0, run_id=None, kind="usage", message="backbone: unknown 'X'")]
     engine = FakeEngine((refused, 2, ["engine: error: backbone: unknown 'X'"]))
     app = CnnLabApp(engine=engine, runs_root=runs_root)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -246,23 +240,24 @@ async def test_engine_refusing_the_settings_says_why(runs_root: Path) -> None:
 
 
 async def test_compare_run_counts_its_children(runs_root: Path) -> None:
-    parent = {
-        "event": "run_started",
-        "time": 0.0,
-        "run_id": "p",
-        "run_dir": "runs/p",
-        "experiment": "compare",
-        "parent": None,
-        "config": {"backbones": ["ResNet50", "VGG16"], "weights": "none", "model": "transfer"},
-        "model": None,
-        "data": None,
-    }
-    child = training_events("c1", experiment="compare")
-    child[0] = {
-        **child[0],
-        "parent": "p",
-        "config": {"model": "transfer", "backbone": "ResNet50", "weights": "none"},
-    }
+    parent = RunStarted(
+        time=0.0,
+        run_id="p",
+        run_dir="runs/p",
+        experiment="compare",
+        config={"backbones": ["ResNet50", "VGG16"], "weights": "none", "model": "transfer"},
+        plan=[
+            ChildPlan(backbone=b, preprocessing="auto", title=f"{b} (own preprocessing)")
+            for b in ("ResNet50", "VGG16")
+        ],
+    )
+    child = training_events("c1", experiment="transfer")
+    child[0] = dataclasses.replace(
+        child[0],
+        parent="p",
+        config={"model": "transfer", "backbone": "ResNet50", "weights": "none"},
+        model=ModelInfo(name="transfer", backbone="ResNet50", weights="none", random_init=True),
+    )
     script = [parent, *child[:5], "pause", *child[5:]]
     engine = FakeEngine((script, 0, []))
     app = CnnLabApp(engine=engine, runs_root=runs_root)
@@ -275,7 +270,7 @@ async def test_compare_run_counts_its_children(runs_root: Path) -> None:
         await pilot.pause(0.1)
         state = s.query_one(RunMonitor).state
         assert (state.children_started, state.children_total) == (1, 2)
-        assert state.model == "ResNet50" and state.random_init
+        assert state.model_label == "ResNet50" and state.random_init
         header = str(s.query_one("#live-header").render())
         assert "training 1 of 2" in header and "random init" in header
         engine.jobs[0].resume()

@@ -3,6 +3,7 @@ the Compare and Data screens (they read the same run store / the fake engine's d
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 import types
@@ -13,14 +14,16 @@ from conftest import CLASSES, FakeEngine, make_record, plain, write_run
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
+from engine.runs import RunStore
 from tui.app import CnnLabApp
 from tui.screens.compare import CompareScreen
 from tui.screens.data import DataScreen
 from tui.screens.overlay import OverlayScreen
 from tui.screens.run_detail import RunDetailScreen
-from tui.screens.runs import RunsScreen, matches, read_run_rows
+from tui.screens.runs import RunsScreen, matches
 from tui.widgets.charts import BarChart, LineChart
 from tui.widgets.pixels import PixelImage
+from tui.widgets.run_info import model_label
 
 NEWEST_FIRST = [
     "20260101-150000-preprocessing-ffff",
@@ -80,16 +83,22 @@ async def test_filter_narrows_the_list(runs_root: Path) -> None:
 
 
 def test_filter_terms() -> None:
-    rows = {row.id: row for row in read_run_rows(Path("/nonexistent"))}
+    rows = {row.id: row for row in RunStore(Path("/nonexistent")).scan()}
     assert rows == {}
 
 
 def test_filter_terms_on_records(runs_root: Path) -> None:
-    rows = {row.id[16:]: row for row in read_run_rows(runs_root)}
+    rows = {row.id[16:]: row for row in RunStore(runs_root).scan()}
     assert matches(rows["transfer-cccc"], "random")
     assert matches(rows["transfer-cccc"], "model:mobilenet exp:transfer")
     assert not matches(rows["mlp-bbbb"], "random")
     assert matches(rows["compare-eeee"], "parent")
+    assert model_label(rows["compare-eeee"].info) == "3 backbones"
+    assert model_label(rows["preprocessing-ffff"].info) == "2 backbones"
+    assert matches(rows["preprocessing-ffff"], "model:2 backbones")
+    assert matches(rows["transfer-cccc"], "status:finished") and not matches(
+        rows["simple-cnn-dddd"], "status:finished"
+    )
 
 
 async def test_open_details_shows_results(runs_root: Path) -> None:
@@ -204,7 +213,7 @@ async def test_running_run_cannot_be_deleted(runs_root: Path) -> None:
     record = make_record("20260102-100000-simple-cnn-live", status="running", test=None)
     import os
 
-    record["pid"] = os.getpid()  # alive: not stale
+    record.pid = os.getpid()  # alive: not stale
     write_run(runs_root, record)
     app = CnnLabApp(engine=FakeEngine(), runs_root=runs_root)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -213,7 +222,7 @@ async def test_running_run_cannot_be_deleted(runs_root: Path) -> None:
         await pilot.press("d")
         await pilot.pause()
         assert type(app.screen).__name__ == "RunsScreen"
-        assert (runs_root / record["id"]).is_dir()
+        assert (runs_root / record.id).is_dir()
 
 
 async def test_inspect_key_opens_the_inspector_on_the_run(
@@ -247,7 +256,7 @@ async def test_many_runs_first_rows_arrive_before_the_rest(tmp_path: Path) -> No
     root = tmp_path / "runs"
     base = make_record("20260101-000000-simple-cnn-0000")
     for i in range(600):
-        rec = dict(
+        rec = dataclasses.replace(
             base,
             id=f"2026{(i // 100) + 1:02d}{(i % 28) + 1:02d}-{i % 24:02d}0000-simple-cnn-{i:04x}",
         )

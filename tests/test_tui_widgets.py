@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from engine.records import ModelInfo, RunRecord, event_from_json
 from tui.widgets.charts import (
     Bar,
     Series,
@@ -92,7 +93,7 @@ def test_resize_and_colormaps() -> None:
 def events(*items: dict[str, object]) -> LiveState:
     state = LiveState()
     for item in items:
-        state.apply(item)
+        state.apply(event_from_json(item))
     return state
 
 
@@ -102,6 +103,7 @@ def test_eta_from_event_times() -> None:
             "event": "run_started",
             "time": 0.0,
             "run_id": "r",
+            "run_dir": "runs/r",
             "experiment": "simple-cnn",
             "config": {},
         },
@@ -119,15 +121,17 @@ def test_eta_from_event_times() -> None:
     # 1 s per batch: 5 batches left in this epoch + 2 epochs of 10.
     assert state.eta() == pytest.approx(25.0)
     state.apply(
-        {
-            "event": "epoch_end",
-            "time": 12.0,
-            "phase": "train",
-            "epoch": 1,
-            "epochs": 3,
-            "metrics": {"loss": 1.0, "accuracy": 0.5},
-            "epoch_time": 12.0,
-        }
+        event_from_json(
+            {
+                "event": "epoch_end",
+                "time": 12.0,
+                "phase": "train",
+                "epoch": 1,
+                "epochs": 3,
+                "metrics": {"loss": 1.0, "accuracy": 0.5},
+                "epoch_time": 12.0,
+            }
+        )
     )
     assert state.eta() == pytest.approx(24.0)  # two epochs of 12 s
     text = progress_text(state, 100).plain
@@ -140,8 +144,10 @@ def test_finetune_continues_the_epoch_axis() -> None:
             "event": "run_started",
             "time": 0.0,
             "run_id": "r",
+            "run_dir": "runs/r",
             "experiment": "finetune",
             "config": {"model": "transfer", "backbone": "MobileNetV2", "weights": "none"},
+            "model": {"name": "transfer", "backbone": "MobileNetV2", "random_init": True},
         },
         {"event": "phase_started", "time": 0.0, "phase": "frozen", "epochs": 2, "steps": 4},
         {
@@ -164,7 +170,7 @@ def test_finetune_continues_the_epoch_axis() -> None:
         },
         {"event": "phase_started", "time": 2.0, "phase": "finetune", "epochs": 3, "steps": 4},
     )
-    assert state.model == "MobileNetV2" and state.random_init
+    assert state.model_label == "MobileNetV2" and state.random_init
     acc, _, x_range = state.series()
     assert x_range == (1.0, 5.0)  # 2 frozen + 3 fine-tuning epochs on one axis
     assert acc[1].points == [(1.0, 0.4), (2.0, 0.45)]
@@ -174,11 +180,11 @@ def test_small_formatters() -> None:
     assert text_bar(0.5, 4) == "██░░"
     assert pct(0.6937) == "69.37 %" and pct(None) == "–"
     assert seconds(75) == "1m 15s" and seconds(3.21) == "3.2 s"
-    record = {
-        "id": "20260101-120000-transfer-cccc",
-        "experiment": "transfer",
-        "model": {"backbone": "VGG16"},
-    }
+    record = RunRecord(
+        id="20260101-120000-transfer-cccc",
+        experiment="transfer",
+        model=ModelInfo(name="transfer", backbone="VGG16"),
+    )
     assert run_title(record) == "transfer · VGG16 · 0101-1200"
     assert created_label(record) == "2026-01-01 12:00"
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine.records import Event, Log, RecordError, event_from_json
+
 # How many lines of the engine's stderr (TF's log noise, tracebacks) are kept for the
 # "engine died" message.
 STDERR_TAIL = 60
@@ -86,8 +88,8 @@ class EngineJob(Protocol):
 
     request: RunRequest
 
-    def events(self) -> AsyncIterator[dict[str, Any]]:
-        """The JSON events, in order, until stdout closes."""
+    def events(self) -> AsyncIterator[Event]:
+        """The engine's events, typed, in order, until stdout closes."""
         ...
 
     def cancel(self) -> None:
@@ -153,7 +155,7 @@ class ProcessJob:
             if text:
                 self._tail.append(text)
 
-    async def events(self) -> AsyncIterator[dict[str, Any]]:
+    async def events(self) -> AsyncIterator[Event]:
         assert self._proc.stdout is not None
         while True:
             try:
@@ -166,13 +168,15 @@ class ProcessJob:
             if not text:
                 continue
             try:
-                event = json.loads(text)
+                data = json.loads(text)
             except json.JSONDecodeError:
                 # The protocol says stdout is JSON only; show strays as log lines, never crash.
-                yield {"event": "log", "level": "warning", "message": text, "run_id": None}
+                yield Log(level="warning", message=text)
                 continue
-            if isinstance(event, dict) and "event" in event:
-                yield event
+            try:
+                yield event_from_json(data)
+            except RecordError as exc:  # an engine of another version: say so, keep reading
+                yield Log(level="warning", message=f"engine event not understood: {exc}")
 
     def _signal(self, sig: int) -> None:
         if self._proc.returncode is not None:

@@ -1,17 +1,19 @@
 """App-wide messages. Workers post these; handlers on the UI thread change widgets.
 
-The engine's events (docs/protocol.md) arrive as `EngineEvent` with the raw event dict, except
-the high-rate `batch_progress`, which comes as `BatchProgress` so that a newer one replaces a
-still-queued older one (Toolong's `can_replace`): a fast training loop never floods the UI.
+The engine's events (docs/protocol.md) arrive as `EngineEvent` carrying the typed event
+(`engine.records`), except the high-rate `batch_progress`, which comes as `BatchProgress` so that
+a newer one replaces a still-queued older one (Toolong's `can_replace`): a fast training loop
+never floods the UI.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from textual.message import Message
+
+from engine import records
 
 
 @dataclass
@@ -19,11 +21,11 @@ class EngineEvent(Message):
     """One event from the engine's JSON-lines stream (any kind but batch_progress)."""
 
     job: int
-    event: dict[str, Any]
+    event: records.Event
 
     @property
     def kind(self) -> str:
-        return str(self.event.get("event", ""))
+        return self.event.KIND
 
 
 @dataclass
@@ -31,7 +33,7 @@ class BatchProgress(Message):
     """A throttled `batch_progress` event; a newer one for the same job replaces it in the queue."""
 
     job: int
-    event: dict[str, Any]
+    event: records.BatchProgress
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, BatchProgress) and message.job == self.job

@@ -22,10 +22,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Select, Static
 from textual.worker import Worker, WorkerState
 
-from tui.screens.runs import read_run_rows
+from engine.records import CompareRow, RunRecord
+from engine.runs import Run, RunStore, transfer_ranking
 from tui.widgets.charts import PALETTE, Bar, BarChart
 from tui.widgets.nav import NavBar
-from tui.widgets.run_info import RANDOM_MARK, RunRow, created_label, is_random_init, metrics_of, pct
+from tui.widgets.run_info import RANDOM_MARK, created_label, pct
 
 # The assignment's results (ASSIGNMENT.md): test accuracy %, params (M), efficiency.
 ASSIGNMENT_RANKING: dict[str, tuple[float, float, float]] = {
@@ -39,93 +40,46 @@ ASSIGNMENT_RANKING: dict[str, tuple[float, float, float]] = {
     "MobileNetV3Large": (46.78, 3.2, 0.146),
     "MobileNetV2": (29.94, 2.6, 0.115),
 }
-# before (x/255) → after (own preprocess_input), in %; "~" values are approximate in the write-up.
-ASSIGNMENT_PREPROCESSING: dict[str, tuple[str, str]] = {
-    "ResNet50": ("27.02", "66.01"),
-    "VGG16": ("~25", "63.71"),
-    "EfficientNetB0": ("~23", "57.13"),
-    "MobileNetV2": ("~21", "29.94"),
-}
 TRANSFER_SOURCE = "transfer-runs"
 
 
-@dataclass
-class RankRow:
-    backbone: str
-    test_accuracy: float | None
-    params: float | None  # millions
-    efficiency: float | None
-    random_init: bool
-    run_id: str
-    status: str = "finished"
+def assignment_preprocessing() -> dict[str, tuple[str, str]]:
+    """The assignment's before (x/255) → after (own) test accuracies in %, "~" when approximate."""
+    from engine.inspect import ASSIGNMENT_PREPROCESSING
+
+    out = {}
+    for name, ref in ASSIGNMENT_PREPROCESSING.items():
+        before = (
+            f"~{ref['before'] * 100:.0f}" if ref["approx_before"] else f"{ref['before'] * 100:.2f}"
+        )
+        out[name] = (before, f"{ref['after'] * 100:.2f}")
+    return out
 
 
 @dataclass
 class CompareData:
-    """What the screen shows, gathered from disk in a worker."""
+    """What the screen shows, gathered from disk in a worker (the engine's records as written)."""
 
-    compare_runs: list[RunRow] = field(default_factory=list)
-    preprocessing_runs: list[RunRow] = field(default_factory=list)
-    transfer_rows: list[RankRow] = field(default_factory=list)
+    compare_runs: list[Run] = field(default_factory=list)
+    preprocessing_runs: list[Run] = field(default_factory=list)
+    transfer_rows: list[CompareRow] = field(default_factory=list)
 
 
 def gather(root: Path) -> CompareData:
-    """Read every run folder once; keep parents with tables and the newest transfer run per backbone."""
+    """Read every run folder once: parents with tables, and the transfer-runs ranking."""
     data = CompareData()
-    newest_transfer: dict[str, RankRow] = {}
-    for row in read_run_rows(root):
-        r = row.record
-        exp = r.get("experiment")
-        if exp == "compare" and r.get("table"):
-            data.compare_runs.append(row)
-        elif exp == "preprocessing" and r.get("table"):
-            data.preprocessing_runs.append(row)
-        elif exp == "transfer" and row.status == "finished" and not r.get("parent"):
-            model = r.get("model") or {}
-            backbone = model.get("backbone") or (r.get("config") or {}).get("backbone")
-            m = metrics_of(r)
-            if not backbone or backbone in newest_transfer or m.get("test_accuracy") is None:
-                continue  # rows come newest first: keep the first per backbone
-            total = (r.get("params") or {}).get("total")
-            params_m = total / 1e6 if isinstance(total, (int, float)) else None
-            acc = m.get("test_accuracy")
-            newest_transfer[backbone] = RankRow(
-                backbone=str(backbone),
-                test_accuracy=acc,
-                params=params_m,
-                efficiency=(acc / params_m) if acc is not None and params_m else None,
-                random_init=is_random_init(r),
-                run_id=row.id,
-            )
-    data.transfer_rows = list(newest_transfer.values())
+    runs = list(RunStore(root).scan())
+    for run in runs:
+        if run.info.compare_rows:
+            data.compare_runs.append(run)
+        elif run.info.preprocessing_rows:
+            data.preprocessing_runs.append(run)
+    data.transfer_rows = transfer_ranking(runs)
     return data
 
 
-def rank_rows_from_table(record: dict[str, Any]) -> list[RankRow]:
-    rows = []
-    for t in record.get("table") or []:
-        params_m = t.get("params_m")
-        if params_m is None and isinstance(t.get("params"), (int, float)):
-            params_m = t["params"] / 1e6
-        rows.append(
-            RankRow(
-                backbone=str(t.get("backbone", "?")),
-                test_accuracy=t.get("test_accuracy"),
-                params=params_m,
-                efficiency=t.get("efficiency"),
-                random_init=bool(t.get("random_init")),
-                run_id=str(t.get("run_id", "")),
-                status=str(t.get("status", "finished")),
-            )
-        )
-    return rows
-
-
-def ranked(rows: list[RankRow]) -> list[RankRow]:
-    return sorted(rows, key=lambda r: (r.test_accuracy is None, -(r.test_accuracy or 0.0)))
-
-
-def ranking_table(rows: list[RankRow]) -> Table:
+def ranking_table(rows: list[CompareRow]) -> Table:
+    """A compare table as the engine ranked it."""
     table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
     table.add_column("#", justify="right")
     table.add_column("backbone", no_wrap=True)
@@ -133,25 +87,25 @@ def ranking_table(rows: list[RankRow]) -> Table:
     table.add_column("params", justify="right")
     table.add_column("effic.", justify="right")
     table.add_column("assignment", justify="right", style="dim", no_wrap=True)
-    for i, row in enumerate(ranked(rows), start=1):
+    for row in rows:
         name = Text(row.backbone)
         if row.random_init:
             name.append(" ⚠", style="bold yellow")
         ref = ASSIGNMENT_RANKING.get(row.backbone)
         table.add_row(
-            str(i),
+            str(row.rank if row.rank is not None else "–"),
             name,
             pct(row.test_accuracy)
             if row.status in ("finished", "")
             else Text(row.status, style="red"),
-            f"{row.params:.1f} M" if row.params is not None else "–",
+            f"{row.params_m:.1f} M" if row.params_m is not None else "–",
             f"{row.efficiency:.3f}" if row.efficiency is not None else "–",
             f"{ref[0]:.2f} % · {ref[2]:.3f}" if ref else "–",
         )
     return table
 
 
-def ranking_bars(rows: list[RankRow]) -> list[Bar]:
+def ranking_bars(rows: list[CompareRow]) -> list[Bar]:
     return [
         Bar(
             row.backbone,
@@ -159,11 +113,11 @@ def ranking_bars(rows: list[RankRow]) -> list[Bar]:
             PALETTE[3] if row.random_init else PALETTE[0],
             note="⚠" if row.random_init else "",
         )
-        for row in ranked(rows)
+        for row in rows
     ]
 
 
-def preprocessing_table(record: dict[str, Any]) -> Table:
+def preprocessing_table(record: RunRecord) -> Table:
     table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
     table.add_column("backbone", no_wrap=True)
     table.add_column("own preprocessing", no_wrap=True)
@@ -171,20 +125,18 @@ def preprocessing_table(record: dict[str, Any]) -> Table:
     table.add_column("own", justify="right")
     table.add_column("Δ", justify="right")
     table.add_column("assignment", justify="right", style="dim", no_wrap=True)
-    for row in record.get("table") or []:
-        before, after = row.get("before"), row.get("after")
-        name = Text(str(row.get("backbone", "?")))
-        if row.get("random_init"):
+    reference = assignment_preprocessing()
+    for row in record.preprocessing_rows:
+        name = Text(row.backbone)
+        if row.random_init:
             name.append(" ⚠", style="bold yellow")
-        delta = None
-        if isinstance(before, (int, float)) and isinstance(after, (int, float)):
-            delta = (after - before) * 100
-        ref = ASSIGNMENT_PREPROCESSING.get(str(row.get("backbone")))
+        delta = row.delta_points
+        ref = reference.get(row.backbone)
         table.add_row(
             name,
-            str(row.get("preprocessing", "")),
-            pct(before),
-            Text(pct(after), style="bold"),
+            row.preprocessing,
+            pct(row.before),
+            Text(pct(row.after), style="bold"),
             Text(f"{delta:+.1f}", style="green" if delta and delta > 0 else "red")
             if delta is not None
             else "–",
@@ -193,13 +145,12 @@ def preprocessing_table(record: dict[str, Any]) -> Table:
     return table
 
 
-def preprocessing_bars(record: dict[str, Any]) -> list[Bar]:
+def preprocessing_bars(record: RunRecord) -> list[Bar]:
     bars: list[Bar] = []
-    for row in record.get("table") or []:
-        name = str(row.get("backbone", "?"))
-        mark = "⚠" if row.get("random_init") else ""
-        bars.append(Bar(f"{name} x/255", float(row.get("before") or 0.0), PALETTE[3], note=mark))
-        bars.append(Bar(f"{name} own", float(row.get("after") or 0.0), PALETTE[2], note=mark))
+    for row in record.preprocessing_rows:
+        mark = "⚠" if row.random_init else ""
+        bars.append(Bar(f"{row.backbone} x/255", row.before or 0.0, PALETTE[3], note=mark))
+        bars.append(Bar(f"{row.backbone} own", row.after or 0.0, PALETTE[2], note=mark))
     return bars
 
 
@@ -217,10 +168,10 @@ def with_legend(table: Table, random_init: bool) -> Any:
     return Group(table, Text(""), note)
 
 
-def source_label(row: RunRow) -> str:
-    n = len(row.record.get("table") or [])
-    mark = f"  {RANDOM_MARK}" if is_random_init(row.record) else ""
-    return f"{row.record.get('experiment')} run {created_label(row.record)} · {n} rows · {row.status}{mark}"
+def source_label(run: Run) -> str:
+    r = run.info
+    mark = f"  {RANDOM_MARK}" if r.random_init else ""
+    return f"{r.experiment} run {created_label(r)} · {len(r.table or [])} rows · {run.status}{mark}"
 
 
 class CompareScreen(Screen[None]):
@@ -336,13 +287,13 @@ class CompareScreen(Screen[None]):
     @on(Select.Changed, "#ranking-source")
     def _show_ranking(self) -> None:
         value = self.query_one("#ranking-source", Select).value
-        rows: list[RankRow] = []
+        rows: list[CompareRow] = []
         if value == TRANSFER_SOURCE:
             rows = self.gathered.transfer_rows
         else:
             for run in self.gathered.compare_runs:
                 if run.id == value:
-                    rows = rank_rows_from_table(run.record)
+                    rows = run.info.compare_rows
         table = self.query_one("#ranking-table", Static)
         bars = self.query_one("#ranking-bars", BarChart)
         if not rows:
@@ -366,7 +317,7 @@ class CompareScreen(Screen[None]):
     @on(Select.Changed, "#prep-source")
     def _show_preprocessing(self) -> None:
         value = self.query_one("#prep-source", Select).value
-        record = next((r.record for r in self.gathered.preprocessing_runs if r.id == value), None)
+        record = next((r.info for r in self.gathered.preprocessing_runs if r.id == value), None)
         table = self.query_one("#prep-table", Static)
         bars = self.query_one("#prep-bars", BarChart)
         if record is None:
@@ -376,14 +327,14 @@ class CompareScreen(Screen[None]):
                     "backbone twice, on x/255 and on its own preprocess_input.\n\nThe assignment's figures:\n"
                     + "\n".join(
                         f"  {name:<15} {b:>6} % → {a} %"
-                        for name, (b, a) in ASSIGNMENT_PREPROCESSING.items()
+                        for name, (b, a) in assignment_preprocessing().items()
                     ),
                     style="dim",
                 )
             )
             bars.bars = []
             return
-        table.update(with_legend(preprocessing_table(record), is_random_init(record)))
+        table.update(with_legend(preprocessing_table(record), record.random_init))
         bars.bars = preprocessing_bars(record)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

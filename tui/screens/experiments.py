@@ -31,6 +31,7 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
+from engine import records
 from engine.experiments import ExperimentSpec, get_experiment, list_experiments
 from tui.engine_client import (
     EXIT_CANCELLED,
@@ -85,7 +86,7 @@ class ExperimentsScreen(Screen[None]):
         self._job_counter = 0
         self._draining = False
         self._errors: dict[int, str] = {}
-        self._finished_metrics: dict[int, dict[str, Any]] = {}
+        self._finished_metrics: dict[int, records.Metrics] = {}
         self._top_runs: dict[int, str] = {}
         self._forms: dict[str, SettingsForm] = {}
         self._narrow = False
@@ -384,7 +385,7 @@ class ExperimentsScreen(Screen[None]):
                 self.post_message(JobStarted(job_no, request.label, command=command))
                 try:
                     async for event in job.events():
-                        if event.get("event") == "batch_progress":
+                        if isinstance(event, records.BatchProgress):
                             self.post_message(BatchProgress(job_no, event))
                         else:
                             self.post_message(EngineEvent(job_no, event))
@@ -417,18 +418,17 @@ class ExperimentsScreen(Screen[None]):
     def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event
         self.monitor.event(event)
-        kind = message.kind
-        if kind == "error":
-            self._errors[message.job] = str(event.get("message", ""))
-        elif kind == "run_started":
-            if not event.get("parent"):
-                self._top_runs[message.job] = str(event.get("run_id"))
-            self.app.post_message(RunsChanged(event.get("run_id")))  # lists show it as running
-        elif kind == "run_finished":
-            if event.get("run_id") == self._top_runs.get(message.job):
-                self._finished_metrics[message.job] = dict(event.get("metrics") or {})
-            self.app.post_message(RunsChanged(event.get("run_id")))
-        if kind in ("run_started", "phase_started", "epoch_end"):
+        if isinstance(event, records.ErrorEvent):
+            self._errors[message.job] = event.message
+        elif isinstance(event, records.RunStarted):
+            if not event.parent:
+                self._top_runs[message.job] = str(event.run_id)
+            self.app.post_message(RunsChanged(event.run_id))  # lists show it as running
+        elif isinstance(event, records.RunFinished):
+            if event.run_id == self._top_runs.get(message.job):
+                self._finished_metrics[message.job] = event.metrics or records.Metrics()
+            self.app.post_message(RunsChanged(event.run_id))
+        if isinstance(event, (records.RunStarted, records.PhaseStarted, records.EpochEnd)):
             self._update_status()
 
     def on_batch_progress(self, message: BatchProgress) -> None:
@@ -440,7 +440,7 @@ class ExperimentsScreen(Screen[None]):
         if not s.phase:
             return
         eta = s.eta()
-        bits = [f"▶ {s.model or s.experiment}", f"{s.phase} {s.epoch}/{s.epochs}"]
+        bits = [f"▶ {s.model_label or s.experiment}", f"{s.phase} {s.epoch}/{s.epochs}"]
         if s.parent_id:
             bits.insert(1, f"{min(s.children_started, s.children_total)}/{s.children_total}")
         if eta is not None:
@@ -451,14 +451,10 @@ class ExperimentsScreen(Screen[None]):
         code = message.returncode
         label = self.monitor.label or "run"
         error = self._errors.pop(message.job, "")
-        metrics = self._finished_metrics.pop(message.job, {})
+        metrics = self._finished_metrics.pop(message.job, records.Metrics())
         if code == EXIT_OK:
             status = "finished"
-            note = (
-                f"test {pct(metrics.get('test_accuracy'))}"
-                if metrics.get("test_accuracy") is not None
-                else ""
-            )
+            note = f"test {pct(metrics.test_accuracy)}" if metrics.test_accuracy is not None else ""
             self.done.append((f"✓ {label}", note))
             self.notify(f"{label}: finished. {note}", title="Run finished", timeout=6)
         elif message.cancelled:

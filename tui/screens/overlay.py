@@ -12,22 +12,20 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from engine.runs import Run
 from tui.widgets.charts import PALETTE, Bar, BarChart, LineChart, Series
 from tui.widgets.nav import NavBar
-from tui.widgets.run_info import RANDOM_SHORT, RunRow, metrics_of, pct, run_title
+from tui.widgets.run_info import RANDOM_SHORT, pct, run_title
 
 
-def overlay_series(rows: list[RunRow], key: str) -> list[Series]:
-    """One curve per run of `history[*][key]`, epochs numbered across phases."""
+def overlay_series(rows: list[Run], key: str) -> list[Series]:
+    """One curve per run of `history[*].<key>` (val_accuracy, val_loss, ...), epochs numbered
+    across phases."""
     series: list[Series] = []
     for i, row in enumerate(rows):
-        history = row.record.get("history") or []
-        points = [
-            (float(n), float(h[key]))
-            for n, h in enumerate(history, start=1)
-            if isinstance(h, dict) and isinstance(h.get(key), (int, float))
-        ]
-        label = run_title(row.record) + (f" {RANDOM_SHORT}" if row.random_init else "")
+        values = [getattr(h, key) for h in row.info.history]
+        points = [(float(n), float(v)) for n, v in enumerate(values, start=1) if v is not None]
+        label = run_title(row.info) + (f" {RANDOM_SHORT}" if row.info.random_init else "")
         series.append(Series(label, points, PALETTE[i % len(PALETTE)], dashed=i >= len(PALETTE)))
     return series
 
@@ -37,7 +35,7 @@ class OverlayScreen(Screen[None]):
 
     BINDINGS = [Binding("escape,q", "back", "Back")]
 
-    def __init__(self, rows: list[RunRow]) -> None:
+    def __init__(self, rows: list[Run]) -> None:
         super().__init__()
         self.rows = rows
 
@@ -45,7 +43,7 @@ class OverlayScreen(Screen[None]):
         yield NavBar("runs")
         acc = overlay_series(self.rows, "val_accuracy")
         loss = overlay_series(self.rows, "val_loss")
-        x_max = max((len(r.record.get("history") or []) for r in self.rows), default=2)
+        x_max = max((len(r.info.history) for r in self.rows), default=2)
         with VerticalScroll(id="overlay-scroll"):
             yield Static(
                 Text.assemble(
@@ -53,7 +51,7 @@ class OverlayScreen(Screen[None]):
                     (f"{len(self.rows)} runs", "bold"),
                     (
                         "  (⚠rand = backbone not pretrained)"
-                        if any(r.random_init for r in self.rows)
+                        if any(r.info.random_init for r in self.rows)
                         else "",
                         "yellow",
                     ),
@@ -89,10 +87,10 @@ class OverlayScreen(Screen[None]):
                 box.border_title = "final test accuracy"
                 bars = [
                     Bar(
-                        run_title(row.record),
-                        float(metrics_of(row.record).get("test_accuracy") or 0.0),
+                        run_title(row.info),
+                        (row.info.metrics.test_accuracy or 0.0) if row.info.metrics else 0.0,
                         PALETTE[i % len(PALETTE)],
-                        note=RANDOM_SHORT if row.random_init else "",
+                        note=RANDOM_SHORT if row.info.random_init else "",
                     )
                     for i, row in enumerate(self.rows)
                 ]

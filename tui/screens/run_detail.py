@@ -14,16 +14,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from engine.errors import RunError
-from engine.runs import read_json
+from engine.records import Metrics, RunRecord
+from engine.runs import Run, RunStore
 from tui.messages import OpenInspector
 from tui.widgets.charts import PALETTE, Bar, BarChart, LineChart, heatmap_table, history_series
 from tui.widgets.nav import NavBar
 from tui.widgets.run_info import (
     RANDOM_MARK,
-    RunRow,
     created_label,
-    is_random_init,
-    metrics_of,
     metrics_table,
     model_label,
     model_lines,
@@ -36,50 +34,42 @@ from tui.widgets.run_info import (
 )
 
 
-def children_table(record: dict[str, Any]) -> Table | None:
+def children_table(record: RunRecord) -> Table | None:
     """The parent run's `table` (compare ranking or preprocessing before/after)."""
-    rows = record.get("table") or []
-    if not rows:
+    if not record.table:
         return None
     table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, header_style="bold")
-    if record.get("experiment") == "preprocessing":
+    if record.preprocessing_rows:
         for col in ("backbone", "preprocessing", "before (x/255)", "after (own)", "Δ"):
             table.add_column(
                 col, justify="left" if col in ("backbone", "preprocessing") else "right"
             )
-        for row in rows:
-            before, after = row.get("before"), row.get("after")
-            delta = (
-                (after - before) * 100
-                if isinstance(before, (int, float)) and isinstance(after, (int, float))
-                else None
-            )
-            name = Text(str(row.get("backbone", "?")))
-            if row.get("random_init"):
+        for prow in record.preprocessing_rows:
+            delta = prow.delta_points
+            name = Text(prow.backbone)
+            if prow.random_init:
                 name.append(" ⚠", style="bold yellow")
             table.add_row(
                 name,
-                str(row.get("preprocessing", "")),
-                pct(before),
-                pct(after),
+                prow.preprocessing,
+                pct(prow.before),
+                pct(prow.after),
                 f"{delta:+.1f} pts" if delta is not None else "–",
             )
         return table
     for col in ("rank", "backbone", "test acc", "params", "efficiency", "status"):
         table.add_column(col, justify="left" if col in ("backbone", "status") else "right")
-    for row in rows:
-        name = Text(str(row.get("backbone", "?")))
-        if row.get("random_init"):
+    for row in record.compare_rows:
+        name = Text(row.backbone)
+        if row.random_init:
             name.append(" ⚠", style="bold yellow")
-        params = row.get("params_m")
-        eff = row.get("efficiency")
         table.add_row(
-            str(row.get("rank", "")),
+            str(row.rank if row.rank is not None else ""),
             name,
-            pct(row.get("test_accuracy")),
-            f"{params:.1f} M" if isinstance(params, (int, float)) else "–",
-            f"{eff:.3f}" if isinstance(eff, (int, float)) else "–",
-            str(row.get("status", "")),
+            pct(row.test_accuracy),
+            f"{row.params_m:.1f} M" if row.params_m is not None else "–",
+            f"{row.efficiency:.3f}" if row.efficiency is not None else "–",
+            row.status,
         )
     return table
 
@@ -110,18 +100,18 @@ class RunDetailScreen(Screen[None]):
         Binding("i", "inspect", "Inspect"),
     ]
 
-    def __init__(self, row: RunRow) -> None:
+    def __init__(self, row: Run) -> None:
         super().__init__()
         self.row = row
-        self.record: dict[str, Any] = row.record
+        self.record: RunRecord = row.info
 
     def compose(self) -> ComposeResult:
         r = self.record
-        m = metrics_of(r)
+        m = r.metrics or Metrics()
         yield NavBar("runs")
         with VerticalScroll(id="detail-scroll"):
             yield Static(self._title(), id="detail-title")
-            if is_random_init(r):
+            if r.random_init:
                 yield Static(
                     Text(
                         f"{RANDOM_MARK}: the backbone was NOT pretrained (--weights none); these numbers are not "
@@ -130,9 +120,9 @@ class RunDetailScreen(Screen[None]):
                     ),
                     id="detail-random",
                 )
-            if r.get("error"):
-                yield Static(Text(f"error: {r.get('error')}", style="bold red"), id="detail-error")
-            is_parent = bool(r.get("table")) or r.get("experiment") in ("compare", "preprocessing")
+            if r.error:
+                yield Static(Text(f"error: {r.error}", style="bold red"), id="detail-error")
+            is_parent = r.is_parent
             with Horizontal(classes="detail-row"):
                 if not is_parent:
                     with Vertical(classes="detail-box", id="box-metrics") as box:
@@ -141,7 +131,7 @@ class RunDetailScreen(Screen[None]):
                 with Vertical(classes="detail-box", id="box-model") as box:
                     box.border_title = "model & data"
                     yield Static(model_lines(r))
-            history = r.get("history") or []
+            history = r.history
             if history:
                 data = history_series(history)
                 x_range = (1.0, max(data.x_max, 2.0))
@@ -161,17 +151,14 @@ class RunDetailScreen(Screen[None]):
             table = children_table(r)
             if table is not None:
                 with Vertical(classes="detail-box", id="box-children") as box:
-                    box.border_title = "results" + (
-                        " (⚠ = random init)" if is_random_init(r) else ""
-                    )
+                    box.border_title = "results" + (" (⚠ = random init)" if r.random_init else "")
                     yield Static(table)
-            children = r.get("children") or []
-            if children:
+            if r.children:
                 with Vertical(classes="detail-box", id="box-children-list") as box:
                     box.border_title = "child runs (enter opens one)"
                     child_table: DataTable[Any] = DataTable(id="children-table", cursor_type="row")
                     yield child_table
-            per_class = m.get("per_class_accuracy") or {}
+            per_class = m.per_class_accuracy or {}
             with Horizontal(classes="detail-row"):
                 if per_class:
                     with Vertical(classes="detail-box", id="box-per-class") as box:
@@ -194,10 +181,10 @@ class RunDetailScreen(Screen[None]):
                 with Vertical(classes="detail-box", id="box-onnx") as box:
                     box.border_title = "ONNX (engine export / engine eval)"
                     yield Static(onnx)
-            matrix = m.get("confusion_matrix") or []
+            matrix = m.confusion_matrix or []
             if matrix:
                 classes = (
-                    (r.get("data") or {}).get("classes")
+                    (r.data.classes if r.data else None)
                     or list(per_class)
                     or [str(i) for i in range(len(matrix))]
                 )
@@ -206,7 +193,7 @@ class RunDetailScreen(Screen[None]):
                         "confusion matrix (rows: true class · colour: share of the row)"
                     )
                     yield Static(heatmap_table(matrix, classes))
-            env = r.get("environment") or {}
+            env = r.environment or {}
             if env:
                 yield Static(
                     Text(
@@ -229,51 +216,51 @@ class RunDetailScreen(Screen[None]):
     def _title(self) -> Text:
         r = self.record
         text = Text()
-        text.append(str(r.get("title") or r.get("experiment")), style="bold")
+        text.append(r.title or r.experiment, style="bold")
         text.append(f"  {model_label(r)}  ")
         text.append_text(status_text(self.row.status))
         text.append(f"  started {created_label(r)}", style="dim")
-        wall = (r.get("timings") or {}).get("wall")
+        wall = r.timings.get("wall")
         if wall is not None:
             text.append(f"  took {seconds(wall)}", style="dim")
-        text.append(f"\nrun {r.get('id')}", style="dim")
-        if r.get("parent"):
-            text.append(f"  (child of {r.get('parent')})", style="dim")
+        text.append(f"\nrun {r.id}", style="dim")
+        if r.parent:
+            text.append(f"  (child of {r.parent})", style="dim")
         return text
 
     def on_mount(self) -> None:
-        children = self.record.get("children") or []
-        if children:
-            table = self.query_one("#children-table", DataTable)
-            table.add_columns("run", "status", "model", "test")
-            for child_id in children:
-                path = self.row.path.parent / str(child_id)
-                try:
-                    rec = read_json(path / "run.json")
-                except RunError:
-                    table.add_row(str(child_id), "missing", "", "", key=str(child_id))
-                    continue
-                model = Text(model_label(rec))
-                if is_random_init(rec):
-                    model.append(" ⚠", style="bold yellow")
-                table.add_row(
-                    str(child_id),
-                    status_text(str(rec.get("status", "?"))),
-                    model,
-                    pct(metrics_of(rec).get("test_accuracy")),
-                    key=str(child_id),
-                )
+        if not self.record.children:
+            return
+        table = self.query_one("#children-table", DataTable)
+        table.add_columns("run", "status", "model", "test")
+        store = RunStore(self.row.path.parent)
+        found = {child.id: child for child in store.children(self.row)}
+        for child_id in self.record.children:
+            child = found.get(child_id)
+            if child is None:
+                table.add_row(child_id, "missing", "", "", key=child_id)
+                continue
+            model = Text(model_label(child.info))
+            if child.info.random_init:
+                model.append(" ⚠", style="bold yellow")
+            metrics = child.info.metrics
+            table.add_row(
+                child_id,
+                status_text(child.status),
+                model,
+                pct(metrics.test_accuracy if metrics else None),
+                key=child_id,
+            )
 
     @on(DataTable.RowSelected, "#children-table")
     def _child_selected(self, event: DataTable.RowSelected) -> None:
         child_id = str(event.row_key.value)
-        path = self.row.path.parent / child_id
         try:
-            rec = read_json(path / "run.json")
+            child = RunStore(self.row.path.parent).open(child_id)
         except RunError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.app.push_screen(RunDetailScreen(RunRow(path, rec, str(rec.get("status", "?")))))
+        self.app.push_screen(RunDetailScreen(child))
 
     def action_back(self) -> None:
         self.app.pop_screen()

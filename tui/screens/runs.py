@@ -19,15 +19,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine.errors import RunError
-from engine.runs import Run, read_json
+from engine.records import Metrics
+from engine.runs import Run, RunStore
 from tui.messages import OpenInspector, RunsChanged
 from tui.widgets.nav import NavBar
 from tui.widgets.run_info import (
     RANDOM_MARK,
-    RunRow,
     created_label,
-    metrics_of,
+    haystack,
     model_label,
     onnx_summary,
     pct,
@@ -38,44 +37,18 @@ FIRST_BATCH = 40  # rows shown before the rest are read
 BATCH = 250
 
 
-def read_run_rows(root: Path, cancelled: Any = lambda: False) -> Any:
-    """Yield RunRow for each readable run folder under `root`, newest (by id) first."""
-    try:
-        paths = sorted(
-            (p for p in root.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True
-        )
-    except OSError:
-        return
-    for path in paths:
-        if cancelled():
-            return
-        run_json = path / "run.json"
-        if not run_json.is_file():
-            continue
-        try:
-            record = read_json(run_json)
-        except RunError:
-            continue
-        if not isinstance(record, dict):
-            continue
-        status = str(record.get("status", "unknown"))
-        if status == "running" and Run(path, record).is_stale():
-            status = "died"
-        yield RunRow(path, record, status)
-
-
-def matches(row: RunRow, query: str) -> bool:
+def matches(run: Run, query: str) -> bool:
     """`resnet status:finished exp:compare random` — every term must match."""
-    hay = row.haystack()
+    hay = haystack(run)
     for term in query.lower().split():
         if ":" in term:
             key, _, value = term.partition(":")
             field_value = {
-                "status": row.status,
-                "exp": str(row.record.get("experiment", "")),
-                "experiment": str(row.record.get("experiment", "")),
-                "model": model_label(row.record),
-                "data": str((row.record.get("config") or {}).get("data", "")),
+                "status": run.status,
+                "exp": run.info.experiment,
+                "experiment": run.info.experiment,
+                "model": model_label(run.info),
+                "data": str(run.info.config.get("data", "")),
             }.get(key)
             if field_value is None:
                 if term not in hay:
@@ -109,7 +82,7 @@ class RunsScreen(Screen[None]):
     class RunsLoaded(Message):
         """A batch of rows read from disk (`done`: the last batch)."""
 
-        def __init__(self, rows: list[RunRow], done: bool, generation: int) -> None:
+        def __init__(self, rows: list[Run], done: bool, generation: int) -> None:
             super().__init__()
             self.rows = rows
             self.done = done
@@ -117,8 +90,8 @@ class RunsScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list[RunRow] = []
-        self.shown: list[RunRow] = []
+        self.rows: list[Run] = []
+        self.shown: list[Run] = []
         self.selected: set[str] = set()
         self.loaded = False
         self._stale = True
@@ -212,9 +185,9 @@ class RunsScreen(Screen[None]):
     )
     def load_runs(self, root: Path, generation: int) -> None:
         worker = get_current_worker()
-        batch: list[RunRow] = []
+        batch: list[Run] = []
         limit = FIRST_BATCH
-        for row in read_run_rows(root, lambda: worker.is_cancelled):
+        for row in RunStore(root).scan(lambda: worker.is_cancelled):
             batch.append(row)
             if len(batch) >= limit:
                 self.post_message(self.RunsLoaded(batch, False, generation))
@@ -237,24 +210,25 @@ class RunsScreen(Screen[None]):
         self._update_count()
         self._update_preview()
 
-    def _add_row(self, row: RunRow) -> None:
+    def _add_row(self, row: Run) -> None:
         self.shown.append(row)
-        m = metrics_of(row.record)
-        model = Text(model_label(row.record))
-        if row.random_init:
+        r = row.info
+        m = r.metrics or Metrics()
+        model = Text(model_label(r))
+        if r.random_init:
             model.append(" ⚠", style="bold yellow")
-        gap = m.get("overfit_gap")
-        created = [] if self._narrow else [created_label(row.record)]
+        gap = m.overfit_gap
+        created = [] if self._narrow else [created_label(r)]
         self.table.add_row(
             Text("●" if row.id in self.selected else " ", style="bold magenta"),
             *created,
-            str(row.record.get("experiment", "?")),
+            r.experiment,
             model,
             status_text(row.status),
-            Text(pct(m.get("test_accuracy"), 1), justify="right"),
-            Text(pct(m.get("val_accuracy"), 1), justify="right"),
-            Text(f"{gap:.1f}" if isinstance(gap, (int, float)) else "–", justify="right"),
-            Text(str(m.get("epochs_run", "–")), justify="right"),
+            Text(pct(m.test_accuracy, 1), justify="right"),
+            Text(pct(m.val_accuracy, 1), justify="right"),
+            Text(f"{gap:.1f}" if gap is not None else "–", justify="right"),
+            Text(str(m.epochs_run if m.epochs_run is not None else "–"), justify="right"),
             Text(row.id, style="dim"),
             key=row.id,
         )
@@ -288,7 +262,7 @@ class RunsScreen(Screen[None]):
             text += " …"
         self.query_one("#runs-count", Static).update(text)
 
-    def current_row(self) -> RunRow | None:
+    def current_row(self) -> Run | None:
         if not self.shown:
             return None
         index = self.table.cursor_row
@@ -308,22 +282,22 @@ class RunsScreen(Screen[None]):
             else:
                 preview.update("")
             return
-        r = row.record
-        m = metrics_of(r)
+        r = row.info
+        m = r.metrics
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(str(r.get("title") or r.get("experiment")), style="bold")
+        text.append(r.title or r.experiment, style="bold")
         text.append(f"  {model_label(r)}")
-        if row.random_init:
+        if r.random_init:
             text.append(f"  {RANDOM_MARK}", style="bold yellow")
-        text.append(f"  data {(r.get('config') or {}).get('data', '?')}")
+        text.append(f"  data {r.config.get('data', '?')}")
         text.append("\n")
-        if m:
+        if m is not None:
             text.append(
-                f"train {pct(m.get('train_accuracy'))} · val {pct(m.get('val_accuracy'))} · "
-                f"test {pct(m.get('test_accuracy'))}"
+                f"train {pct(m.train_accuracy)} · val {pct(m.val_accuracy)} · "
+                f"test {pct(m.test_accuracy)}"
             )
-        elif r.get("error"):
-            text.append(f"error: {r.get('error')}", style="red")
+        elif r.error:
+            text.append(f"error: {r.error}", style="red")
         elif row.status == "died":
             text.append(
                 "the engine process that wrote this run is gone (killed or crashed)", style="red"
@@ -331,11 +305,10 @@ class RunsScreen(Screen[None]):
         onnx = onnx_summary(r)
         if onnx:
             text.append(f"  · {onnx}", style="dim")
-        children = r.get("children") or []
-        if children:
-            text.append(f"  · parent of {len(children)} runs", style="dim")
-        if r.get("parent"):
-            text.append(f"  · child of {r.get('parent')}", style="dim")
+        if r.children:
+            text.append(f"  · parent of {len(r.children)} runs", style="dim")
+        if r.parent:
+            text.append(f"  · child of {r.parent}", style="dim")
         preview.update(text)
 
     # -- events ------------------------------------------------------------------------------
@@ -383,7 +356,7 @@ class RunsScreen(Screen[None]):
             self.table.move_cursor(row=self.table.cursor_row + 1)
         self._update_count()
 
-    def selected_rows(self) -> list[RunRow]:
+    def selected_rows(self) -> list[Run]:
         return [row for row in self.rows if row.id in self.selected]
 
     def action_open(self) -> None:
@@ -436,7 +409,7 @@ class RunsScreen(Screen[None]):
 
         files = sorted(p.name for p in row.path.iterdir()) if row.path.is_dir() else []
         body = f"{row.path}\n{', '.join(files[:8])}{' …' if len(files) > 8 else ''}\nThis cannot be undone."
-        children = row.record.get("children") or []
+        children = row.info.children
         if children:
             body += f"\nIts {len(children)} child runs stay (delete them separately)."
 
@@ -446,7 +419,7 @@ class RunsScreen(Screen[None]):
 
         self.app.push_screen(ConfirmScreen(f"Delete run {row.id}?", body, yes="Delete"), answer)
 
-    def delete_run(self, row: RunRow) -> None:
+    def delete_run(self, row: Run) -> None:
         import shutil
 
         try:

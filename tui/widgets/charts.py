@@ -19,6 +19,8 @@ from textual.geometry import Size
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from engine.records import HistoryEntry
+
 # Colours from the xterm 256-colour palette, so they look the same with or without true colour.
 PALETTE = (
     "#5fafff",
@@ -376,7 +378,7 @@ class ChartData:
     x_max: float = 1.0
 
 
-def history_series(history: Sequence[dict[str, object]]) -> ChartData:
+def history_series(history: Sequence[HistoryEntry | dict[str, object]]) -> ChartData:
     """Train/validation accuracy and loss curves from run.json `history` (or live epoch_end events).
 
     Epochs are numbered across phases (frozen then fine-tuning continue one axis), as Keras
@@ -393,7 +395,7 @@ def history_series(history: Sequence[dict[str, object]]) -> ChartData:
             ("loss", loss_t),
             ("val_loss", loss_v),
         ):
-            value = row.get(key)
+            value = getattr(row, key) if isinstance(row, HistoryEntry) else row.get(key)
             if isinstance(value, (int, float)):
                 dest.append((float(i), float(value)))
     data = ChartData(x_max=float(max(len(history), 1)))

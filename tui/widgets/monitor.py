@@ -8,7 +8,6 @@ field, not the UI clock, so a replayed stream always shows the same numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -17,6 +16,20 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import RichLog
 
+from engine.records import (
+    Artifact,
+    BatchProgress,
+    DataInfo,
+    EpochEnd,
+    ErrorEvent,
+    Event,
+    Log,
+    Metrics,
+    ModelInfo,
+    PhaseStarted,
+    RunFinished,
+    RunStarted,
+)
 from tui.widgets.charts import PALETTE, LineChart, Series
 from tui.widgets.run_info import RANDOM_MARK, pct, seconds
 
@@ -37,9 +50,8 @@ class LiveState:
     run_id: str | None = None
     experiment: str = ""
     title: str = ""
-    model: str = ""
-    random_init: bool = False
-    data: dict[str, Any] | None = None
+    model: ModelInfo | None = None
+    data: DataInfo | None = None
     parent_id: str | None = None
     parent_experiment: str = ""
     children_total: int = 0
@@ -52,105 +64,96 @@ class LiveState:
     step: int = 0
     steps: int = 0
     batch_metrics: dict[str, float] = field(default_factory=dict)
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, float]] = field(default_factory=list)  # epoch_end metrics
     phase_offset: int = 0  # epochs of earlier phases, so curves continue on one axis
     epoch_started_at: float | None = None
     epoch_times: list[float] = field(default_factory=list)
     child_started_at: float | None = None
     last_time: float | None = None
     status: str = "idle"
-    final_metrics: dict[str, Any] = field(default_factory=dict)
+    final_metrics: Metrics = field(default_factory=Metrics)
     error: str = ""
 
-    def apply(self, event: dict[str, Any]) -> None:
+    def apply(self, event: Event) -> None:
         """Fold one engine event into the state."""
-        kind = event.get("event")
-        t = event.get("time")
-        if isinstance(t, (int, float)):
-            self.last_time = float(t)
-        if kind == "run_started":
-            config = event.get("config") or {}
-            is_parent = event.get("data") is None and event.get("experiment") in (
-                "compare",
-                "preprocessing",
-            )
-            if is_parent:
-                self.parent_id = event.get("run_id")
-                self.parent_experiment = str(event.get("experiment", ""))
-                n = len(config.get("backbones") or [])
-                self.children_total = n * (2 if self.parent_experiment == "preprocessing" else 1)
+        if event.time is not None:
+            self.last_time = event.time
+        if isinstance(event, RunStarted):
+            if event.is_parent:
+                self.parent_id = event.run_id
+                self.parent_experiment = event.experiment
+                self.children_total = len(event.plan)
                 self.run_id = self.parent_id
                 self.experiment = self.parent_experiment
                 self.status = "running"
                 return
-            if event.get("parent"):
+            if event.parent:
                 self.children_started += 1
             self._reset_run()
-            self.run_id = event.get("run_id")
-            self.experiment = str(event.get("experiment", ""))
-            self.model = str(
-                event.get("model") or config.get("backbone") or config.get("model") or ""
-            )
-            if config.get("model") == "transfer" and config.get("backbone"):
-                self.model = str(config["backbone"])
-            self.random_init = config.get("weights") == "none" and config.get("model") == "transfer"
-            self.data = event.get("data")
+            self.run_id = event.run_id
+            self.experiment = event.experiment
+            self.model = event.model
+            self.data = event.data
             self.status = "running"
             self.child_started_at = self.last_time
-        elif kind == "phase_started":
+        elif isinstance(event, PhaseStarted):
             if self.phase and self.phase != "features":
                 self.phase_offset = len(self.history)
-            self.phase = str(event.get("phase", ""))
-            self.epochs = int(event.get("epochs") or 0)
-            self.steps = int(event.get("steps") or 0)
+            self.phase = event.phase
+            self.epochs = event.epochs
+            self.steps = event.steps
             self.epoch, self.step = 0, 0
             self.epoch_times = []
             self.epoch_started_at = self.last_time
             self.batch_metrics = {}
-        elif kind == "batch_progress":
-            self.phase = str(event.get("phase", self.phase))
-            self.epoch = int(event.get("epoch") or self.epoch)
-            self.epochs = int(event.get("epochs") or self.epochs)
-            self.step = int(event.get("step") or 0)
-            self.steps = int(event.get("steps") or self.steps)
-            self.batch_metrics = dict(event.get("metrics") or {})
+        elif isinstance(event, BatchProgress):
+            self.phase = event.phase
+            self.epoch = event.epoch
+            self.epochs = event.epochs
+            self.step = event.step
+            self.steps = event.steps
+            self.batch_metrics = dict(event.metrics)
             if self.epoch_started_at is None:
                 self.epoch_started_at = self.last_time
-        elif kind == "epoch_end":
-            metrics = dict(event.get("metrics") or {})
-            self.history.append({"phase": event.get("phase"), **metrics})
-            self.epoch = int(event.get("epoch") or self.epoch)
-            self.epochs = int(event.get("epochs") or self.epochs)
+        elif isinstance(event, EpochEnd):
+            self.history.append(dict(event.metrics))
+            self.epoch = event.epoch
+            self.epochs = event.epochs
             self.step = self.steps
-            if isinstance(event.get("epoch_time"), (int, float)):
-                self.epoch_times.append(float(event["epoch_time"]))
+            self.epoch_times.append(event.epoch_time)
             self.epoch_started_at = self.last_time
             self.batch_metrics = {}
-        elif kind == "run_finished":
-            status = str(event.get("status", "finished"))
-            if event.get("run_id") == self.parent_id and self.parent_id is not None:
-                self.status = status
+        elif isinstance(event, RunFinished):
+            self.final_metrics = event.metrics or Metrics()
+            if event.run_id == self.parent_id and self.parent_id is not None:
+                self.status = event.status
                 self.run_id = self.parent_id
                 self.experiment = self.parent_experiment
-                self.final_metrics = dict(event.get("metrics") or {})
                 return
-            self.final_metrics = dict(event.get("metrics") or {})
             if self.parent_id is not None:
-                acc = self.final_metrics.get("test_accuracy")
-                self.children_done.append(f"{self.model or self.experiment}: {pct(acc)}")
+                acc = self.final_metrics.test_accuracy
+                self.children_done.append(f"{self.model_label or self.experiment}: {pct(acc)}")
                 if self.child_started_at is not None and self.last_time is not None:
                     self.child_times.append(self.last_time - self.child_started_at)
-                self.status = "running" if status == "finished" else status
+                self.status = "running" if event.status == "finished" else event.status
             else:
-                self.status = status
-        elif kind == "error":
-            self.error = str(event.get("message", ""))
+                self.status = event.status
+        elif isinstance(event, ErrorEvent):
+            self.error = event.message
+
+    @property
+    def model_label(self) -> str:
+        return self.model.label if self.model is not None else ""
+
+    @property
+    def random_init(self) -> bool:
+        return self.model is not None and self.model.random_init
 
     def _reset_run(self) -> None:
         self.phase, self.epoch, self.epochs, self.step, self.steps = "", 0, 0, 0, 0
         self.history, self.batch_metrics, self.epoch_times = [], {}, []
         self.phase_offset = 0
-        self.final_metrics = {}
+        self.final_metrics = Metrics()
         self.epoch_started_at = None
 
     # -- derived -------------------------------------------------------------------------
@@ -230,16 +233,13 @@ def header_text(label: str, state: LiveState) -> Text:
     if state.run_id:
         text.append(f"\nrun {state.run_id}", style="dim")
     text.append("\n")
-    if state.model:
-        text.append(f"model {state.model}")
+    if state.model is not None:
+        text.append(f"model {state.model.label}")
     if state.random_init:
         text.append(f"  {RANDOM_MARK}", style="bold yellow")
-    if state.data:
+    if state.data is not None:
         d = state.data
-        text.append(
-            f"   data {d.get('source', '?')}: {d.get('train', '?')} train · {d.get('val', '?')} val · "
-            f"{d.get('test', '?')} test"
-        )
+        text.append(f"   data {d.source}: {d.counts()}")
     return text
 
 
@@ -375,61 +375,47 @@ class RunMonitor(Vertical):
             self.log_view.write(Text("$ engine " + " ".join(args), style="dim"))
         self._redraw(charts=True)
 
-    def event(self, event: dict[str, Any]) -> None:
+    def event(self, event: Event) -> None:
         """Show one engine event."""
-        kind = event.get("event")
         self.state.apply(event)
         log = self.log_view
-        if kind == "run_started":
-            parent = event.get("parent")
-            what = "child run" if parent else "run"
-            log.write(Text(f"{what} {event.get('run_id')} started ({event.get('experiment')})"))
-        elif kind == "phase_started":
+        if isinstance(event, RunStarted):
+            what = "child run" if event.parent else "run"
+            log.write(Text(f"{what} {event.run_id} started ({event.experiment})"))
+        elif isinstance(event, PhaseStarted):
+            log.write(Text(f"phase {event.phase}: {event.epochs} epoch(s) × {event.steps} batches"))
+        elif isinstance(event, EpochEnd):
             log.write(
                 Text(
-                    f"phase {event.get('phase')}: {event.get('epochs')} epoch(s) × {event.get('steps')} batches"
-                )
-            )
-        elif kind == "epoch_end":
-            m = event.get("metrics") or {}
-            log.write(
-                Text(
-                    f"epoch {event.get('epoch')}/{event.get('epochs')}  "
+                    f"epoch {event.epoch}/{event.epochs}  "
                     + "  ".join(
-                        f"{k.replace('accuracy', 'acc')} {v:.4f}"
-                        for k, v in m.items()
-                        if isinstance(v, (int, float))
+                        f"{k.replace('accuracy', 'acc')} {v:.4f}" for k, v in event.metrics.items()
                     )
-                    + f"  {seconds(event.get('epoch_time'))}"
+                    + f"  {seconds(event.epoch_time)}"
                 )
             )
-        elif kind == "log":
-            style = "yellow" if event.get("level") == "warning" else "dim"
-            log.write(Text(str(event.get("message", "")), style=style))
-        elif kind == "artifact":
-            log.write(Text(f"saved {event.get('kind')}: {event.get('path')}", style="dim"))
-        elif kind == "run_finished":
-            m = event.get("metrics") or {}
-            status = event.get("status")
+        elif isinstance(event, Log):
+            style = "yellow" if event.level == "warning" else "dim"
+            log.write(Text(event.message, style=style))
+        elif isinstance(event, Artifact):
+            log.write(Text(f"saved {event.kind}: {event.path}", style="dim"))
+        elif isinstance(event, RunFinished):
+            m = event.metrics or Metrics()
             line = Text(
-                f"{status}: {event.get('run_id')}",
-                style="bold green" if status == "finished" else "bold yellow",
+                f"{event.status}: {event.run_id}",
+                style="bold green" if event.status == "finished" else "bold yellow",
             )
-            if m.get("test_accuracy") is not None:
-                line.append(
-                    f"  test {pct(m.get('test_accuracy'))}  val {pct(m.get('val_accuracy'))}"
-                )
-                if isinstance(m.get("overfit_gap"), (int, float)):
-                    line.append(f"  gap {m['overfit_gap']:.1f} pts")
-            line.append(f"  ({seconds(event.get('wall_time'))})", style="dim")
+            if m.test_accuracy is not None:
+                line.append(f"  test {pct(m.test_accuracy)}  val {pct(m.val_accuracy)}")
+                if m.overfit_gap is not None:
+                    line.append(f"  gap {m.overfit_gap:.1f} pts")
+            line.append(f"  ({seconds(event.wall_time)})", style="dim")
             log.write(line)
-        elif kind == "error":
-            log.write(
-                Text(f"error ({event.get('kind', '?')}): {event.get('message')}", style="bold red")
-            )
-        self._redraw(charts=kind in ("run_started", "phase_started", "epoch_end", "run_finished"))
+        elif isinstance(event, ErrorEvent):
+            log.write(Text(f"error ({event.kind}): {event.message}", style="bold red"))
+        self._redraw(charts=isinstance(event, (RunStarted, PhaseStarted, EpochEnd, RunFinished)))
 
-    def batch_progress(self, event: dict[str, Any]) -> None:
+    def batch_progress(self, event: BatchProgress) -> None:
         """A (throttled) batch_progress event: progress bars and the live point of the curves."""
         self.state.apply(event)
         self._redraw(charts=True)

@@ -7,13 +7,14 @@ is called, so the Runs list, the detail view, Compare and the overlay all agree.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
+
+from engine.records import Metrics, OnnxRecord, RunRecord
+from engine.runs import Run
 
 RANDOM_MARK = "⚠ random init"
 RANDOM_SHORT = "⚠rand"
@@ -67,149 +68,115 @@ def seconds(value: Any) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
-def is_random_init(record: dict[str, Any]) -> bool:
-    model = record.get("model") or {}
-    if isinstance(model, dict) and model.get("random_init"):
-        return True
-    table = record.get("table") or []
-    return any(isinstance(row, dict) and row.get("random_init") for row in table)
-
-
-def metrics_of(record: dict[str, Any]) -> dict[str, Any]:
-    metrics = record.get("metrics")
-    return metrics if isinstance(metrics, dict) else {}
-
-
-def model_label(record: dict[str, Any]) -> str:
+def model_label(record: RunRecord) -> str:
     """'simple_cnn', 'MobileNetV2', '9 backbones' …"""
-    model = record.get("model") or {}
-    if isinstance(model, dict):
-        if model.get("backbone"):
-            return str(model["backbone"])
-        if model.get("name"):
-            return str(model["name"])
-    config = record.get("config") or {}
-    if record.get("experiment") in ("compare", "preprocessing"):
-        backbones = config.get("backbones") or []
-        return f"{len(backbones)} backbones" if backbones else "backbones"
+    if record.model is not None:
+        return record.model.label
+    if record.is_parent:
+        n = len({child.backbone for child in record.plan}) or len(
+            record.config.get("backbones") or []
+        )
+        return f"{n} backbones" if n else "backbones"
+    config = record.config
     if config.get("model") == "transfer" and config.get("backbone"):
         return str(config["backbone"])
     return str(config.get("model", "–"))
 
 
-def created_label(record: dict[str, Any]) -> str:
+def created_label(record: RunRecord) -> str:
     """When the run started, from its id (local time of the machine that ran it)."""
-    run_id = str(record.get("id", ""))
     try:
-        return datetime.strptime(run_id[:15], "%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M")
+        return datetime.strptime(record.id[:15], "%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M")
     except ValueError:
-        return str(record.get("created", ""))[:16].replace("T", " ")
+        return record.created[:16].replace("T", " ")
 
 
-def run_title(record: dict[str, Any]) -> str:
+def run_title(record: RunRecord) -> str:
     """A short human name: 'transfer · MobileNetV2 · 0420-1315'."""
-    bits = [str(record.get("experiment", "?")), model_label(record)]
+    bits = [record.experiment, model_label(record)]
     if bits[1] in (bits[0], bits[0].replace("-", "_")):
         bits.pop()
-    run_id = str(record.get("id", ""))
+    run_id = record.id
     stamp = run_id[4:8] + "-" + run_id[9:13] if len(run_id) >= 13 else run_id
     return " · ".join([*bits, stamp])
 
 
-@dataclass
-class RunRow:
-    """What the Runs list needs from one run folder (the full record stays for details)."""
-
-    path: Path
-    record: dict[str, Any]
-    status: str
-
-    @property
-    def id(self) -> str:
-        return str(self.record.get("id", self.path.name))
-
-    @property
-    def random_init(self) -> bool:
-        return is_random_init(self.record)
-
-    def haystack(self) -> str:
-        r = self.record
-        config = r.get("config") or {}
-        return " ".join(
-            str(x)
-            for x in (
-                self.id,
-                r.get("experiment"),
-                r.get("title"),
-                model_label(r),
-                self.status,
-                config.get("data"),
-                "random" if self.random_init else "",
-                "parent" if r.get("children") else "",
-                "child" if r.get("parent") else "",
-            )
-        ).lower()
+def haystack(run: Run) -> str:
+    """Everything the Runs filter matches free words against, lower case."""
+    r = run.info
+    return " ".join(
+        str(x)
+        for x in (
+            run.id,
+            r.experiment,
+            r.title,
+            model_label(r),
+            run.status,
+            r.config.get("data"),
+            "random" if r.random_init else "",
+            "parent" if r.children else "",
+            "child" if r.parent else "",
+        )
+    ).lower()
 
 
 def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 
 
-def metrics_table(record: dict[str, Any]) -> Table:
+def metrics_table(record: RunRecord) -> Table:
     """Accuracies and losses of the kept epoch, the gap and the epochs run."""
-    m = metrics_of(record)
+    m = record.metrics or Metrics()
     table = Table(box=None, show_header=True, padding=(0, 2, 0, 0), pad_edge=False)
     table.add_column("", style="bold", no_wrap=True)
     table.add_column("accuracy", justify="right", no_wrap=True)
     table.add_column("loss", justify="right", no_wrap=True)
-    for label, key in (("train", "train"), ("validation", "val"), ("test", "test")):
-        acc = m.get(f"{key}_accuracy")
-        style = "bold green" if key == "test" else ""
-        table.add_row(label, Text(pct(acc), style=style), num(m.get(f"{key}_loss")))
-    gap = m.get("overfit_gap")
-    gap_text = Text(f"{gap:.1f} points" if isinstance(gap, (int, float)) else "–")
-    if isinstance(gap, (int, float)) and gap > 10:
+    for label, acc, loss, style in (
+        ("train", m.train_accuracy, m.train_loss, ""),
+        ("validation", m.val_accuracy, m.val_loss, ""),
+        ("test", m.test_accuracy, m.test_loss, "bold green"),
+    ):
+        table.add_row(label, Text(pct(acc), style=style), num(loss))
+    gap = m.overfit_gap
+    gap_text = Text(f"{gap:.1f} points" if gap is not None else "–")
+    if gap is not None and gap > 10:
         gap_text.stylize("bold yellow")
         gap_text.append("  (overfits)", style="yellow")
     table.add_row("gap (train − val)", gap_text, "")
-    epochs = m.get("epochs_run")
-    best = m.get("best_epoch")
-    if epochs is not None:
-        table.add_row("epochs run", f"{epochs}" + (f" (best {best})" if best else ""), "")
+    if m.epochs_run is not None:
+        best = m.best_epoch
+        table.add_row("epochs run", f"{m.epochs_run}" + (f" (best {best})" if best else ""), "")
     return table
 
 
-def params_table(record: dict[str, Any]) -> Any:
+def params_table(record: RunRecord) -> Any:
     """Total, trainable and frozen parameters, then one line per training phase."""
     from rich.console import Group
 
-    params = record.get("params") or {}
+    params = record.params
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(justify="right", no_wrap=True)
-    table.add_row("total", count(params.get("total")))
-    table.add_row("trainable", count(params.get("trainable")))
-    table.add_row("frozen", count(params.get("frozen")))
-    phases = [p for p in record.get("phases") or [] if isinstance(p, dict)]
-    if not phases:
+    table.add_row("total", count(params.total if params else None))
+    table.add_row("trainable", count(params.trainable if params else None))
+    table.add_row("frozen", count(params.frozen if params else None))
+    if not record.phases:
         return table
     per_phase = Table(box=None, padding=(0, 1, 0, 0), pad_edge=False, header_style="dim")
     for name in ("phase", "trainable", "lr", "epochs"):
         per_phase.add_column(name, justify="left" if name == "phase" else "right", no_wrap=True)
-    for phase in phases:
+    for phase in record.phases:
         per_phase.add_row(
-            str(phase.get("name", "?")),
-            count(phase.get("trainable")),
-            f"{phase.get('learning_rate', '–'):g}"
-            if isinstance(phase.get("learning_rate"), (int, float))
-            else "–",
-            f"{phase.get('epochs_run', '–')}/{phase.get('epochs', '–')}",
+            phase.name,
+            count(phase.trainable),
+            f"{phase.learning_rate:g}",
+            f"{phase.epochs_run}/{phase.epochs}",
         )
     return Group(table, Text(""), per_phase)
 
 
-def timings_table(record: dict[str, Any]) -> Table:
-    timings = record.get("timings") or {}
+def timings_table(record: RunRecord) -> Table:
+    timings = record.timings
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(justify="right", no_wrap=True)
@@ -219,68 +186,60 @@ def timings_table(record: dict[str, Any]) -> Table:
     return table
 
 
-def model_lines(record: dict[str, Any]) -> Text:
+def model_lines(record: RunRecord) -> Text:
     """Model, weights, preprocessing and data, one per line; random init in bold yellow."""
-    model = record.get("model") or {}
-    data = record.get("data") or {}
+    model, data = record.model, record.data
     text = Text()
     text.append("model  ", style="bold")
     text.append(model_label(record))
-    if model.get("head"):
-        text.append(f"  head {model['head']}")
-    if model.get("input_size"):
-        text.append(f"  input {model['input_size']}×{model['input_size']}")
-    if model.get("weights") is not None:
+    if model is not None and model.head:
+        text.append(f"  head {model.head}")
+    if model is not None and model.input_size:
+        text.append(f"  input {model.input_size}×{model.input_size}")
+    if model is not None and model.weights is not None:
         text.append("\nweights  ", style="bold")
-        text.append(str(model.get("weights")))
-    if is_random_init(record):
+        text.append(model.weights)
+    if record.random_init:
         text.append(
             f"  {RANDOM_MARK} (not pretrained: not the assignment's ImageNet numbers)",
             style="bold yellow",
         )
-    if model.get("preprocessing"):
+    if model is not None and model.preprocessing:
         text.append("\npreprocessing  ", style="bold")
-        rng = model.get("preprocessing_range")
-        text.append(str(model["preprocessing"]))
-        if isinstance(rng, list) and len(rng) == 2:
+        rng = model.preprocessing_range
+        text.append(model.preprocessing)
+        if len(rng) == 2:
             text.append(f"  → [{rng[0]:g}, {rng[1]:g}]")
-    if data:
+    if data is not None:
         text.append("\ndata  ", style="bold")
-        text.append(
-            f"{data.get('source', '?')}: {data.get('train', '?')} train · {data.get('val', '?')} val · "
-            f"{data.get('test', '?')} test"
-        )
+        text.append(f"{data.source}: {data.counts()}")
     return text
 
 
-def onnx_summary(record: dict[str, Any]) -> str:
+def onnx_summary(record: RunRecord) -> str:
     """One line for lists: 'ONNX model.onnx · parity ✓ · cpu 72.90 %' (empty when never exported)."""
-    onnx = record.get("onnx") or {}
-    exports = [e for e in onnx.get("exports") or [] if isinstance(e, dict)]
-    evals = [e for e in onnx.get("evals") or [] if isinstance(e, dict)]
-    if not exports and not evals:
+    onnx = record.onnx or OnnxRecord()
+    if not onnx.exports and not onnx.evals:
         return ""
     bits = []
-    if exports:
-        latest = exports[-1]
-        parity = latest.get("parity") or {}
-        mark = "" if not parity else (" · parity ✓" if parity.get("passed") else " · parity ✗")
-        bits.append(f"ONNX {latest.get('path', '?')}{mark}")
-    if evals:
-        latest = evals[-1]
-        provider = (latest.get("provider") or {}).get("primary", "?")
-        bits.append(f"{provider} {pct(latest.get('accuracy'))}")
+    if onnx.exports:
+        latest = onnx.exports[-1]
+        parity = latest.parity
+        mark = "" if parity is None else (" · parity ✓" if parity.passed else " · parity ✗")
+        bits.append(f"ONNX {latest.path}{mark}")
+    if onnx.evals:
+        last = onnx.evals[-1]
+        bits.append(f"{last.provider.primary} {pct(last.accuracy)}")
     return " · ".join(bits)
 
 
-def onnx_tables(record: dict[str, Any]) -> Any:
+def onnx_tables(record: RunRecord) -> Any:
     """Exports (parity with Keras) and evaluations (provider actually used, accuracy beside
     Keras', latency, throughput) from run.json's `onnx` (docs/onnx.md); None when empty."""
     from rich.console import Group
 
-    onnx = record.get("onnx") or {}
-    exports = [e for e in onnx.get("exports") or [] if isinstance(e, dict)]
-    evals = [e for e in onnx.get("evals") or [] if isinstance(e, dict)]
+    onnx = record.onnx or OnnxRecord()
+    exports, evals = onnx.exports, onnx.evals
     if not exports and not evals:
         return None
     parts: list[Any] = []
@@ -291,24 +250,23 @@ def onnx_tables(record: dict[str, Any]) -> Any:
                 name, no_wrap=True, justify="left" if name in ("file", "input") else "right"
             )
         for e in exports:
-            parity = e.get("parity") or {}
-            if parity:
-                ok = "✓" if parity.get("passed") else "✗"
+            parity = e.parity
+            if parity is not None:
+                ok = "✓" if parity.passed else "✗"
                 parity_text = Text(
-                    f"{ok} {parity.get('max_abs_diff', 0):.1e}, {pct(parity.get('top1_agreement'), 1)}",
-                    style="green" if parity.get("passed") else "bold red",
+                    f"{ok} {parity.max_abs_diff:.1e}, {pct(parity.top1_agreement, 1)}",
+                    style="green" if parity.passed else "bold red",
                 )
             else:
                 parity_text = Text("not checked", style="dim")
-            inp = e.get("input") or {}
-            size = e.get("size_bytes")
+            shape = e.input.get("shape") or []
             table.add_row(
-                str(e.get("path", "?")),
-                str(e.get("opset", "–")),
-                f"{inp.get('dtype', '?')} {'×'.join(str(d) for d in inp.get('shape') or [])}",
+                e.path,
+                str(e.opset if e.opset is not None else "–"),
+                f"{e.input.get('dtype', '?')} {'×'.join(str(d) for d in shape)}",
                 parity_text,
-                f"{size / 1e6:.1f} MB" if isinstance(size, (int, float)) else "–",
-                str(e.get("nodes", "–")),
+                f"{e.size_bytes / 1e6:.1f} MB" if e.size_bytes is not None else "–",
+                str(e.nodes if e.nodes is not None else "–"),
             )
         parts.append(table)
     if evals:
@@ -317,25 +275,25 @@ def onnx_tables(record: dict[str, Any]) -> Any:
             table.add_column(
                 name, no_wrap=True, justify="left" if name in ("file", "provider used") else "right"
             )
-        for e in evals:
-            provider = e.get("provider") or {}
-            used = ", ".join(provider.get("used") or []) or "?"
-            if provider.get("fell_back"):
-                used += f" (fell back from {provider.get('requested', '?')})"
-            latency = (e.get("latency_ms") or {}).get("p50")
-            throughput = (e.get("throughput") or {}).get("images_per_s")
+        for ev in evals:
+            provider = ev.provider
+            used = ", ".join(provider.used) or "?"
+            if provider.fell_back:
+                used += f" (fell back from {provider.requested})"
+            latency = ev.latency_ms.get("p50")
+            throughput = ev.throughput.get("images_per_s")
             table.add_row(
-                str(e.get("file", "?")),
+                ev.file,
                 used,
-                Text(pct(e.get("accuracy")), style="bold"),
-                pct(e.get("keras_test_accuracy")),
+                Text(pct(ev.accuracy), style="bold"),
+                pct(ev.keras_test_accuracy),
                 f"{latency:.2f} ms" if isinstance(latency, (int, float)) else "–",
                 f"{throughput:,.0f}" if isinstance(throughput, (int, float)) else "–",
             )
         if parts:
             parts.append(Text(""))
         parts.append(table)
-        notes = [n for e in evals[-1:] for n in ((e.get("provider") or {}).get("notes") or [])]
+        notes = evals[-1].provider.notes
         if notes:
             parts.append(Text("\n".join(notes), style="dim"))
     return Group(*parts)
