@@ -21,6 +21,9 @@ from PIL import Image
 
 from engine import data as data_mod
 from engine.data import CIFAR10_CLASSES, SYNTHETIC_CLASSES, Dataset, load_dataset
+from engine.data import cifar10 as cifar10_mod
+from engine.data import decode as decode_mod
+from engine.data import tar as tar_mod
 from engine.errors import DataError, UsageError
 
 # ---------------------------------------------------------------------------------------------
@@ -280,10 +283,10 @@ def test_tar_without_top_folder_and_the_tarfile_fallback_agree(
     fast = load_dataset(f"folder:{archive}", cache_dir=tmp_path / "c1")
 
     def unusual(raw: object) -> object:
-        raise data_mod._UnusualTar("pretend")
+        raise tar_mod.UnusualTar("pretend")
         yield  # pragma: no cover - a generator, like the real reader
 
-    monkeypatch.setattr(data_mod, "_fast_tar_members", unusual)
+    monkeypatch.setattr(tar_mod, "_fast_tar_members", unusual)
     slow = load_dataset(f"folder:{archive}", cache_dir=tmp_path / "c2")
     assert np.array_equal(fast.x_train, slow.x_train) and np.array_equal(fast.y_test, slow.y_test)
 
@@ -426,7 +429,7 @@ def test_second_load_comes_from_the_cache_without_decoding(
     def no_decoding(*args: object, **kwargs: object) -> object:
         raise AssertionError("decoded again although cached")
 
-    monkeypatch.setattr(data_mod, "_decode_chunk", no_decoding)
+    monkeypatch.setattr(decode_mod, "_decode_chunk", no_decoding)
     second = load_dataset(f"folder:{archive}", cache_dir=cache)
     assert second.from_cache
     for split in ("train", "val", "test"):
@@ -593,7 +596,7 @@ def _write_fake_cifar_batches(folder: Path, per_batch: int = 20) -> None:
     """Batches in CIFAR-10's own pickled format (a dict of bytes keys), tiny."""
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    for name in data_mod._CIFAR10_BATCHES:
+    for name in cifar10_mod._CIFAR10_BATCHES:
         labels = [i % 10 for i in range(per_batch)]
         pixels = rng.integers(0, 255, (per_batch, 3072), dtype=np.uint8)
         pixels[:, 0] = np.array(labels) * 20  # red of pixel (0, 0) says the label
@@ -608,7 +611,9 @@ def test_cifar10_reads_keras_cache_without_keras(
     _write_fake_cifar_batches(
         tmp_path / "keras" / "datasets" / "cifar-10-batches-py-target" / "cifar-10-batches-py"
     )
-    monkeypatch.setattr(data_mod, "_download_cifar10", lambda d: pytest.fail("tried to download"))
+    monkeypatch.setattr(
+        cifar10_mod, "_download_cifar10", lambda d: pytest.fail("tried to download")
+    )
     ds = load_dataset("cifar10", val_split=0.2)
     assert ds.classes == CIFAR10_CLASSES
     assert (len(ds.y_train) + len(ds.y_val), len(ds.y_test)) == (100, 20)
