@@ -283,7 +283,7 @@ def test_tar_without_top_folder_and_the_tarfile_fallback_agree(
     fast = load_dataset(f"folder:{archive}", cache_dir=tmp_path / "c1")
 
     def unusual(raw: object) -> object:
-        raise tar_mod.UnusualTar("pretend")
+        raise tar_mod._UnusualTar("pretend")
         yield  # pragma: no cover - a generator, like the real reader
 
     monkeypatch.setattr(tar_mod, "_fast_tar_members", unusual)
