@@ -29,6 +29,7 @@ from engine.data import npz as _npz  # noqa: F401
 from engine.data.cifar10 import CIFAR10_CLASSES, keras_datasets_dir
 from engine.data.dataset import SPLITS, Dataset
 from engine.data.decode import decode_image
+from engine.data.experiment import config_of_run, dataset_for
 from engine.data.sources import (
     CACHE_ENV,
     SOURCES,
@@ -60,6 +61,8 @@ __all__ = [
     "Progress",
     "cache_root",
     "check_source",
+    "config_of_run",
+    "dataset_for",
     "decode_image",
     "keras_datasets_dir",
     "list_sources",
