@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -10,6 +10,9 @@ import numpy as np
 from engine.errors import DataError, UsageError
 
 SPLITS = ("train", "val", "test")
+# A label far above this is almost always not a class index (an id, a file number...): a
+# clear error beats building a model with a million outputs.
+MAX_CLASSES = 10_000
 
 
 @dataclass(eq=False)  # comparing arrays with == is ambiguous; compare fields explicitly
@@ -84,12 +87,19 @@ class RawData:
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
     from_cache: bool = False
+    # Warnings met while reading an archive, as (kind, message): kept in the decode cache so a
+    # cached load repeats them.
+    notices: list[tuple[str, str]] = field(default_factory=list)
 
 
 def check_raw(raw: RawData, source: str) -> None:
     """Last line of defence for every source: shapes, dtypes, label range, class count."""
     if len(raw.classes) < 2:
         raise DataError(f"{source}: needs at least two classes, found {len(raw.classes)}")
+    if len(raw.classes) > MAX_CLASSES:
+        raise DataError(
+            f"{source}: {len(raw.classes):,} classes; cnnlab takes at most {MAX_CLASSES:,}"
+        )
     shape = None
     for split in ("train", "val", "test"):
         x, y = getattr(raw, f"x_{split}"), getattr(raw, f"y_{split}")

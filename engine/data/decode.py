@@ -12,6 +12,24 @@ from engine.data.sources import Throttle
 
 _JPEG_SOF = (0xC0, 0xC1, 0xC2)  # baseline, extended, progressive Huffman
 _DECODE_CHUNK = 256
+# Far above any training image, far below what would exhaust memory: a small file that claims
+# a huge size (a "decompression bomb") is refused before a pixel is decoded.
+MAX_PIXELS = 40_000_000
+
+
+class ImageTooLarge(ValueError):
+    """An image whose header claims more than MAX_PIXELS pixels."""
+
+    def __init__(self, width: int, height: int) -> None:
+        super().__init__(
+            f"is {width}×{height} pixels, more than cnnlab decodes "
+            f"({MAX_PIXELS // 1_000_000} megapixels); shrink it first"
+        )
+
+
+def _check_size(width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise ImageTooLarge(width, height)
 
 
 def _decode_workers() -> int:
@@ -52,12 +70,14 @@ def decode_image(data: bytes, resize: int | None = None) -> np.ndarray:
     if data[:3] == b"\xff\xd8\xff":
         header = jpeg_header(data)
         if header is not None and header[2] in (1, 3) and header[0] > 0 and header[1] > 0:
+            _check_size(header[0], header[1])
             try:
                 image = Image.frombytes("RGB", header[:2], data, "jpeg", "RGB", "")
             except (OSError, ValueError):
                 image = None  # let the full path decode it or say what is wrong
     if image is None:
         image = Image.open(io.BytesIO(data))
+        _check_size(*image.size)  # from the header: nothing decoded yet
         image.load()
         if image.mode != "RGB":
             try:
@@ -74,6 +94,8 @@ def error_text(exc: BaseException) -> str:
 
     if isinstance(exc, UnidentifiedImageError):
         return "is not an image file Pillow can read"
+    if isinstance(exc, ImageTooLarge):
+        return str(exc)
     return f"is unreadable ({' '.join(str(exc).split()) or type(exc).__name__})"
 
 

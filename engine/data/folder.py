@@ -9,6 +9,7 @@ from engine.data.dataset import RawData, check_raw
 from engine.data.decode import Decoder
 from engine.data.folder_cache import cache_file, folder_key, read_cache, write_cache
 from engine.data.layout import assemble, build_layout, check_layout, walk_folder
+from engine.data.notices import Notices
 from engine.data.sources import LoadOptions, cache_root, register_source
 from engine.data.tar import decode_tar, is_tar
 from engine.errors import DataError
@@ -41,8 +42,11 @@ def _load_folder(options: LoadOptions) -> RawData:
         raise DataError(f"{where}: no such file or folder: {path}")
     path = path.resolve()
     is_dir = path.is_dir()
+    if not is_dir and not path.is_file():  # opening a FIFO would block for ever
+        raise DataError(f"{where}: {path} is a special file, not a folder or an archive")
+    notices = Notices(where)
     if is_dir:
-        listing, dirs, fingerprint = walk_folder(path)
+        listing, dirs, fingerprint = walk_folder(path, notices)
         layout = build_layout([(parts, i) for i, (parts, _) in enumerate(listing)], dirs, where)
         classes = check_layout(layout, where)
         key = folder_key(path, options.resize, fingerprint)
@@ -56,6 +60,8 @@ def _load_folder(options: LoadOptions) -> RawData:
     cache = cache_file(options.cache_dir, path, options.resize, key)
     cached = read_cache(cache, key)
     if cached is not None:
+        notices.replay(cached.notices)
+        notices.emit()
         return cached
 
     if is_dir:
@@ -69,9 +75,12 @@ def _load_folder(options: LoadOptions) -> RawData:
         finally:
             decoder.close()
     else:
-        layout, classes, results = decode_tar(path, options)
+        layout, classes, results = decode_tar(path, options, notices)
     raw = assemble(layout, classes, results, where)
     check_raw(raw, where)
+    if not is_dir:  # a folder is walked again on every load; an archive is read only once
+        raw.notices = notices.record()
+    notices.emit()
     options.progress("writing cache", 0, 1)
     write_cache(cache, key, raw, path)
     options.progress("writing cache", 1, 1)

@@ -56,6 +56,7 @@ def read_cache(file: Path, key: str) -> RawData | None:
                 x_val=npz["x_val"] if has_val else None,
                 y_val=npz["y_val"] if has_val else None,
                 from_cache=True,
+                notices=[(str(k), str(m)) for k, m in meta.get("notices", [])],
             )
         check_raw(raw, str(file))
         return raw
@@ -74,7 +75,14 @@ def write_cache(file: Path, key: str, raw: RawData, source_path: Path) -> None:
         "y_test": raw.y_test,
         "classes": np.array(raw.classes, dtype=str),
         "meta": np.array(
-            json.dumps({"version": _CACHE_VERSION, "key": key, "source": str(source_path)})
+            json.dumps(
+                {
+                    "version": _CACHE_VERSION,
+                    "key": key,
+                    "source": str(source_path),
+                    "notices": raw.notices,
+                }
+            )
         ),
     }
     if raw.x_val is not None:

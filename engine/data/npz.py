@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data.dataset import RawData
+from engine.data.dataset import MAX_CLASSES, RawData
 from engine.data.sources import LoadOptions, register_source
 from engine.errors import DataError
 
@@ -54,7 +54,45 @@ def _npz_labels(y: np.ndarray, name: str, n: int, where: str) -> np.ndarray:
         raise DataError(f"{where}: {name} has {len(y)} labels for {n} images")
     if len(y) and y.min() < 0:
         raise DataError(f"{where}: {name} has a negative label ({int(y.min())})")
+    if len(y) and y.max() >= MAX_CLASSES:
+        raise DataError(
+            f"{where}: {name} has label {int(y.max()):,}; labels are class indices 0..C-1 "
+            f"and cnnlab takes at most {MAX_CLASSES:,} classes (renumber them)"
+        )
     return y.astype(np.int64)
+
+
+def _check_npz_magic(path: Path, where: str) -> None:
+    """DataError saying what the file is when it is not a zip (an .npz) or an .npy.
+
+    Left to itself, `np.load` takes any other file for a pickle and says so, which misleads
+    for a text file or an image."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError as exc:
+        raise DataError(f"{where}: cannot read {path} ({exc.strerror or exc})") from None
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06") or head[:6] == b"\x93NUMPY":
+        return
+    if not head:
+        what = "it is empty"
+    elif head[:1] == b"\x80":
+        what = "it is a Python pickle, which cnnlab refuses"
+    elif b"\0" not in head and _is_text(head):
+        what = "it is a text file"
+    else:
+        what = "it is not a zip archive"
+    raise DataError(
+        f"{where}: cannot read {path} as .npz: {what} (an .npz is the zip of arrays numpy.savez writes)"
+    )
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3  # cut inside a multi-byte character at the end
+    return True
 
 
 @register_source(
@@ -67,8 +105,11 @@ def _npz_labels(y: np.ndarray, name: str, n: int, where: str) -> np.ndarray:
 def _load_npz(options: LoadOptions) -> RawData:
     where = options.source
     path = Path(options.arg or "").expanduser()
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"{where}: no such file: {path}")
+    if not path.is_file():  # a folder, or a FIFO whose read would block
+        raise DataError(f"{where}: {path} is not a regular file")
+    _check_npz_magic(path, where)
     try:
         npz = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:

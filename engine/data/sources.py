@@ -20,6 +20,12 @@ from engine.registry import Registry, UnknownName
 
 Progress = Callable[[str, int, int], None]
 
+
+class SourceUsageError(UsageError, DataError):
+    """A source string that names no registered source, or misuses one: a usage error (exit
+    code 2) that is also a DataError, so config checks that collect data problems see it."""
+
+
 CACHE_ENV = "CNNLAB_CACHE"
 
 
@@ -105,22 +111,26 @@ def _usages() -> str:
 
 
 def _resolve(source: str) -> tuple[DataSource, str | None]:
-    """Split `"name:arg"` and find the registered source; DataError (listing them) if unknown."""
+    """Split `"name:arg"` and find the registered source; SourceUsageError (listing them) if
+    unknown or given a wrong argument."""
     name, sep, arg = source.strip().partition(":")
     try:
         entry = SOURCES.get(name)
     except UnknownName:
-        raise DataError(f"unknown data source {source!r}; choose one of: {_usages()}") from None
+        raise SourceUsageError(
+            f"unknown data source {source!r}; choose one of: {_usages()}"
+        ) from None
     value: str | None = arg.strip() if sep else None
     if entry.arg == "required" and not value:
-        raise DataError(f"data source {name} needs an argument: {entry.usage}")
+        raise SourceUsageError(f"data source {name} needs an argument: {entry.usage}")
     if entry.arg == "none" and sep:
-        raise DataError(f"data source {name} takes no argument: write just {name!r}")
+        raise SourceUsageError(f"data source {name} takes no argument: write just {name!r}")
     return entry, value
 
 
 def check_source(source: str) -> None:
-    """Raise DataError if `source` does not name a registered source correctly (nothing is loaded)."""
+    """Raise SourceUsageError (a DataError) if `source` does not name a registered source
+    correctly; nothing is loaded."""
     _resolve(source)
 
 
