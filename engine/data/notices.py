@@ -1,7 +1,7 @@
 """Named warnings for what a loader skips or follows in a folder or an archive.
 
 Each kind is a `DataWarning` subclass, so callers (and tests) can filter or turn one into an
-error. A loader collects them in `Notices` and emits one warning per kind, with a count and the
+error. A loader collects them in `Notices` and emits one warning per reason, with a count and the
 first few paths, so a dataset with thousands of links gives one line, not thousands.
 """
 
@@ -38,36 +38,34 @@ _EXAMPLES = 3
 
 
 class Notices:
-    """Collects skipped entries per warning kind and emits one warning per kind."""
+    """Collects skipped entries per reason and emits one warning per reason."""
 
     def __init__(self, where: str) -> None:
         self.where = where
-        self._seen: dict[type[DataWarning], tuple[str, list[str]]] = {}
-        self._counts: dict[type[DataWarning], int] = {}
+        # (kind, what) → (count, first examples): one line per reason, in the order first seen.
+        self._seen: dict[tuple[type[DataWarning], str], tuple[int, list[str]]] = {}
         self._recorded: list[tuple[type[DataWarning], str]] = []
 
     def add(self, kind: type[DataWarning], what: str, example: str) -> None:
-        """Note one entry: `what` describes the kind ("skipped symbolic links"), `example` it."""
-        _, examples = self._seen.setdefault(kind, (what, []))
+        """Note one entry: `what` says what was done ("skipped broken links"), `example` names it."""
+        count, examples = self._seen.get((kind, what), (0, []))
         if len(examples) < _EXAMPLES:
             examples.append(example)
-        self._counts[kind] = self._counts.get(kind, 0) + 1
+        self._seen[(kind, what)] = (count + 1, examples)
 
     def replay(self, recorded: list[tuple[str, str]]) -> None:
         """Add messages `record()` gave earlier (kept in the decode cache with the images)."""
         for name, message in recorded:
-            kind = _KINDS.get(name, DataWarning)
-            self._recorded.append((kind, message))
+            self._recorded.append((_KINDS.get(name, DataWarning), message))
 
     def record(self) -> list[tuple[str, str]]:
         """(kind name, message) pairs, JSON-able, for `replay`."""
         return [(kind.__name__, message) for kind, message in self.messages()]
 
     def messages(self) -> list[tuple[type[DataWarning], str]]:
-        """(kind, one-line message) per kind noted, in the order first seen."""
+        """(kind, one-line message) per reason noted: recorded ones first, then in order seen."""
         out = list(self._recorded)
-        for kind, (what, examples) in self._seen.items():
-            count = self._counts[kind]
+        for (kind, what), (count, examples) in self._seen.items():
             more = f", +{count - len(examples)} more" if count > len(examples) else ""
             out.append((kind, f"{self.where}: {what} ({count}): {', '.join(examples)}{more}"))
         return out
