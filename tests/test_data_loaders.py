@@ -80,7 +80,8 @@ def only(caught: list[warnings.WarningMessage], kind: type[DataWarning]) -> str:
 # --------------------------------------------------------------------------------------- npz
 def npz(path: Path, y_train: np.ndarray, **extra: np.ndarray) -> Path:
     x = np.zeros((len(y_train), 4, 4, 3), np.uint8)
-    np.savez(path, x_train=x, y_train=y_train, x_test=x[:2], y_test=np.array([0, 1]), **extra)
+    arrays = {"x_train": x, "y_train": y_train, "x_test": x[:2], "y_test": np.array([0, 1])}
+    np.savez(path, **arrays, **extra)  # type: ignore[arg-type]
     return path
 
 
