@@ -163,7 +163,7 @@ def test_synthetic_is_learnable_by_a_small_cnn() -> None:
     import keras
 
     keras.utils.set_random_seed(0)
-    ds = load_dataset("synthetic:600", seed=0)
+    ds = load_dataset("synthetic:easy:600", seed=0)
     model = keras.Sequential(
         [
             keras.Input(ds.image_shape),
@@ -666,7 +666,7 @@ def test_cifar10_offline_names_the_cache_folder_and_file(
     [
         (
             "imagenet",
-            "unknown data source 'imagenet'; choose one of: synthetic[:N], cifar10, folder:PATH, npz:PATH",
+            "unknown data source 'imagenet'; choose one of: synthetic[:easy][:N], cifar10, folder:PATH, npz:PATH",
         ),
         ("folder", "folder needs an argument: folder:PATH"),
         ("npz:", "npz needs an argument"),
@@ -719,3 +719,16 @@ def test_engine_data_imports_neither_tensorflow_nor_textual() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_synthetic_variants_parse_and_differ() -> None:
+    hard = load_dataset("synthetic:100", seed=1)
+    assert np.array_equal(load_dataset("synthetic:hard:100", seed=1).x_train, hard.x_train)
+    easy = load_dataset("synthetic:easy:100", seed=1)
+    assert easy.summary() == {**hard.summary(), "source": "synthetic:easy:100"}
+    assert np.array_equal(load_dataset("synthetic:easy:100", seed=1).x_test, easy.x_test)
+    assert not np.array_equal(easy.x_train, hard.x_train)
+    assert load_dataset("synthetic:easy").summary()["train"] == 4000
+    for bad in ("synthetic:easy:x", "synthetic:3:4", "synthetic:medium"):
+        with pytest.raises(DataError, match="synthetic:N or synthetic:easy:N"):
+            load_dataset(bad)

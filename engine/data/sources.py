@@ -64,6 +64,10 @@ class Throttle:
             self._progress(stage, int(done), int(total))
 
 
+# A source's loader: the registered callable that reads the data.
+Loader = Callable[[LoadOptions], RawData]
+
+
 @dataclass(frozen=True)
 class DataSource:
     """A registered data source: how to name it, what it is, how to load it."""
@@ -76,7 +80,6 @@ class DataSource:
     status: Callable[[], dict[str, Any]] = field(default=lambda: {})
 
 
-Loader = Callable[[LoadOptions], RawData]
 SOURCES: Registry[DataSource] = Registry("data source")
 
 
