@@ -664,18 +664,13 @@ def resolve_target(
 
 def load_run_images(run: Run, n: int = DEFAULT_PARITY_SAMPLES) -> tuple[np.ndarray, list[str]]:
     """Test images (uint8) and class names of the run's data, reloaded as the run loaded them."""
-    from engine.data import load_dataset
+    from engine.data import config_of_run, dataset_for
 
     config = run.record.get("config") or {}
     source = config.get("data") or (run.record.get("data") or {}).get("source")
     if not source:
         raise ExportError(f"run {run.id} does not say which data it used; pass --data SOURCE")
-    data = load_dataset(
-        source,
-        subset=config.get("subset"),
-        val_split=config.get("val_split", 0.2),
-        seed=config.get("seed", 0),
-    )
+    data = dataset_for(config_of_run(run.record))
     return parity_sample(np.asarray(data.x_test), n), list(data.classes)
 
 

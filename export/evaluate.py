@@ -106,10 +106,13 @@ def find_source_run(path: Path, meta: dict[str, Any], runs_root: Path | str | No
         return None
 
 
-def _load_test_data(source: str, subset: int | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    from engine.data import load_dataset
+def _load_test_data(
+    source: str, subset: int | None, run: Run | None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    from engine.data import config_of_run, dataset_for
 
-    data = load_dataset(source, subset=subset)
+    # A run's model takes images at its trained size: its config (resize...) applies.
+    data = dataset_for(config_of_run(run.record if run else {}, data=source, subset=subset))
     return np.asarray(data.x_test), np.asarray(data.y_test), list(data.classes)
 
 
@@ -160,7 +163,7 @@ def evaluate(
             raise UsageError(
                 "name the data to evaluate on with --data SOURCE (e.g. synthetic, folder:PATH)"
             )
-        x, y, data_classes = _load_test_data(source, subset)
+        x, y, data_classes = _load_test_data(source, subset, run)
     else:
         if labels is None:
             raise UsageError("images given without labels")

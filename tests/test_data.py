@@ -21,6 +21,9 @@ from PIL import Image
 
 from engine import data as data_mod
 from engine.data import CIFAR10_CLASSES, SYNTHETIC_CLASSES, Dataset, load_dataset
+from engine.data import cifar10 as cifar10_mod
+from engine.data import decode as decode_mod
+from engine.data import tar as tar_mod
 from engine.errors import DataError, UsageError
 
 # ---------------------------------------------------------------------------------------------
@@ -160,7 +163,7 @@ def test_synthetic_is_learnable_by_a_small_cnn() -> None:
     import keras
 
     keras.utils.set_random_seed(0)
-    ds = load_dataset("synthetic:600", seed=0)
+    ds = load_dataset("synthetic:easy:600", seed=0)
     model = keras.Sequential(
         [
             keras.Input(ds.image_shape),
@@ -280,10 +283,10 @@ def test_tar_without_top_folder_and_the_tarfile_fallback_agree(
     fast = load_dataset(f"folder:{archive}", cache_dir=tmp_path / "c1")
 
     def unusual(raw: object) -> object:
-        raise data_mod._UnusualTar("pretend")
+        raise tar_mod._UnusualTar("pretend")
         yield  # pragma: no cover - a generator, like the real reader
 
-    monkeypatch.setattr(data_mod, "_fast_tar_members", unusual)
+    monkeypatch.setattr(tar_mod, "_fast_tar_members", unusual)
     slow = load_dataset(f"folder:{archive}", cache_dir=tmp_path / "c2")
     assert np.array_equal(fast.x_train, slow.x_train) and np.array_equal(fast.y_test, slow.y_test)
 
@@ -426,7 +429,7 @@ def test_second_load_comes_from_the_cache_without_decoding(
     def no_decoding(*args: object, **kwargs: object) -> object:
         raise AssertionError("decoded again although cached")
 
-    monkeypatch.setattr(data_mod, "_decode_chunk", no_decoding)
+    monkeypatch.setattr(decode_mod, "_decode_chunk", no_decoding)
     second = load_dataset(f"folder:{archive}", cache_dir=cache)
     assert second.from_cache
     for split in ("train", "val", "test"):
@@ -593,7 +596,7 @@ def _write_fake_cifar_batches(folder: Path, per_batch: int = 20) -> None:
     """Batches in CIFAR-10's own pickled format (a dict of bytes keys), tiny."""
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    for name in data_mod._CIFAR10_BATCHES:
+    for name in cifar10_mod._CIFAR10_BATCHES:
         labels = [i % 10 for i in range(per_batch)]
         pixels = rng.integers(0, 255, (per_batch, 3072), dtype=np.uint8)
         pixels[:, 0] = np.array(labels) * 20  # red of pixel (0, 0) says the label
@@ -608,7 +611,9 @@ def test_cifar10_reads_keras_cache_without_keras(
     _write_fake_cifar_batches(
         tmp_path / "keras" / "datasets" / "cifar-10-batches-py-target" / "cifar-10-batches-py"
     )
-    monkeypatch.setattr(data_mod, "_download_cifar10", lambda d: pytest.fail("tried to download"))
+    monkeypatch.setattr(
+        cifar10_mod, "_download_cifar10", lambda d: pytest.fail("tried to download")
+    )
     ds = load_dataset("cifar10", val_split=0.2)
     assert ds.classes == CIFAR10_CLASSES
     assert (len(ds.y_train) + len(ds.y_val), len(ds.y_test)) == (100, 20)
@@ -661,7 +666,7 @@ def test_cifar10_offline_names_the_cache_folder_and_file(
     [
         (
             "imagenet",
-            "unknown data source 'imagenet'; choose one of: synthetic[:N], cifar10, folder:PATH, npz:PATH",
+            "unknown data source 'imagenet'; choose one of: synthetic[:easy][:N], cifar10, folder:PATH, npz:PATH",
         ),
         ("folder", "folder needs an argument: folder:PATH"),
         ("npz:", "npz needs an argument"),
@@ -714,3 +719,16 @@ def test_engine_data_imports_neither_tensorflow_nor_textual() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_synthetic_variants_parse_and_differ() -> None:
+    hard = load_dataset("synthetic:100", seed=1)
+    assert np.array_equal(load_dataset("synthetic:hard:100", seed=1).x_train, hard.x_train)
+    easy = load_dataset("synthetic:easy:100", seed=1)
+    assert easy.summary() == {**hard.summary(), "source": "synthetic:easy:100"}
+    assert np.array_equal(load_dataset("synthetic:easy:100", seed=1).x_test, easy.x_test)
+    assert not np.array_equal(easy.x_train, hard.x_train)
+    assert load_dataset("synthetic:easy").summary()["train"] == 4000
+    for bad in ("synthetic:easy:x", "synthetic:3:4", "synthetic:medium"):
+        with pytest.raises(DataError, match="synthetic:N or synthetic:easy:N"):
+            load_dataset(bad)

@@ -33,7 +33,8 @@ def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _run(name: str, tmp_path: Path, sink: Any = None, **settings: Any) -> tuple[Any, ListSink]:
     sink = sink or ListSink()
-    cfg = get_experiment(name).config(**{"data": "synthetic", "subset": 300, **settings})
+    # The easy synthetic variant: these tests check the engine, not how hard the data is.
+    cfg = get_experiment(name).config(**{"data": "synthetic:easy", "subset": 300, **settings})
     run = run_experiment(
         name, cfg, store=RunStore(tmp_path / "runs"), reporter=Reporter(sink, batch_interval=0.0)
     )
@@ -110,7 +111,7 @@ def test_cached_features_train_the_same_model_as_end_to_end(tmp_path: Path) -> N
     from engine.data import load_dataset
     from engine.preprocessing import get_preprocessing
 
-    data = load_dataset("synthetic", subset=300)
+    data = load_dataset("synthetic:easy", subset=300)
     model = keras.models.load_model(cached.path / "model.keras")
     probs = model.predict(get_preprocessing("mobilenet_v2").apply(data.x_test), verbose=0)
     assert float((probs.argmax(1) == data.y_test).mean()) == pytest.approx(a, abs=1e-6)
@@ -190,7 +191,7 @@ class _CancelAfterFirstBatch(ListSink):
 
 def test_cancel_stops_saves_and_marks_cancelled(tmp_path: Path) -> None:
     sink = _CancelAfterFirstBatch()
-    cfg = get_experiment("simple-cnn").config(data="synthetic", subset=2000, epochs=20)
+    cfg = get_experiment("simple-cnn").config(data="synthetic:easy", subset=2000, epochs=20)
     rep = Reporter(sink, batch_interval=0.0)
     sink.reporter = rep
     run = run_experiment("simple-cnn", cfg, store=RunStore(tmp_path / "runs"), reporter=rep)

@@ -50,19 +50,12 @@ def environment_info() -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- experiments
 def load_data(config: ExperimentConfig, rep: Reporter, run_id: str | None = None) -> Any:
-    from engine.data import load_dataset
+    from engine.data import dataset_for
 
     def progress(stage: str, done: int, total: int) -> None:
         rep.batch(run_id or "", step=done, steps=total, phase="data", epoch=1, epochs=1, metrics={})
 
-    return load_dataset(
-        config.data,
-        subset=config.subset,
-        resize=config.resize,
-        val_split=config.val_split,
-        seed=config.seed,
-        progress=progress,
-    )
+    return dataset_for(config, progress=progress)
 
 
 def run_experiment(
