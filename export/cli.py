@@ -306,8 +306,9 @@ def _add_eval(sub: Any) -> None:
 # ------------------------------------------------------------------------------ onnx-info
 def cmd_onnx_info(args: argparse.Namespace) -> int:
     from export.info import onnx_info
+    from export.onnx_analysis import parse_dims
 
-    data = onnx_info(args.file, nodes=not args.no_nodes)
+    data = onnx_info(args.file, nodes=not args.no_nodes, dims=parse_dims(args.dim))
     if args.json:
         print_json(data)
         return 0
@@ -332,10 +333,19 @@ def _print_info(d: dict[str, Any], *, show_nodes: bool) -> None:
     for kind in ("inputs", "outputs"):
         for io in d[kind]:
             _say(f"{kind[:-1]:6} {io['name']}: {io['dtype']} {_shape(io['shape'])}")
+    generated = (
+        f" ({t['params_stored']:,} stored, {t['params_generated']:,} generated in the graph)"
+        if t["params_generated"]
+        else ""
+    )
+    batch = "?" if t["batch"] is None else t["batch"]
     _say(
-        f"nodes {t['nodes']:,}   params {t['params']:,}   MACs {t['macs']:,} ({t['macs'] / 1e6:.2f} M, per pass at batch 1)"
+        f"nodes {t['nodes']:,}   params {t['params']:,}{generated}   MACs {t['macs']:,} "
+        f"({t['macs'] / 1e6:.2f} M) per sample (batch 1; the file's batch: {batch})"
         f"   initializers {t['initializers']} ({_mb(t['initializer_bytes'])})"
     )
+    if t["not_counted"]:
+        _say("not counted: " + ", ".join(f"{op} ×{n}" for op, n in t["not_counted"].items()))
     hist = ", ".join(f"{op} {n}" for op, n in d["op_histogram"].items())
     _say(f"ops: {hist}")
     s = d["initializer_stats"]
@@ -363,7 +373,11 @@ def _print_info(d: dict[str, Any], *, show_nodes: bool) -> None:
                 escape(n["op_type"]),
                 escape(", ".join(_shape(s) for s in n["output_shapes"])),
                 _fmt_int(n["params"]) if n["params"] else "",
-                _fmt_int(n["macs"]) if n["macs"] is not None else "",
+                _fmt_int(n["macs"])
+                if n["macs"] is not None
+                else {"not counted": "not counted", "shape unknown": "shape ?"}.get(
+                    n["mac_status"], ""
+                ),
             )
         console.print(table)
     if d["metadata"]:
@@ -379,11 +393,18 @@ def _add_onnx_info(sub: Any) -> None:
         "onnx-info",
         help="inspect any .onnx file: I/O, nodes and shapes, params, MACs, metadata",
         description="Opset, producer, inputs/outputs, every node with inferred output shapes, parameters "
-        "and MACs (Conv/Gemm/MatMul), totals, op histogram, initializer statistics and metadata. "
+        "and MACs per sample (Conv/ConvTranspose/Gemm/MatMul; other ops listed as not counted), totals, op histogram, initializer statistics and metadata. "
         "Works on files cnnlab did not make.",
     )
     p.add_argument("file", metavar="FILE", help="an .onnx file")
     p.add_argument("--no-nodes", action="store_true", help="omit the per-node table")
+    p.add_argument(
+        "--dim",
+        action="append",
+        metavar="NAME=SIZE",
+        default=None,
+        help="fix a named (symbolic) dimension before shape inference, e.g. --dim N=1 (repeatable)",
+    )
     p.add_argument(
         "--json",
         action="store_true",

@@ -318,7 +318,12 @@ def _tensor_stats(array: Any) -> dict[str, Any]:
     if array.size == 0 or array.dtype.kind not in "fiub":
         return {"min": None, "max": None, "mean": None, "std": None}
     a = array.astype(np.float64, copy=False)
-    return {"min": _num(a.min()), "max": _num(a.max()), "mean": _num(a.mean()), "std": _num(a.std())}
+    return {
+        "min": _num(a.min()),
+        "max": _num(a.max()),
+        "mean": _num(a.mean()),
+        "std": _num(a.std()),
+    }
 
 
 def _foldable(node: Any, constants: Mapping[str, str]) -> bool:

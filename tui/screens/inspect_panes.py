@@ -128,7 +128,7 @@ class FiltersPane(Vertical):
         exit_on_error=False,
     )
     def _load_kernel(self, layer: str) -> None:
-        from engine.inspect import load_kernel
+        from export.onnx_layers import load_kernel
 
         source = self._source()
         if source is None:

@@ -1,5 +1,9 @@
 """`engine inspect`, `engine filters`, `engine activations`, `engine preprocess-stats`.
 
+These live in export/ because ONNX files are read through `export.onnx_layers` (one analysis
+with `engine onnx-info`) and activations run with onnxruntime; Keras models through
+`engine.inspect`.
+
 Every figure the TUI's Inspect panes show is available here, as a Rich table for people and
 as JSON (`--json`) for machines and CI. TensorFlow is imported only when a model has to be
 loaded to be summarised (a run without summary.json, or a bare .keras file).
@@ -26,6 +30,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("target", metavar="MODEL_OR_RUN", help="run id or folder, .keras or .onnx file")
     p.add_argument("--layer", help="explain this layer (or ONNX node)")
     p.add_argument("--all", action="store_true", help="with --json: the arithmetic of every layer")
+    add_dim_flag(p)
     _common(p)
     p.set_defaults(handler=cmd_inspect)
 
@@ -89,6 +94,18 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(handler=cmd_preprocess_stats)
 
 
+def add_dim_flag(p: argparse.ArgumentParser) -> None:
+    """`--dim NAME=SIZE` (repeatable): fix a symbolic dim of an ONNX file before its shapes
+    are inferred (e.g. `--dim N=1`, `--dim height=224`)."""
+    p.add_argument(
+        "--dim",
+        action="append",
+        metavar="NAME=SIZE",
+        default=None,
+        help="ONNX files: fix a named (symbolic) dimension, e.g. --dim N=1 (repeatable)",
+    )
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--runs-dir", type=Path, default=None, help="runs root (default $CNNLAB_RUNS or ./runs)"
@@ -112,13 +129,16 @@ def resolve(target: str, runs_dir: Path | None) -> tuple[str, Path, dict[str, An
     return "run", run.path, run.record
 
 
-def load_summary(kind: str, path: Path) -> dict[str, Any]:
-    """The layer table: summary.json, else summarised from the model (imports TensorFlow)."""
+def load_summary(kind: str, path: Path, dims: dict[str, int] | None = None) -> dict[str, Any]:
+    """The layer table: the ONNX analysis, summary.json, else summarised from the Keras model
+    (imports TensorFlow)."""
     from engine import inspect
     from engine.runs import read_json
 
     if kind == "onnx":
-        return inspect.summarize_onnx(path)
+        from export.onnx_layers import summarize_onnx
+
+        return summarize_onnx(path, dims=dims)
     if kind == "run":
         if (path / "summary.json").is_file():
             summary: dict[str, Any] = read_json(path / "summary.json")
@@ -156,9 +176,14 @@ def run_onnx_file(path: Path, record: dict[str, Any] | None) -> Path:
 # --------------------------------------------------------------------------------- inspect
 def cmd_inspect(args: argparse.Namespace) -> int:
     from engine import inspect
+    from export.onnx_analysis import parse_dims
+    from export.onnx_layers import explain
 
+    dims = parse_dims(args.dim)
     kind, path, record = resolve(args.target, args.runs_dir)
-    summary = load_summary(kind, path)
+    if dims and kind != "onnx":
+        raise UsageError("--dim applies to .onnx files only")
+    summary = load_summary(kind, path, dims)
     phases = [
         {
             k: p.get(k)
@@ -172,9 +197,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             row = inspect.find_layer(summary, args.layer)
         except KeyError as exc:
             raise CnnlabError(str(exc.args[0])) from None
-        result["layer"] = inspect.explain(row)
+        result["layer"] = explain(row)
     if args.all:
-        result["arithmetic"] = [inspect.explain(r) for r in summary.get("layers", [])]
+        result["arithmetic"] = [explain(r) for r in summary.get("layers", [])]
     if args.json:
         print_json(result)
         return 0
@@ -199,6 +224,7 @@ def _print_summary(summary: dict[str, Any], phases: list[dict[str, Any]]) -> Non
     from engine.inspect import shape_text
 
     onnx = summary.get("format") == "onnx"
+    mac_cell = {"not counted": "not counted", "shape unknown": "shape ?"}
     table = Table(title=f"{summary.get('model')} ({'ONNX nodes' if onnx else 'layers'})")
     for col, justify in (
         ("#", "right"),
@@ -218,7 +244,9 @@ def _print_summary(summary: dict[str, Any], phases: list[dict[str, Any]]) -> Non
             str(row.get("type")),
             shape_text(row.get("output_shape")),
             f"{int(row.get('params') or 0):,}",
-            f"{int(row.get('macs') or 0):,}",
+            f"{row['macs']:,}"
+            if row.get("macs") is not None
+            else mac_cell.get(str(row.get("mac_status")), ""),
         ]
         if not onnx:
             params = int(row.get("params") or 0)
@@ -230,10 +258,7 @@ def _print_summary(summary: dict[str, Any], phases: list[dict[str, Any]]) -> Non
     console.print(table)
     t = summary.get("totals", {})
     if onnx:
-        console.print(
-            f"total parameters {int(t.get('total') or 0):,} · MACs {int(t.get('macs') or 0):,}",
-            highlight=False,
-        )
+        console.print(onnx_totals_line(t), highlight=False)
     else:
         console.print(
             f"total {int(t.get('total') or 0):,} · trainable {int(t.get('trainable') or 0):,} · "
@@ -247,6 +272,22 @@ def _print_summary(summary: dict[str, Any], phases: list[dict[str, Any]]) -> Non
             f"in {len(layers)} layers" + (f" (last: {', '.join(layers[-3:])})" if layers else ""),
             highlight=False,
         )
+
+
+def onnx_totals_line(t: dict[str, Any]) -> str:
+    """The totals of an ONNX table, with the MAC convention and what was not counted."""
+    generated = int(t.get("generated") or 0)
+    params = f"total parameters {int(t.get('total') or 0):,}" + (
+        f" ({int(t.get('stored') or 0):,} stored, {generated:,} generated in the graph)"
+        if generated
+        else ""
+    )
+    batch = t.get("batch")
+    line = f"{params} · MACs {int(t.get('macs') or 0):,} per sample (batch 1; the file's batch: {batch if batch is not None else '?'})"
+    skipped = t.get("not_counted") or {}
+    if skipped:
+        line += "\nnot counted: " + ", ".join(f"{op} ×{n}" for op, n in skipped.items())
+    return line
 
 
 # --------------------------------------------------------------------------------- filters
@@ -265,7 +306,9 @@ def cmd_filters(args: argparse.Namespace) -> int:
         else:
             console.print("\n".join(names) or "no convolutions", highlight=False)
         return 0
-    kernel = inspect.load_kernel(source, args.layer)
+    from export.onnx_layers import load_kernel
+
+    kernel = load_kernel(source, args.layer)
     report = inspect.filter_report(
         kernel,
         layer=args.layer,
