@@ -323,6 +323,8 @@ def _shape(shape: list[Any] | None) -> str:
 def _print_info(d: dict[str, Any], *, show_nodes: bool) -> None:
     from rich.table import Table
 
+    from export.onnx_analysis import macs_summary
+
     t = d["totals"]
     opsets = ", ".join(f"{k} {v}" for k, v in d["opset"].items())
     _say(f"{d['file']}  {_mb(d['size_bytes'])}, IR {d['ir_version']}, opset {opsets}")
@@ -338,14 +340,10 @@ def _print_info(d: dict[str, Any], *, show_nodes: bool) -> None:
         if t["params_generated"]
         else ""
     )
-    batch = "?" if t["batch"] is None else t["batch"]
     _say(
-        f"nodes {t['nodes']:,}   params {t['params']:,}{generated}   MACs {t['macs']:,} "
-        f"({t['macs'] / 1e6:.2f} M) per sample (batch 1; the file's batch: {batch})"
+        f"nodes {t['nodes']:,}   params {t['params']:,}{generated}   {macs_summary(t)}"
         f"   initializers {t['initializers']} ({_mb(t['initializer_bytes'])})"
     )
-    if t["not_counted"]:
-        _say("not counted: " + ", ".join(f"{op} ×{n}" for op, n in t["not_counted"].items()))
     hist = ", ".join(f"{op} {n}" for op, n in d["op_histogram"].items())
     _say(f"ops: {hist}")
     s = d["initializer_stats"]

@@ -275,19 +275,16 @@ def _print_summary(summary: dict[str, Any], phases: list[dict[str, Any]]) -> Non
 
 
 def onnx_totals_line(t: dict[str, Any]) -> str:
-    """The totals of an ONNX table, with the MAC convention and what was not counted."""
+    """The totals of an ONNX table: parameters stored/generated, MACs with their convention."""
+    from export.onnx_analysis import macs_summary
+
     generated = int(t.get("generated") or 0)
     params = f"total parameters {int(t.get('total') or 0):,}" + (
         f" ({int(t.get('stored') or 0):,} stored, {generated:,} generated in the graph)"
         if generated
         else ""
     )
-    batch = t.get("batch")
-    line = f"{params} · MACs {int(t.get('macs') or 0):,} per sample (batch 1; the file's batch: {batch if batch is not None else '?'})"
-    skipped = t.get("not_counted") or {}
-    if skipped:
-        line += "\nnot counted: " + ", ".join(f"{op} ×{n}" for op, n in skipped.items())
-    return line
+    return f"{params} · {macs_summary(t)}"
 
 
 # --------------------------------------------------------------------------------- filters

@@ -583,3 +583,17 @@ def _totals(a: OnnxAnalysis, stored: int, init_bytes: int) -> dict[str, Any]:
 def op_histogram(a: OnnxAnalysis) -> dict[str, int]:
     """How many nodes of each op (`domain.op` for contrib ops), most common first."""
     return dict(Counter(n.label for n in a.nodes).most_common())
+
+
+def macs_summary(totals: Mapping[str, Any]) -> str:
+    """The MAC total with its convention and what was not counted, as every output says it:
+    `9,472 MACs per sample (batch 1; the file's batch: 2); not counted: Relu ×1`."""
+    batch = totals.get("batch")
+    text = (
+        f"{int(totals.get('macs') or 0):,} MACs per sample "
+        f"(batch 1; the file's batch: {'?' if batch is None else batch})"
+    )
+    skipped = totals.get("not_counted") or {}
+    if skipped:
+        text += "; not counted: " + ", ".join(f"{op} ×{n}" for op, n in skipped.items())
+    return text

@@ -233,6 +233,10 @@ class InspectScreen(Screen[None]):
         bits.append(
             f"{len(target.summary.get('layers', []))} {'nodes' if fmt == 'onnx' else 'layers'}"
         )
+        if fmt == "onnx":  # the same figure and convention as the ONNX pane
+            from export.onnx_analysis import macs_summary
+
+            bits.append(macs_summary(totals))
         if (target.run or {}).get("model", {}) and (target.run or {}).get("model", {}).get(
             "random_init"
         ):
