@@ -16,6 +16,20 @@ ASSIGNMENT_PREPROCESSING: dict[str, dict[str, Any]] = {
 }
 
 
+def assignment_percent(backbone: str) -> tuple[str, str] | None:
+    """The assignment's before/after accuracies of `backbone` as percent texts for tables:
+    ("27.02", "66.01"), approximate ones marked ("~25", "63.71"); None if it has none."""
+    ref = ASSIGNMENT_PREPROCESSING.get(backbone)
+    if ref is None:
+        return None
+
+    def pct(value: float) -> str:
+        return f"{value * 100:.2f}".rstrip("0").rstrip(".")
+
+    before = pct(ref["before"])
+    return ("~" + before if ref["approx_before"] else before), pct(ref["after"])
+
+
 def preprocessing_results(runs_root: Path | None) -> dict[str, dict[str, Any]]:
     """Per backbone, the test accuracy of runs fed x/255 ("before") and their own ("after").
 

@@ -22,6 +22,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Select, Static
 from textual.worker import Worker, WorkerState
 
+from engine.inspect.run_queries import ASSIGNMENT_PREPROCESSING as _ASSIGNMENT
+from engine.inspect.run_queries import assignment_percent
 from tui.screens.runs import read_run_rows
 from tui.widgets.charts import PALETTE, Bar, BarChart
 from tui.widgets.nav import NavBar
@@ -39,12 +41,9 @@ ASSIGNMENT_RANKING: dict[str, tuple[float, float, float]] = {
     "MobileNetV3Large": (46.78, 3.2, 0.146),
     "MobileNetV2": (29.94, 2.6, 0.115),
 }
-# before (x/255) → after (own preprocess_input), in %; "~" values are approximate in the write-up.
+# before (x/255) → after (own preprocess_input), in %, from the one table in engine.inspect.
 ASSIGNMENT_PREPROCESSING: dict[str, tuple[str, str]] = {
-    "ResNet50": ("27.02", "66.01"),
-    "VGG16": ("~25", "63.71"),
-    "EfficientNetB0": ("~23", "57.13"),
-    "MobileNetV2": ("~21", "29.94"),
+    name: pair for name in _ASSIGNMENT if (pair := assignment_percent(name)) is not None
 }
 TRANSFER_SOURCE = "transfer-runs"
 
