@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.errors import CnnlabError
 from export.onnx_file import first_line, load_onnx
+from export.onnx_macs import MAC_COUNTERS, NO_MAC_OPS, NodeShapes, concrete, prod
 
 Shape = list[int | str]
 
@@ -37,13 +38,6 @@ MAC_CONVENTION = (
 
 _INDEX_TYPES = {"INT32", "INT64", "UINT32", "UINT64", "BOOL", "STRING"}
 _STANDARD_DOMAINS = {"", "ai.onnx"}
-# Ops that move or reshape data: no multiply-accumulates to count, so nothing to warn about.
-NO_MAC_OPS = {
-    "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Split", "Slice",
-    "Gather", "GatherElements", "GatherND", "Shape", "Size", "Identity", "Cast", "CastLike",
-    "Pad", "Expand", "Tile", "Dropout", "Constant", "ConstantOfShape", "Range",
-    "DepthToSpace", "SpaceToDepth",
-}  # fmt: skip
 # Constant folding keeps the origin (stored/generated) through these: same data, new view.
 _COPY_OPS = {"Identity", "Cast", "CastLike", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose"}  # fmt: skip
 _RANDOM_OPS = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}  # fmt: skip
@@ -101,91 +95,7 @@ class OnnxAnalysis:
     totals: dict[str, Any] = field(default_factory=dict)
 
 
-# ------------------------------------------------------------------------------ MAC counters
-@dataclass
-class _NodeShapes:
-    """A node's input/output shapes, concrete (free symbolic dims as 1), for the counters."""
-
-    node: Any
-    shapes: Mapping[str, Shape | None]
-    attrs: dict[str, Any]
-
-    def _get(self, names: Any, i: int) -> list[int] | None:
-        if len(names) <= i or not names[i]:
-            return None
-        return concrete(self.shapes.get(names[i]))
-
-    def input(self, i: int) -> list[int] | None:
-        return self._get(self.node.input, i)
-
-    def output(self, i: int) -> list[int] | None:
-        return self._get(self.node.output, i)
-
-
-MacCounter = Callable[[_NodeShapes], "int | None"]
-MAC_COUNTERS: dict[str, MacCounter] = {}
-
-
-def mac_counter(*ops: str) -> Callable[[MacCounter], MacCounter]:
-    """Register a MAC counter for these op types (None from it means: shapes unknown)."""
-
-    def register(fn: MacCounter) -> MacCounter:
-        for op in ops:
-            MAC_COUNTERS[op] = fn
-        return fn
-
-    return register
-
-
-@mac_counter("Conv", "FusedConv", "NhwcConv")
-def _conv_macs(n: _NodeShapes) -> int | None:
-    # W [M, C/group, k...]: every output element needs C/group × prod(k) MACs, whatever the
-    # dilation (it changes the output size, which the inferred shape already has).
-    w, out = n.input(1), n.output(0)
-    if not w or not out or len(w) < 3:
-        return None
-    return _prod(out) * w[1] * _prod(w[2:])
-
-
-@mac_counter("ConvTranspose")
-def _conv_transpose_macs(n: _NodeShapes) -> int | None:
-    # W [C, M/group, k...]: every input element is spread over (M/group) × prod(k) outputs.
-    x, w = n.input(0), n.input(1)
-    if not x or not w or len(w) < 3:
-        return None
-    return _prod(x) * w[1] * _prod(w[2:])
-
-
-@mac_counter("Gemm", "FusedGemm")
-def _gemm_macs(n: _NodeShapes) -> int | None:
-    a, out = n.input(0), n.output(0)
-    if not a or not out or len(a) != 2:
-        return None
-    k = a[0] if int(n.attrs.get("transA", 0)) else a[1]
-    return _prod(out) * k
-
-
-@mac_counter("MatMul", "FusedMatMul")
-def _matmul_macs(n: _NodeShapes) -> int | None:
-    # Either operand may be the constant one: out [..., M, N] needs K = A's last dim each.
-    a, out = n.input(0), n.output(0)
-    if not a or out is None:
-        return None
-    return _prod(out) * a[-1]
-
-
 # ------------------------------------------------------------------------------ helpers
-def concrete(shape: Shape | None) -> list[int] | None:
-    """Symbolic dims → 1 (batch-of-one arithmetic); None if the shape is unknown."""
-    if shape is None:
-        return None
-    return [d if isinstance(d, int) and d > 0 else 1 for d in shape]
-
-
-def _prod(values: list[int]) -> int:
-    return int(math.prod(values)) if values else 1
-
-
 def _is_param(dtype: str | None) -> bool:
     return dtype is not None and dtype.upper() not in _INDEX_TYPES
 
@@ -398,7 +308,7 @@ def analyze_onnx(
             "name": tensor.name,
             "dtype": dtype,
             "shape": dims_,
-            "size": _prod(dims_),
+            "size": prod(dims_),
             "param": _is_param(dtype),
         }
         if initializer_stats or entry["param"]:
@@ -423,15 +333,15 @@ def analyze_onnx(
             continue
         folded.add(index)
         if node.op_type == "Constant":
-            shape, dtype = _constant_shape(node)
+            shape, const_dtype = _constant_shape(node)
             if node.output:
                 if shapes.get(node.output[0]) is None and shape is not None:
                     shapes[node.output[0]] = shape
-                if dtype and node.output[0] not in dtypes:
-                    dtypes[node.output[0]] = dtype
+                if const_dtype and node.output[0] not in dtypes:
+                    dtypes[node.output[0]] = const_dtype
                 constants[node.output[0]] = "stored"
                 if _is_param(dtypes.get(node.output[0])) and shape is not None:
-                    stored_constant_params += _prod(concrete(shape) or [])
+                    stored_constant_params += prod(concrete(shape) or [])
             continue
         data = next((i for i in node.input if i), "")
         origin = constants[data] if node.op_type in _COPY_OPS else "generated"
@@ -451,7 +361,7 @@ def analyze_onnx(
                 "name": name,
                 "dtype": dtypes.get(name),
                 "shape": shape,
-                "size": _prod(concrete(shape) or []) if shape is not None else None,
+                "size": prod(concrete(shape) or []) if shape is not None else None,
                 "param": _is_param(dtypes.get(name)),
             }
             if shape is None:
@@ -466,7 +376,7 @@ def analyze_onnx(
         for name in weights:
             shape = shapes.get(name)
             if _is_param(dtypes.get(name)) and shape is not None:
-                params += _prod(concrete(shape) or [])
+                params += prod(concrete(shape) or [])
         macs, status = _node_macs(node, index in folded, shapes, attrs)
         nodes.append(
             NodeFacts(
@@ -540,7 +450,7 @@ def _node_macs(
     counter = MAC_COUNTERS.get(node.op_type)
     if counter is None:
         return None, "no MACs" if node.op_type in NO_MAC_OPS else "not counted"
-    view = _NodeShapes(node, shapes, attrs)
+    view = NodeShapes(node, shapes, attrs)
     macs = counter(view)
     if macs is None:
         return None, "shape unknown"
