@@ -2,7 +2,7 @@
 
 - `keras_summary`: a Keras model → its JSON-able layer table (the run's summary.json);
 - `arithmetic`: MACs and the spelled-out arithmetic of each layer, from a row alone (no
-  TensorFlow), as registries keyed by layer type;
+  TensorFlow), as registries keyed by layer type (`keras_explainers` fills one);
 - `keras_weights`: one layer's arrays straight from a .keras archive with h5py;
 - `stats`: per-filter statistics and preprocessing histograms (what the panes draw);
 - `run_queries`: results on disk the panes put beside the figures.
@@ -13,6 +13,7 @@ ONNX files are analysed in `export.onnx_analysis` (engine never imports export).
 from __future__ import annotations
 
 from engine.errors import CnnlabError
+from engine.inspect import keras_explainers  # noqa: F401  (registers the explainers)
 from engine.inspect.arithmetic import (
     CONV_TYPES,
     LAYER_EXPLAINERS,
