@@ -329,3 +329,23 @@ def test_inspect_and_onnx_info_show_identical_totals(
     assert "per sample (batch 1" in capsys.readouterr().out
     assert main(["onnx-info", str(path)]) == 0
     assert "per sample (batch 1" in capsys.readouterr().out
+
+
+def test_analysis_modules_import_light() -> None:
+    """The analysis, its views and the inspect commands load neither onnx nor onnxruntime,
+    TensorFlow or textual until a file is read; engine.inspect imports nothing from export."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, engine.inspect\n"
+        "assert not [m for m in sys.modules if m.startswith('export')], 'engine imports export'\n"
+        "import export.onnx_analysis, export.onnx_layers, export.info, export.inspect_cli\n"
+        "heavy = ('onnx', 'onnxruntime', 'tensorflow', 'keras', 'textual', 'tui')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == ""
