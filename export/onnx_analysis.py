@@ -7,9 +7,11 @@ Conventions, stated once:
 - Shapes come from onnx shape inference; symbolic dims (`N`, `unk__0`) are kept. `dims`
   (`--dim N=1`) fixes a named dim before inference, for files where it matters.
 - Weights are the initializers plus the tensors computed from constants only (Constant,
-  ConstantOfShape, Identity/Cast/Reshape... of constants). Parameters are their elements of
-  floating or 8/16-bit integer type (int32/int64 tensors are shapes and indices). "Stored" ones
-  are in the file (initializers, Constant values); "generated" ones are computed in the graph.
+  ConstantOfShape, Identity/Cast/Reshape... of constants). Parameters are the elements, of
+  floating or 8/16-bit integer type (int32/int64 tensors are shapes and indices), of the weights
+  a pass reads, each data tensor once (a Cast or Reshape of a weight is the same data).
+  "Stored" ones are in the file (initializers, Constant values); "generated" ones are computed
+  in the graph. Initializers no computing node reads are named in a warning.
 - MACs are per sample (batch 1): one pass at the file's shapes (a free symbolic dim counts as 1)
   divided by the node's batch. Conv and ConvTranspose (1-D/2-D/3-D, groups, dilation), Gemm and
   MatMul are counted (and onnxruntime's Fused* forms); every other op that does arithmetic is
@@ -325,9 +327,10 @@ def analyze_onnx(
                 float_values.append(array.ravel())
         initializers.append(entry)
 
-    # Generated weights: fold the nodes that compute from constants only, in graph order.
+    # Fold the nodes that compute from constants only, in graph order. `roots` maps a constant
+    # to the tensor holding its data: copy ops (Identity, Cast, Reshape...) keep their input's.
     folded: set[int] = set()
-    stored_constant_params = 0
+    roots: dict[str, str] = {name: name for name in constants}
     for index, node in enumerate(graph.node):
         if not _foldable(node, constants):
             continue
@@ -335,37 +338,51 @@ def analyze_onnx(
         if node.op_type == "Constant":
             shape, const_dtype = _constant_shape(node)
             if node.output:
-                if shapes.get(node.output[0]) is None and shape is not None:
-                    shapes[node.output[0]] = shape
-                if const_dtype and node.output[0] not in dtypes:
-                    dtypes[node.output[0]] = const_dtype
-                constants[node.output[0]] = "stored"
-                if _is_param(dtypes.get(node.output[0])) and shape is not None:
-                    stored_constant_params += prod(concrete(shape) or [])
+                out = node.output[0]
+                if shapes.get(out) is None and shape is not None:
+                    shapes[out] = shape
+                if const_dtype and out not in dtypes:
+                    dtypes[out] = const_dtype
+                constants[out], roots[out] = "stored", out
             continue
         data = next((i for i in node.input if i), "")
-        origin = constants[data] if node.op_type in _COPY_OPS else "generated"
+        copy = node.op_type in _COPY_OPS
         for out in node.output:
-            constants[out] = origin
+            constants[out] = constants[data] if copy else "generated"
+            roots[out] = roots[data] if copy else out
 
-    # Weights a pass reads: constant inputs of the other nodes, each counted once.
-    generated: dict[str, dict[str, Any]] = {}
+    # The weights a pass reads: constant inputs of the other nodes, each data tensor once.
+    read: dict[str, str] = {}  # root → origin
     for index, node in enumerate(graph.node):
-        if index in folded:
-            continue
-        for name in node.input:
-            if constants.get(name) != "generated" or name in generated:
-                continue
-            shape = shapes.get(name)
-            generated[name] = {
-                "name": name,
-                "dtype": dtypes.get(name),
-                "shape": shape,
-                "size": prod(concrete(shape) or []) if shape is not None else None,
-                "param": _is_param(dtypes.get(name)),
-            }
-            if shape is None:
-                warnings.append(f"generated weight {name!r}: shape unknown, not counted")
+        if index not in folded:
+            for name in node.input:
+                if name in constants:
+                    read.setdefault(roots[name], constants[name])
+    generated: list[dict[str, Any]] = []
+    stored = 0
+    for root, origin in read.items():
+        shape, dtype = shapes.get(root), dtypes.get(root)
+        size = prod(concrete(shape) or []) if shape is not None else None
+        if origin == "generated":
+            generated.append(
+                {
+                    "name": root,
+                    "dtype": dtype,
+                    "shape": shape,
+                    "size": size,
+                    "param": _is_param(dtype),
+                }
+            )
+        elif _is_param(dtype) and size is not None:
+            stored += size
+        if shape is None and _is_param(dtype):
+            warnings.append(f"weight {root!r}: shape unknown, not counted")
+    unread = [e["name"] for e in initializers if e["name"] not in read and e["param"]]
+    if unread:
+        warnings.append(
+            f"{len(unread)} initializer(s) read by no computing node, not counted as parameters: "
+            + ", ".join(unread[:5])
+        )
 
     batch = _file_batch(inferred, {i["name"] for i in initializers})
     nodes: list[NodeFacts] = []
@@ -373,7 +390,8 @@ def analyze_onnx(
         attrs = node_attributes(node)
         weights = [name for name in node.input if name in constants]
         params = 0
-        for name in weights:
+        # A folded node's inputs are counted where its output is read, not twice.
+        for name in [] if index in folded else weights:
             shape = shapes.get(name)
             if _is_param(dtypes.get(name)) and shape is not None:
                 params += prod(concrete(shape) or [])
@@ -418,7 +436,7 @@ def analyze_onnx(
         shapes=shapes,
         dtypes=dtypes,
         initializers=initializers,
-        generated=list(generated.values()),
+        generated=generated,
         inputs=[_io(vi) for vi in inferred.graph.input if vi.name not in init_names],
         outputs=[_io(vi) for vi in inferred.graph.output],
         nodes=nodes,
@@ -426,7 +444,6 @@ def analyze_onnx(
         dims=dims,
         weight_stats=weight_stats,
     )
-    stored = sum(e["size"] for e in initializers if e["param"]) + stored_constant_params
     result.totals = _totals(result, stored, init_bytes)
     return result
 

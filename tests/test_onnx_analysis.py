@@ -204,6 +204,8 @@ def test_in_graph_weights_and_ir3_initializers_as_inputs(tmp_path: Path) -> None
     assert _node(info, "conv")["macs"] == 6912 and _node(info, "conv")["params"] == 112
     assert _node(info, "fc")["macs"] == 2560 and _node(info, "fc")["params"] == 2560
     assert _node(info, "make_w")["mac_status"] == "constant"
+    assert _node(info, "cast")["params"] == 0  # its output is counted once, at fc
+    assert sum(n["params"] for n in info["nodes"]) == 2672
     t = info["totals"]
     assert t["macs"] == 6912 + 2560 == 9472
     assert (t["params_stored"], t["params_generated"], t["params"]) == (2564, 108, 2672)
@@ -349,3 +351,35 @@ def test_analysis_modules_import_light() -> None:
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == ""
+
+
+def test_each_weight_counted_once_and_unread_initializers_named(tmp_path: Path) -> None:
+    """x [1,2,4,4] → Conv(W) and Conv(Identity(W)) share W [2,2,1,1] = 4 values → Add
+    → Conv(Mul(V, s)) with V [2,2,1,1] and s [1] folded into a generated 4-value weight.
+      params: W 4 once (stored) + Mul output 4 (generated) = 8; V and s are read only by the
+      fold, so not by a pass; "dead" [3] is read by nothing (a warning).
+      MACs: three 1×1 convs, 2·4·4 outputs × 2 = 64 each → 192.
+    """
+    nodes = [
+        helper.make_node("Conv", ["x", "W"], ["a"], name="c1"),
+        helper.make_node("Identity", ["W"], ["W_copy"], name="copy"),
+        helper.make_node("Conv", ["x", "W_copy"], ["b"], name="c2"),
+        helper.make_node("Add", ["a", "b"], ["s_"], name="add"),
+        helper.make_node("Mul", ["V", "s"], ["Vs"], name="scale"),
+        helper.make_node("Conv", ["s_", "Vs"], ["y"], name="c3"),
+    ]
+    inits = [
+        _init("W", np.ones((2, 2, 1, 1), np.float32)),
+        _init("V", np.ones((2, 2, 1, 1), np.float32)),
+        _init("s", np.full(1, 2.0, np.float32)),
+        _init("dead", np.zeros(3, np.float32)),
+    ]
+    path = _save(
+        tmp_path / "shared.onnx", nodes, [_vi("x", [1, 2, 4, 4])], [_vi("y", [1, 2, 4, 4])], inits
+    )
+    info = onnx_info(path)
+    t = info["totals"]
+    assert (t["params_stored"], t["params_generated"], t["params"]) == (4, 4, 8)
+    assert t["macs"] == 192
+    assert _node(info, "scale")["mac_status"] == "constant"
+    assert any("read by no computing node" in w and "dead" in w for w in info["warnings"])
