@@ -361,21 +361,21 @@ def analyze_onnx(
     generated: list[dict[str, Any]] = []
     stored = 0
     for root, origin in read.items():
-        shape, dtype = shapes.get(root), dtypes.get(root)
+        shape, root_dtype = shapes.get(root), dtypes.get(root)
         size = prod(concrete(shape) or []) if shape is not None else None
         if origin == "generated":
             generated.append(
                 {
                     "name": root,
-                    "dtype": dtype,
+                    "dtype": root_dtype,
                     "shape": shape,
                     "size": size,
-                    "param": _is_param(dtype),
+                    "param": _is_param(root_dtype),
                 }
             )
-        elif _is_param(dtype) and size is not None:
+        elif _is_param(root_dtype) and size is not None:
             stored += size
-        if shape is None and _is_param(dtype):
+        if shape is None and _is_param(root_dtype):
             warnings.append(f"weight {root!r}: shape unknown, not counted")
     unread = [e["name"] for e in initializers if e["name"] not in read and e["param"]]
     if unread:
