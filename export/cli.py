@@ -306,7 +306,7 @@ def _add_eval(sub: Any) -> None:
 # ------------------------------------------------------------------------------ onnx-info
 def cmd_onnx_info(args: argparse.Namespace) -> int:
     from export.info import onnx_info
-    from export.onnx_analysis import parse_dims
+    from export.onnx_graph import parse_dims
 
     data = onnx_info(args.file, nodes=not args.no_nodes, dims=parse_dims(args.dim))
     if args.json:

@@ -176,7 +176,7 @@ def run_onnx_file(path: Path, record: dict[str, Any] | None) -> Path:
 # --------------------------------------------------------------------------------- inspect
 def cmd_inspect(args: argparse.Namespace) -> int:
     from engine import inspect
-    from export.onnx_analysis import parse_dims
+    from export.onnx_graph import parse_dims
     from export.onnx_layers import explain
 
     dims = parse_dims(args.dim)

@@ -27,11 +27,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import CnnlabError
 from export.onnx_file import first_line, load_onnx
+from export.onnx_graph import (
+    Shape,
+    dtype_name,
+    fix_dims,
+    inference_proxy,
+    io_entry,
+    node_attributes,
+    value_shape,
+)
 from export.onnx_macs import MAC_COUNTERS, NO_MAC_OPS, NodeShapes, concrete, prod
-
-Shape = list[int | str]
 
 MAC_CONVENTION = (
     "MACs per sample (batch 1): one pass at the file's batch divided by that batch; "
@@ -102,122 +108,6 @@ def _is_param(dtype: str | None) -> bool:
     return dtype is not None and dtype.upper() not in _INDEX_TYPES
 
 
-def dtype_name(elem_type: int) -> str:
-    """`float`, `int64`...: the TensorProto type name in lower case."""
-    from onnx import TensorProto
-
-    try:
-        return str(TensorProto.DataType.Name(elem_type)).lower()
-    except ValueError:
-        return f"type{elem_type}"
-
-
-def value_shape(vi: Any) -> Shape | None:
-    """A ValueInfo's shape with symbolic dims as their names (`?` for an unnamed one)."""
-    t = vi.type
-    if not t.HasField("tensor_type") or not t.tensor_type.HasField("shape"):
-        return None
-    return [
-        d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
-        for d in t.tensor_type.shape.dim
-    ]
-
-
-def _io(vi: Any) -> dict[str, Any]:
-    t = vi.type
-    kind = t.WhichOneof("value") or "unknown"
-    dtype = dtype_name(t.tensor_type.elem_type) if kind == "tensor_type" else kind
-    return {"name": vi.name, "dtype": dtype, "shape": value_shape(vi)}
-
-
-def node_attributes(node: Any) -> dict[str, Any]:
-    """A node's attributes as JSON-able values (subgraphs and tensors as placeholders)."""
-    from onnx import AttributeProto, helper
-
-    out: dict[str, Any] = {}
-    for attr in node.attribute:
-        if attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
-            out[attr.name] = "<subgraph>"
-        elif attr.type in (AttributeProto.TENSOR, AttributeProto.TENSORS):
-            out[attr.name] = "<tensor>"
-        else:
-            value = helper.get_attribute_value(attr)
-            if isinstance(value, bytes):
-                value = value.decode("utf-8", "replace")
-            elif isinstance(value, list):
-                value = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in value]
-            out[attr.name] = value
-    return out
-
-
-def parse_dims(specs: list[str] | None) -> dict[str, int]:
-    """`["N=1", "H=224"]` → {"N": 1, "H": 224} (the `--dim` flag); CnnlabError if malformed."""
-    dims: dict[str, int] = {}
-    for spec in specs or []:
-        name, sep, value = spec.partition("=")
-        if not sep or not name.strip() or not value.strip().isdigit() or int(value) < 1:
-            raise CnnlabError(f"--dim {spec!r}: expected NAME=SIZE with SIZE ≥ 1, e.g. N=1")
-        dims[name.strip()] = int(value)
-    return dims
-
-
-def _fix_dims(model: Any, dims: Mapping[str, int]) -> Any:
-    """A copy of `model` whose named dims are fixed; CnnlabError naming the file's dims if a
-    name is not one of them."""
-    import onnx
-
-    fixed = onnx.ModelProto()
-    fixed.CopyFrom(model)
-    seen: set[str] = set()
-    graph = fixed.graph
-    for vi in [*graph.input, *graph.output, *graph.value_info]:
-        if not vi.type.HasField("tensor_type"):
-            continue
-        for d in vi.type.tensor_type.shape.dim:
-            if d.HasField("dim_param"):
-                seen.add(d.dim_param)
-                if d.dim_param in dims:
-                    d.dim_value = dims[d.dim_param]  # a oneof: clears dim_param
-    unknown = sorted(set(dims) - seen)
-    if unknown:
-        named = ", ".join(sorted(seen)) or "none"
-        raise CnnlabError(f"no dimension named {unknown[0]!r} (this file's named dims: {named})")
-    return fixed
-
-
-# onnxruntime's fused ops (in files it optimised) and the standard op whose shapes they share.
-_FUSED_AS_STANDARD = {"FusedConv": "Conv", "FusedGemm": "Gemm", "FusedMatMul": "MatMul"}
-
-
-def _inference_proxy(model: Any) -> Any:
-    """`model`, or a copy whose com.microsoft Fused* nodes are their standard ops, so that
-    onnx.shape_inference (which does not know onnxruntime's contrib ops) infers through them."""
-    import onnx
-
-    fused = [
-        n
-        for n in model.graph.node
-        if n.domain == "com.microsoft" and n.op_type in _FUSED_AS_STANDARD
-    ]
-    if not fused:
-        return model
-    proxy = onnx.ModelProto()
-    proxy.CopyFrom(model)
-    opset = next((o.version for o in proxy.opset_import if o.domain in ("", "ai.onnx")), None)
-    if opset is None:
-        return model
-    for node in proxy.graph.node:
-        if node.domain != "com.microsoft" or node.op_type not in _FUSED_AS_STANDARD:
-            continue
-        schema = onnx.defs.get_schema(_FUSED_AS_STANDARD[node.op_type], opset, "")
-        node.op_type, node.domain = schema.name, ""
-        keep = [a for a in node.attribute if a.name in schema.attributes]
-        del node.attribute[:]
-        node.attribute.extend(keep)
-        del node.input[schema.max_input :]  # FusedConv's optional Z (sum) input
-    return proxy
-
-
 def _num(x: float) -> float | str:
     """A JSON-safe float (NaN/inf become strings)."""
     x = float(x)
@@ -270,112 +160,173 @@ def analyze_onnx(
     """Load, infer shapes, fold constants, count parameters and MACs (see the module's
     conventions). Raises OnnxFileError for files it cannot read safely, CnnlabError for a
     `dims` name the file does not have."""
-    import numpy as np
+    path = Path(path)
+    model, warnings, external = load_onnx(path)
+    dims = dict(dims or {})
+    inferred, t = _infer(model, dims, warnings)
+    init = _read_initializers(path, model.graph, t, initializer_stats)
+    folded, roots = _fold_constants(model.graph, t)
+    stored, generated = _read_weights(model.graph, folded, roots, t, init.entries, warnings)
+    nodes = [_node_facts(i, node, i in folded, t) for i, node in enumerate(model.graph.node)]
+    unknown_shapes = sum(1 for n in nodes if any(s is None for s in n.output_shapes))
+    if unknown_shapes:
+        warnings.append(f"{unknown_shapes} node(s) have outputs whose shape could not be inferred")
+    init_names = {e["name"] for e in init.entries}
+    result = OnnxAnalysis(
+        path=path,
+        model=model,
+        warnings=warnings,
+        external=external,
+        shapes=t.shapes,
+        dtypes=t.dtypes,
+        initializers=init.entries,
+        generated=generated,
+        inputs=[io_entry(vi) for vi in inferred.graph.input if vi.name not in init_names],
+        outputs=[io_entry(vi) for vi in inferred.graph.output],
+        nodes=nodes,
+        batch=_file_batch(inferred, init_names),
+        dims=dims,
+        weight_stats=_weight_stats(init.float_values),
+    )
+    result.totals = _totals(result, stored, init.nbytes)
+    return result
+
+
+@dataclass
+class _Tensors:
+    """What is known of every tensor: shape, dtype, and for constants where the data is from."""
+
+    shapes: dict[str, Shape | None] = field(default_factory=dict)
+    dtypes: dict[str, str] = field(default_factory=dict)
+    constants: dict[str, str] = field(default_factory=dict)  # name → "stored" | "generated"
+
+
+@dataclass
+class _Initializers:
+    entries: list[dict[str, Any]]
+    float_values: list[Any]
+    nbytes: int
+
+
+def _infer(model: Any, dims: dict[str, int], warnings: list[str]) -> tuple[Any, _Tensors]:
+    """Shape inference (best effort on foreign files), after fixing `dims`."""
     import onnx
+
+    work = fix_dims(model, dims) if dims else model
+    try:
+        inferred = onnx.shape_inference.infer_shapes(
+            inference_proxy(work), check_type=False, strict_mode=False, data_prop=True
+        )
+    except Exception as exc:
+        warnings.append(f"shape inference failed: {first_line(str(exc))}")
+        inferred = work
+    t = _Tensors()
+    for vi in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
+        t.shapes[vi.name] = value_shape(vi)
+        if vi.type.HasField("tensor_type"):
+            t.dtypes[vi.name] = dtype_name(vi.type.tensor_type.elem_type)
+    return inferred, t
+
+
+def _read_initializers(path: Path, graph: Any, t: _Tensors, stats: bool) -> _Initializers:
+    """The stored weights (also those an IR-3 file lists as graph inputs), with statistics."""
     from onnx import numpy_helper
 
     from export.onnx_file import OnnxFileError
 
-    path = Path(path)
-    model, warnings, external = load_onnx(path)
-    dims = dict(dims or {})
-    work = _fix_dims(model, dims) if dims else model
-    try:
-        inferred = onnx.shape_inference.infer_shapes(
-            _inference_proxy(work), check_type=False, strict_mode=False, data_prop=True
-        )
-    except Exception as exc:  # inference is best effort on foreign files
-        warnings.append(f"shape inference failed: {first_line(str(exc))}")
-        inferred = work
-    graph = model.graph
-
-    shapes: dict[str, Shape | None] = {}
-    dtypes: dict[str, str] = {}
-    for vi in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
-        shapes[vi.name] = value_shape(vi)
-        if vi.type.HasField("tensor_type"):
-            dtypes[vi.name] = dtype_name(vi.type.tensor_type.elem_type)
-
-    # Stored weights: the initializers (also those an IR-3 file lists as graph inputs).
-    initializers: list[dict[str, Any]] = []
-    constants: dict[str, str] = {}  # tensor name → "stored" | "generated"
+    entries: list[dict[str, Any]] = []
     float_values: list[Any] = []
-    init_bytes = 0
+    nbytes = 0
     for tensor in graph.initializer:
-        dims_ = [int(d) for d in tensor.dims]
+        shape = [int(d) for d in tensor.dims]
         dtype = dtype_name(tensor.data_type)
-        shapes[tensor.name], dtypes[tensor.name] = list(dims_), dtype
-        constants[tensor.name] = "stored"
+        t.shapes[tensor.name], t.dtypes[tensor.name] = list(shape), dtype
+        t.constants[tensor.name] = "stored"
         entry: dict[str, Any] = {
             "name": tensor.name,
             "dtype": dtype,
-            "shape": dims_,
-            "size": prod(dims_),
+            "shape": shape,
+            "size": prod(shape),
             "param": _is_param(dtype),
         }
-        if initializer_stats or entry["param"]:
+        if stats or entry["param"]:
             try:
                 array = numpy_helper.to_array(tensor)
             except Exception as exc:
                 raise OnnxFileError(
                     f"{path}: initializer {tensor.name!r} is unreadable ({first_line(str(exc))})"
                 ) from None
-            init_bytes += int(array.nbytes)
-            if initializer_stats:
+            nbytes += int(array.nbytes)
+            if stats:
                 entry.update(_tensor_stats(array))
             if entry["param"] and array.dtype.kind == "f" and array.size:
                 float_values.append(array.ravel())
-        initializers.append(entry)
+        entries.append(entry)
+    return _Initializers(entries, float_values, nbytes)
 
-    # Fold the nodes that compute from constants only, in graph order. `roots` maps a constant
-    # to the tensor holding its data: copy ops (Identity, Cast, Reshape...) keep their input's.
+
+def _fold_constants(graph: Any, t: _Tensors) -> tuple[set[int], dict[str, str]]:
+    """Mark the nodes that compute from constants only, in graph order; their outputs become
+    constants. Returns (folded node indexes, roots): a root is the tensor holding a constant's
+    data; copy ops (Identity, Cast, Reshape...) keep their input's."""
     folded: set[int] = set()
-    roots: dict[str, str] = {name: name for name in constants}
+    roots: dict[str, str] = {name: name for name in t.constants}
     for index, node in enumerate(graph.node):
-        if not _foldable(node, constants):
+        if not _foldable(node, t.constants):
             continue
         folded.add(index)
         if node.op_type == "Constant":
-            shape, const_dtype = _constant_shape(node)
+            shape, dtype = _constant_shape(node)
             if node.output:
                 out = node.output[0]
-                if shapes.get(out) is None and shape is not None:
-                    shapes[out] = shape
-                if const_dtype and out not in dtypes:
-                    dtypes[out] = const_dtype
-                constants[out], roots[out] = "stored", out
+                if t.shapes.get(out) is None and shape is not None:
+                    t.shapes[out] = shape
+                if dtype and out not in t.dtypes:
+                    t.dtypes[out] = dtype
+                t.constants[out], roots[out] = "stored", out
             continue
         data = next((i for i in node.input if i), "")
         copy = node.op_type in _COPY_OPS
         for out in node.output:
-            constants[out] = constants[data] if copy else "generated"
+            t.constants[out] = t.constants[data] if copy else "generated"
             roots[out] = roots[data] if copy else out
+    return folded, roots
 
-    # The weights a pass reads: constant inputs of the other nodes, each data tensor once.
+
+def _read_weights(
+    graph: Any,
+    folded: set[int],
+    roots: dict[str, str],
+    t: _Tensors,
+    initializers: list[dict[str, Any]],
+    warnings: list[str],
+) -> tuple[int, list[dict[str, Any]]]:
+    """The weights a pass reads (constant inputs of unfolded nodes), each data tensor once:
+    (stored parameter count, generated weights)."""
     read: dict[str, str] = {}  # root → origin
     for index, node in enumerate(graph.node):
         if index not in folded:
             for name in node.input:
-                if name in constants:
-                    read.setdefault(roots[name], constants[name])
+                if name in t.constants:
+                    read.setdefault(roots[name], t.constants[name])
     generated: list[dict[str, Any]] = []
     stored = 0
     for root, origin in read.items():
-        shape, root_dtype = shapes.get(root), dtypes.get(root)
+        shape, dtype = t.shapes.get(root), t.dtypes.get(root)
         size = prod(concrete(shape) or []) if shape is not None else None
         if origin == "generated":
             generated.append(
                 {
                     "name": root,
-                    "dtype": root_dtype,
+                    "dtype": dtype,
                     "shape": shape,
                     "size": size,
-                    "param": _is_param(root_dtype),
+                    "param": _is_param(dtype),
                 }
             )
-        elif _is_param(root_dtype) and size is not None:
+        elif _is_param(dtype) and size is not None:
             stored += size
-        if shape is None and _is_param(root_dtype):
+        if shape is None and _is_param(dtype):
             warnings.append(f"weight {root!r}: shape unknown, not counted")
     unread = [e["name"] for e in initializers if e["name"] not in read and e["param"]]
     if unread:
@@ -383,69 +334,43 @@ def analyze_onnx(
             f"{len(unread)} initializer(s) read by no computing node, not counted as parameters: "
             + ", ".join(unread[:5])
         )
+    return stored, generated
 
-    batch = _file_batch(inferred, {i["name"] for i in initializers})
-    nodes: list[NodeFacts] = []
-    for index, node in enumerate(graph.node):
-        attrs = node_attributes(node)
-        weights = [name for name in node.input if name in constants]
-        params = 0
-        # A folded node's inputs are counted where its output is read, not twice.
-        for name in [] if index in folded else weights:
-            shape = shapes.get(name)
-            if _is_param(dtypes.get(name)) and shape is not None:
-                params += prod(concrete(shape) or [])
-        macs, status = _node_macs(node, index in folded, shapes, attrs)
-        nodes.append(
-            NodeFacts(
-                index=index,
-                name=node.name,
-                op_type=node.op_type,
-                domain=node.domain or "ai.onnx",
-                inputs=list(node.input),
-                outputs=list(node.output),
-                output_shapes=[shapes.get(name) for name in node.output],
-                output_dtypes=[dtypes.get(name) for name in node.output],
-                attributes=attrs,
-                weights=weights,
-                params=params,
-                macs=macs,
-                mac_status=status,
-            )
-        )
-    unknown_shapes = sum(1 for n in nodes if any(s is None for s in n.output_shapes))
-    if unknown_shapes:
-        warnings.append(f"{unknown_shapes} node(s) have outputs whose shape could not be inferred")
 
-    if float_values:
-        allv = np.concatenate(float_values).astype(np.float64, copy=False)
-        weight_stats = {
-            "count": int(allv.size),
-            **_tensor_stats(allv),
-            "zeros": int((allv == 0).sum()),
-        }
-    else:
-        weight_stats = {"count": 0, "min": None, "max": None, "mean": None, "std": None, "zeros": 0}
-
-    init_names = {i["name"] for i in initializers}
-    result = OnnxAnalysis(
-        path=path,
-        model=model,
-        warnings=warnings,
-        external=external,
-        shapes=shapes,
-        dtypes=dtypes,
-        initializers=initializers,
-        generated=generated,
-        inputs=[_io(vi) for vi in inferred.graph.input if vi.name not in init_names],
-        outputs=[_io(vi) for vi in inferred.graph.output],
-        nodes=nodes,
-        batch=batch,
-        dims=dims,
-        weight_stats=weight_stats,
+def _node_facts(index: int, node: Any, is_folded: bool, t: _Tensors) -> NodeFacts:
+    attrs = node_attributes(node)
+    weights = [name for name in node.input if name in t.constants]
+    params = 0
+    for name in [] if is_folded else weights:  # a fold's inputs count where its output is read
+        shape = t.shapes.get(name)
+        if _is_param(t.dtypes.get(name)) and shape is not None:
+            params += prod(concrete(shape) or [])
+    macs, status = _node_macs(node, is_folded, t.shapes, attrs)
+    return NodeFacts(
+        index=index,
+        name=node.name,
+        op_type=node.op_type,
+        domain=node.domain or "ai.onnx",
+        inputs=list(node.input),
+        outputs=list(node.output),
+        output_shapes=[t.shapes.get(name) for name in node.output],
+        output_dtypes=[t.dtypes.get(name) for name in node.output],
+        attributes=attrs,
+        weights=weights,
+        params=params,
+        macs=macs,
+        mac_status=status,
     )
-    result.totals = _totals(result, stored, init_bytes)
-    return result
+
+
+def _weight_stats(float_values: list[Any]) -> dict[str, Any]:
+    """min, max, mean, std and zeros over every stored floating-point parameter."""
+    import numpy as np
+
+    if not float_values:
+        return {"count": 0, "min": None, "max": None, "mean": None, "std": None, "zeros": 0}
+    allv = np.concatenate(float_values).astype(np.float64, copy=False)
+    return {"count": int(allv.size), **_tensor_stats(allv), "zeros": int((allv == 0).sum())}
 
 
 def _file_batch(inferred: Any, init_names: set[str]) -> int | str | None:

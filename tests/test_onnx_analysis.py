@@ -20,7 +20,8 @@ from onnx import TensorProto, helper, numpy_helper
 from engine.cli import main
 from engine.errors import CnnlabError
 from export.info import onnx_info
-from export.onnx_analysis import analyze_onnx, parse_dims
+from export.onnx_analysis import analyze_onnx
+from export.onnx_graph import parse_dims
 from export.onnx_layers import explain, summarize_onnx
 
 F = TensorProto.FLOAT
