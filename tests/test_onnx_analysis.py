@@ -384,3 +384,26 @@ def test_each_weight_counted_once_and_unread_initializers_named(tmp_path: Path) 
     assert t["macs"] == 192
     assert _node(info, "scale")["mac_status"] == "constant"
     assert any("read by no computing node" in w and "dead" in w for w in info["warnings"])
+
+
+def _ort_datasets() -> list[Path]:
+    import onnxruntime
+
+    return sorted((Path(onnxruntime.__file__).parent / "datasets").glob("*.onnx"))
+
+
+@pytest.mark.parametrize("path", _ort_datasets(), ids=lambda p: p.name)
+def test_files_onnxruntime_ships_load_on_both_paths(
+    path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """onnxruntime's own sample files (IR 3; mul_1.onnx keeps W out of the graph inputs, which
+    onnx's checker rejects) load, and inspect and onnx-info agree on them."""
+    info = onnx_info(path)
+    if path.name == "mul_1.onnx":
+        assert any("not in graph input" in w for w in info["warnings"])
+        assert info["totals"]["params"] == 6 and info["totals"]["not_counted"] == {"Mul": 1}
+    assert main(["inspect", str(path), "--json"]) == 0
+    inspected = json.loads(capsys.readouterr().out)
+    assert inspected["totals"]["macs"] == info["totals"]["macs"]
+    assert inspected["totals"]["total"] == info["totals"]["params"]
+    assert inspected["totals"]["not_counted"] == info["totals"]["not_counted"]
