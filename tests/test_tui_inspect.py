@@ -372,6 +372,6 @@ assert not heavy, heavy
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    code = "import sys, engine.inspect, export.inspect_cli, export.activations; assert 'textual' not in sys.modules"
+    code = "import sys, engine.inspect, export.inspect_cli, export.image_cli, export.activations; assert 'textual' not in sys.modules"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
