@@ -13,7 +13,7 @@ Conventions, stated once:
   "Stored" ones are in the file (initializers, Constant values); "generated" ones are computed
   in the graph. Initializers no computing node reads are named in a warning.
 - MACs are per sample (batch 1): one pass at the file's shapes (a free symbolic dim counts as 1)
-  divided by the node's batch. Conv and ConvTranspose (1-D/2-D/3-D, groups, dilation), Gemm and
+  divided by the file's batch (dim 0 of its first input) for the nodes whose output carries it. Conv and ConvTranspose (1-D/2-D/3-D, groups, dilation), Gemm and
   MatMul are counted (and onnxruntime's Fused* forms); every other op that does arithmetic is
   listed under `not_counted`, never a silent 0. FLOPs = 2 × MACs.
 """
@@ -167,11 +167,12 @@ def analyze_onnx(
     init = _read_initializers(path, model.graph, t, initializer_stats)
     folded, roots = _fold_constants(model.graph, t)
     stored, generated = _read_weights(model.graph, folded, roots, t, init.entries, warnings)
-    nodes = [_node_facts(i, node, i in folded, t) for i, node in enumerate(model.graph.node)]
+    init_names = {e["name"] for e in init.entries}
+    batch = _file_batch(inferred, init_names)
+    nodes = [_node_facts(i, node, i in folded, t, batch) for i, node in enumerate(model.graph.node)]
     unknown_shapes = sum(1 for n in nodes if any(s is None for s in n.output_shapes))
     if unknown_shapes:
         warnings.append(f"{unknown_shapes} node(s) have outputs whose shape could not be inferred")
-    init_names = {e["name"] for e in init.entries}
     result = OnnxAnalysis(
         path=path,
         model=model,
@@ -184,7 +185,7 @@ def analyze_onnx(
         inputs=[io_entry(vi) for vi in inferred.graph.input if vi.name not in init_names],
         outputs=[io_entry(vi) for vi in inferred.graph.output],
         nodes=nodes,
-        batch=_file_batch(inferred, init_names),
+        batch=batch,
         dims=dims,
         weight_stats=_weight_stats(init.float_values),
     )
@@ -337,7 +338,9 @@ def _read_weights(
     return stored, generated
 
 
-def _node_facts(index: int, node: Any, is_folded: bool, t: _Tensors) -> NodeFacts:
+def _node_facts(
+    index: int, node: Any, is_folded: bool, t: _Tensors, batch: int | str | None
+) -> NodeFacts:
     attrs = node_attributes(node)
     weights = [name for name in node.input if name in t.constants]
     params = 0
@@ -345,7 +348,7 @@ def _node_facts(index: int, node: Any, is_folded: bool, t: _Tensors) -> NodeFact
         shape = t.shapes.get(name)
         if _is_param(t.dtypes.get(name)) and shape is not None:
             params += prod(concrete(shape) or [])
-    macs, status = _node_macs(node, is_folded, t.shapes, attrs)
+    macs, status = _node_macs(node, is_folded, t.shapes, attrs, batch)
     return NodeFacts(
         index=index,
         name=node.name,
@@ -384,7 +387,11 @@ def _file_batch(inferred: Any, init_names: set[str]) -> int | str | None:
 
 
 def _node_macs(
-    node: Any, is_folded: bool, shapes: Mapping[str, Shape | None], attrs: dict[str, Any]
+    node: Any,
+    is_folded: bool,
+    shapes: Mapping[str, Shape | None],
+    attrs: dict[str, Any],
+    batch: int | str | None,
 ) -> tuple[int | None, str]:
     """(MACs per sample, status) of one node; see NodeFacts.mac_status."""
     if is_folded:
@@ -396,10 +403,10 @@ def _node_macs(
     macs = counter(view)
     if macs is None:
         return None, "shape unknown"
-    # Per sample: a pass at the node's own batch (dim 0 of its output) divided by that batch.
+    # Per sample: a pass at the file's batch divided by it, for the nodes that carry it (dim 0
+    # of the output); a symbolic batch already counts as 1.
     out = shapes.get(node.output[0]) if node.output else None
-    batch = out[0] if out and len(out) >= 2 and isinstance(out[0], int) else 1
-    if batch > 1 and macs % batch == 0:
+    if isinstance(batch, int) and batch > 1 and out and len(out) >= 2 and out[0] == batch:
         macs //= batch
     return macs, "counted"
 
