@@ -277,15 +277,54 @@ def onnx_conv_kernel(path: Path, node_name: str) -> np.ndarray:
         if node.op_type not in ("Conv", "ConvTranspose") or len(node.input) < 2:
             raise CnnlabError(f"{node_name} is a {node.op_type}, not a convolution")
         weight = node.input[1]
-        if weight not in inits:
-            raise CnnlabError(f"{node_name}: its weights are computed in the graph, not stored")
-        w = np.asarray(numpy_helper.to_array(inits[weight]), dtype=np.float32)
+        if weight in inits:
+            w = np.asarray(numpy_helper.to_array(inits[weight]), dtype=np.float32)
+        else:
+            w = np.asarray(_computed_constant(model, weight, node_name), dtype=np.float32)
         if w.ndim != 4:
             raise CnnlabError(f"{node_name}: weights of shape {list(w.shape)} are not 2-D kernels")
         if node.op_type == "ConvTranspose":  # (Cin, Cout, kH, kW)
             return w.transpose(2, 3, 0, 1)
         return w.transpose(2, 3, 1, 0)  # (Cout, Cin, kH, kW) → (kH, kW, Cin, Cout)
     raise CnnlabError(f"no node {node_name!r} in {Path(path).name}")
+
+
+def _computed_constant(model: Any, name: str, node_name: str) -> Any:
+    """A weight the graph computes from constants (ConstantOfShape...), evaluated with onnx's
+    reference runtime on just the nodes that make it."""
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+
+    producers = {out: n for n in model.graph.node for out in n.output}
+    known = {i.name for i in model.graph.initializer}
+    needed: list[Any] = []
+    stack = [name]
+    while stack:
+        tensor = stack.pop()
+        if tensor in known or not tensor:
+            continue
+        node = producers.get(tensor)
+        if node is None:  # an activation: not a weight after all
+            raise CnnlabError(f"{node_name}: its weights depend on the input, not on constants")
+        known.update(node.output)
+        needed.append(node)
+        stack.extend(node.input)
+    order = {id(n): i for i, n in enumerate(model.graph.node)}
+    needed.sort(key=lambda n: order[id(n)])
+    graph = onnx.helper.make_graph(
+        needed,
+        "weight",
+        [],
+        [onnx.helper.make_tensor_value_info(name, onnx.TensorProto.UNDEFINED, None)],
+        initializer=list(model.graph.initializer),
+    )
+    small = onnx.helper.make_model(graph, opset_imports=list(model.opset_import))
+    small.ir_version = max(model.ir_version, 4)  # initializers need not be graph inputs
+    try:
+        (value,) = ReferenceEvaluator(small).run(None, {})
+    except Exception as exc:  # an op the reference runtime lacks
+        raise CnnlabError(f"{node_name}: could not compute its weights ({exc})") from None
+    return value
 
 
 def load_kernel(source: Path, layer: str) -> np.ndarray:

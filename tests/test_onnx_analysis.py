@@ -407,3 +407,15 @@ def test_files_onnxruntime_ships_load_on_both_paths(
     assert inspected["totals"]["macs"] == info["totals"]["macs"]
     assert inspected["totals"]["total"] == info["totals"]["params"]
     assert inspected["totals"]["not_counted"] == info["totals"]["not_counted"]
+
+
+def test_filters_read_a_kernel_the_graph_computes(tmp_path: Path) -> None:
+    """The model-zoo conv's W = ConstantOfShape([4,3,3,3], 0.1): 4 filters of 3×3×3, all 0.1."""
+    from engine.inspect import conv_layers
+    from export.onnx_layers import load_kernel
+
+    path = model_zoo_style(tmp_path)
+    assert conv_layers(summarize_onnx(path)) == ["conv"]
+    kernel = load_kernel(path, "conv")
+    assert kernel.shape == (3, 3, 3, 4)
+    assert np.allclose(kernel, 0.1)
