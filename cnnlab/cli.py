@@ -24,7 +24,7 @@ COMMAND_MODULES = (
     "engine.commands",
     "cnnlab.doctor",
     "export.cli",
-    "engine.inspect_cli",
+    "export.inspect_cli",
     "engine.report.cli",
 )
 

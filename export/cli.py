@@ -306,8 +306,9 @@ def _add_eval(sub: Any) -> None:
 # ------------------------------------------------------------------------------ onnx-info
 def cmd_onnx_info(args: argparse.Namespace) -> int:
     from export.info import onnx_info
+    from export.onnx_graph import parse_dims
 
-    data = onnx_info(args.file, nodes=not args.no_nodes)
+    data = onnx_info(args.file, nodes=not args.no_nodes, dims=parse_dims(args.dim))
     if args.json:
         print_json(data)
         return 0
@@ -322,6 +323,8 @@ def _shape(shape: list[Any] | None) -> str:
 def _print_info(d: dict[str, Any], *, show_nodes: bool) -> None:
     from rich.table import Table
 
+    from export.onnx_analysis import macs_summary
+
     t = d["totals"]
     opsets = ", ".join(f"{k} {v}" for k, v in d["opset"].items())
     _say(f"{d['file']}  {_mb(d['size_bytes'])}, IR {d['ir_version']}, opset {opsets}")
@@ -332,8 +335,13 @@ def _print_info(d: dict[str, Any], *, show_nodes: bool) -> None:
     for kind in ("inputs", "outputs"):
         for io in d[kind]:
             _say(f"{kind[:-1]:6} {io['name']}: {io['dtype']} {_shape(io['shape'])}")
+    generated = (
+        f" ({t['params_stored']:,} stored, {t['params_generated']:,} generated in the graph)"
+        if t["params_generated"]
+        else ""
+    )
     _say(
-        f"nodes {t['nodes']:,}   params {t['params']:,}   MACs {t['macs']:,} ({t['macs'] / 1e6:.2f} M, per pass at batch 1)"
+        f"nodes {t['nodes']:,}   params {t['params']:,}{generated}   {macs_summary(t)}"
         f"   initializers {t['initializers']} ({_mb(t['initializer_bytes'])})"
     )
     hist = ", ".join(f"{op} {n}" for op, n in d["op_histogram"].items())
@@ -363,7 +371,11 @@ def _print_info(d: dict[str, Any], *, show_nodes: bool) -> None:
                 escape(n["op_type"]),
                 escape(", ".join(_shape(s) for s in n["output_shapes"])),
                 _fmt_int(n["params"]) if n["params"] else "",
-                _fmt_int(n["macs"]) if n["macs"] is not None else "",
+                _fmt_int(n["macs"])
+                if n["macs"] is not None
+                else {"not counted": "not counted", "shape unknown": "shape ?"}.get(
+                    n["mac_status"], ""
+                ),
             )
         console.print(table)
     if d["metadata"]:
@@ -379,11 +391,18 @@ def _add_onnx_info(sub: Any) -> None:
         "onnx-info",
         help="inspect any .onnx file: I/O, nodes and shapes, params, MACs, metadata",
         description="Opset, producer, inputs/outputs, every node with inferred output shapes, parameters "
-        "and MACs (Conv/Gemm/MatMul), totals, op histogram, initializer statistics and metadata. "
+        "and MACs per sample (Conv/ConvTranspose/Gemm/MatMul; other ops listed as not counted), totals, op histogram, initializer statistics and metadata. "
         "Works on files cnnlab did not make.",
     )
     p.add_argument("file", metavar="FILE", help="an .onnx file")
     p.add_argument("--no-nodes", action="store_true", help="omit the per-node table")
+    p.add_argument(
+        "--dim",
+        action="append",
+        metavar="NAME=SIZE",
+        default=None,
+        help="fix a named (symbolic) dimension before shape inference, e.g. --dim N=1 (repeatable)",
+    )
     p.add_argument(
         "--json",
         action="store_true",

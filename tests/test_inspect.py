@@ -12,6 +12,7 @@ import pytest
 from test_inspect_support import HAND_META, hand_built_onnx, trained_run
 
 from engine import inspect
+from export import onnx_layers
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -120,7 +121,7 @@ def test_kernels_read_with_h5py_equal_keras(tmp_path: Path, mobilenet_frozen: An
 
 def test_onnx_table_by_hand(tmp_path: Path) -> None:
     path = hand_built_onnx(tmp_path / "hand.onnx", HAND_META)
-    summary = inspect.summarize_onnx(path)
+    summary = onnx_layers.summarize_onnx(path)
     rows = {r["name"]: r for r in summary["layers"]}
     assert summary["totals"]["total"] == 56 + 27  # int64 shape constant is not a parameter
     conv = rows["conv"]
@@ -129,11 +130,11 @@ def test_onnx_table_by_hand(tmp_path: Path) -> None:
     assert rows["dense"]["macs"] == 8 * 3 and rows["dense"]["params"] == 27
     assert rows["pool"]["output_shape"] == [1, 2, 2, 2]
     assert rows["relu"]["inbound"] == ["conv"]
-    explained = inspect.explain(conv)
+    explained = onnx_layers.explain(conv)
     assert explained["params"]["formula"] == "3·3·3·2 + 2"
     assert explained["checks"] == {"output_shape": True, "params": True}
-    assert inspect.explain(rows["dense"])["params"]["value"] == 27
-    kernel = inspect.load_kernel(path, "conv")
+    assert onnx_layers.explain(rows["dense"])["params"]["value"] == 27
+    kernel = onnx_layers.load_kernel(path, "conv")
     assert kernel.shape == (3, 3, 3, 2)
     assert np.array_equal(kernel[..., 1], np.transpose(hand_weights()[1], (1, 2, 0)))
     assert inspect.conv_layers(summary) == ["conv"]

@@ -251,6 +251,11 @@ async def test_hand_built_onnx_file(tmp_path: Path) -> None:
         await pilot.press("o")
         await wait_for(pilot, lambda: onnx_pane.info is not None)
         assert "Not from a run" in text_of(onnx_pane, "#onnx-parity")
+        # The Layers pane (title) and the ONNX pane state the same total, per sample.
+        macs = f"{screen.loaded.summary['totals']['macs']:,} MACs per sample (batch 1"
+        assert screen.loaded.summary["totals"]["macs"] == onnx_pane.info["totals"]["macs"] > 0
+        assert macs in text_of(screen, "#inspect-title")
+        assert macs in text_of(onnx_pane, "#onnx-overview")
         await pilot.press("e")
         assert "conv has" in text_of(screen, "#lessons")
 
@@ -367,6 +372,6 @@ assert not heavy, heavy
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    code = "import sys, engine.inspect, engine.inspect_cli, export.activations; assert 'textual' not in sys.modules"
+    code = "import sys, engine.inspect, export.inspect_cli, export.image_cli, export.activations; assert 'textual' not in sys.modules"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -45,15 +45,11 @@ TRANSFER_SOURCE = "transfer-runs"
 
 def assignment_preprocessing() -> dict[str, tuple[str, str]]:
     """The assignment's before (x/255) → after (own) test accuracies in %, "~" when approximate."""
-    from engine.inspect import ASSIGNMENT_PREPROCESSING
+    from engine.inspect.run_queries import ASSIGNMENT_PREPROCESSING, assignment_percent
 
-    out = {}
-    for name, ref in ASSIGNMENT_PREPROCESSING.items():
-        before = (
-            f"~{ref['before'] * 100:.0f}" if ref["approx_before"] else f"{ref['before'] * 100:.2f}"
-        )
-        out[name] = (before, f"{ref['after'] * 100:.2f}")
-    return out
+    return {
+        name: pair for name in ASSIGNMENT_PREPROCESSING if (pair := assignment_percent(name))
+    }
 
 
 @dataclass

@@ -21,7 +21,6 @@ from textual.widgets import Footer, Input, OptionList, Static, TabbedContent, Ta
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from tui.screens.inspect_panes import ActivationsPane, FiltersPane, PreprocessingPane
 from tui.screens.inspect_target import (
     LoadedTarget,
     Samples,
@@ -31,6 +30,7 @@ from tui.screens.inspect_target import (
     load_samples,
     read_target,
 )
+from tui.widgets.inspect import ActivationsPane, FiltersPane, PreprocessingPane
 from tui.widgets.layer_table import ArithmeticView, FreezeMap, LayerTable
 from tui.widgets.lessons import LessonsView
 from tui.widgets.onnx_pane import OnnxPane
@@ -233,6 +233,10 @@ class InspectScreen(Screen[None]):
         bits.append(
             f"{len(target.summary.get('layers', []))} {'nodes' if fmt == 'onnx' else 'layers'}"
         )
+        if fmt == "onnx":  # the same figure and convention as the ONNX pane
+            from export.onnx_analysis import macs_summary
+
+            bits.append(macs_summary(totals))
         if (target.run or {}).get("model", {}) and (target.run or {}).get("model", {}).get(
             "random_init"
         ):

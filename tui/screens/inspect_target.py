@@ -161,7 +161,8 @@ def kill_children() -> None:
 
 def read_target(path: Path, prefix: list[str], runs_root: Path | None = None) -> LoadedTarget:
     """Read a run folder, .onnx or .keras file (thread worker; raises with a readable reason)."""
-    from engine.inspect import run_onnx_path, summarize_onnx
+    from engine.inspect import run_onnx_path
+    from export.onnx_layers import summarize_onnx
 
     path = Path(path).expanduser()
     if path.is_dir():

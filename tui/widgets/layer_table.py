@@ -13,7 +13,8 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from engine.inspect import explain, shape_text
+from engine.inspect import shape_text
+from export.onnx_layers import explain
 
 # Layer types whose rows are dimmed: they reshape or normalise but hold no structure to learn.
 _PLUMBING = {

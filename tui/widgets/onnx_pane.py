@@ -43,6 +43,8 @@ def onnx_overview(path: Path) -> dict[str, Any]:
 
 def render_overview(info: dict[str, Any]) -> Group:
     """File facts, inputs/outputs, metadata, op histogram and initializer statistics."""
+    from export.onnx_analysis import macs_summary
+
     size = int(info.get("size_bytes") or 0)
     producer = info.get("producer") or {}
     opset = info.get("opset") or {}
@@ -52,10 +54,13 @@ def render_overview(info: dict[str, Any]) -> Group:
     head.append(f"  {size / 1e6:.2f} MB · IR {info.get('ir_version')} · opset ")
     head.append(", ".join(f"{k} {v}" for k, v in opset.items()))
     head.append(f" · producer {producer.get('name', '?')} {producer.get('version', '')}\n")
+    generated = int(totals.get("params_generated") or 0)
     head.append(
-        f"{_num(totals.get('nodes'))} nodes · {_num(totals.get('params'))} parameters in "
-        f"{_num(totals.get('initializers'))} initializers ({int(totals.get('initializer_bytes') or 0) / 1e6:.2f} MB)"
-        f" · {_num(totals.get('macs'))} MACs per image\n"
+        f"{_num(totals.get('nodes'))} nodes · {_num(totals.get('params'))} parameters"
+        + (f" ({_num(generated)} generated in the graph)" if generated else "")
+        + f" · {_num(totals.get('initializers'))} initializers"
+        f" ({int(totals.get('initializer_bytes') or 0) / 1e6:.2f} MB)"
+        f" · {macs_summary(totals)}\n"
     )
     io = Table(box=None, padding=(0, 1), show_edge=False, title_justify="left")
     io.add_column("", style="bold")

@@ -1,4 +1,9 @@
-"""`engine inspect`, `engine filters`, `engine activations`, `engine preprocess-stats`.
+"""`engine inspect`, `engine filters` (here), `engine activations`, `engine preprocess-stats`
+(handlers in `export.image_cli`).
+
+These live in export/ because ONNX files are read through `export.onnx_layers` (one analysis
+with `engine onnx-info`) and activations run with onnxruntime; Keras models through
+`engine.inspect`.
 
 Every figure the TUI's Inspect panes show is available here, as a Rich table for people and
 as JSON (`--json`) for machines and CI. TensorFlow is imported only when a model has to be
@@ -13,6 +18,8 @@ from typing import Any
 
 from engine.errors import CnnlabError, UsageError
 from engine.output import console, print_json
+from export.image_cli import cmd_activations, cmd_preprocess_stats
+from export.inspect_targets import load_summary, resolve
 
 
 def add_commands(sub: Any) -> None:
@@ -26,6 +33,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("target", metavar="MODEL_OR_RUN", help="run id or folder, .keras or .onnx file")
     p.add_argument("--layer", help="explain this layer (or ONNX node)")
     p.add_argument("--all", action="store_true", help="with --json: the arithmetic of every layer")
+    add_dim_flag(p)
     _common(p)
     p.set_defaults(handler=cmd_inspect)
 
@@ -89,6 +97,18 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(handler=cmd_preprocess_stats)
 
 
+def add_dim_flag(p: argparse.ArgumentParser) -> None:
+    """`--dim NAME=SIZE` (repeatable): fix a symbolic dim of an ONNX file before its shapes
+    are inferred (e.g. `--dim N=1`, `--dim height=224`)."""
+    p.add_argument(
+        "--dim",
+        action="append",
+        metavar="NAME=SIZE",
+        default=None,
+        help="ONNX files: fix a named (symbolic) dimension, e.g. --dim N=1 (repeatable)",
+    )
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--runs-dir", type=Path, default=None, help="runs root (default $CNNLAB_RUNS or ./runs)"
@@ -96,69 +116,17 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-# --------------------------------------------------------------------------------- targets
-def resolve(target: str, runs_dir: Path | None) -> tuple[str, Path, dict[str, Any] | None]:
-    """(kind, path, run record): kind is "run", "keras" or "onnx"."""
-    from engine.runs import RunStore
-
-    path = Path(target)
-    if path.is_file():
-        if path.suffix == ".onnx":
-            return "onnx", path, None
-        if path.suffix == ".keras":
-            return "keras", path, None
-        raise UsageError(f"{path}: expected a run, a .keras or an .onnx file")
-    run = RunStore(runs_dir).open(target)
-    return "run", run.path, run.record
-
-
-def load_summary(kind: str, path: Path) -> dict[str, Any]:
-    """The layer table: summary.json, else summarised from the model (imports TensorFlow)."""
-    from engine import inspect
-    from engine.runs import read_json
-
-    if kind == "onnx":
-        return inspect.summarize_onnx(path)
-    if kind == "run":
-        if (path / "summary.json").is_file():
-            summary: dict[str, Any] = read_json(path / "summary.json")
-            return summary
-        path = path / "model.keras"
-        if not path.is_file():
-            raise CnnlabError(f"{path.parent}: this run has no model (a parent run, or it failed)")
-    try:  # TensorFlow's start-up chatter off the user's screen
-        from engine.tfquiet import load_tensorflow
-
-        load_tensorflow()
-    except ImportError:
-        pass
-    import keras  # ~3 s: only for a model without a summary.json
-
-    try:
-        model = keras.models.load_model(path, compile=False)
-    except Exception as exc:
-        raise CnnlabError(f"{path}: Keras cannot load it ({str(exc).splitlines()[0]})") from None
-    return inspect.summarize_keras_model(model)
-
-
-def run_onnx_file(path: Path, record: dict[str, Any] | None) -> Path:
-    """The ONNX export of a run folder (newest of run.json's onnx.exports, else newest *.onnx)."""
-    from engine.inspect import run_onnx_path
-
-    found = run_onnx_path(path, record)
-    if found is None:
-        raise CnnlabError(
-            f"run {path.name} has no ONNX export yet: run `engine export {path.name}`"
-        )
-    return found
-
-
 # --------------------------------------------------------------------------------- inspect
 def cmd_inspect(args: argparse.Namespace) -> int:
     from engine import inspect
+    from export.onnx_graph import parse_dims
+    from export.onnx_layers import explain
 
+    dims = parse_dims(args.dim)
     kind, path, record = resolve(args.target, args.runs_dir)
-    summary = load_summary(kind, path)
+    if dims and kind != "onnx":
+        raise UsageError("--dim applies to .onnx files only")
+    summary = load_summary(kind, path, dims)
     phases = [
         {
             k: p.get(k)
@@ -172,9 +140,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             row = inspect.find_layer(summary, args.layer)
         except KeyError as exc:
             raise CnnlabError(str(exc.args[0])) from None
-        result["layer"] = inspect.explain(row)
+        result["layer"] = explain(row)
     if args.all:
-        result["arithmetic"] = [inspect.explain(r) for r in summary.get("layers", [])]
+        result["arithmetic"] = [explain(r) for r in summary.get("layers", [])]
     if args.json:
         print_json(result)
         return 0
@@ -199,6 +167,7 @@ def _print_summary(summary: dict[str, Any], phases: list[dict[str, Any]]) -> Non
     from engine.inspect import shape_text
 
     onnx = summary.get("format") == "onnx"
+    mac_cell = {"not counted": "not counted", "shape unknown": "shape ?"}
     table = Table(title=f"{summary.get('model')} ({'ONNX nodes' if onnx else 'layers'})")
     for col, justify in (
         ("#", "right"),
@@ -218,7 +187,9 @@ def _print_summary(summary: dict[str, Any], phases: list[dict[str, Any]]) -> Non
             str(row.get("type")),
             shape_text(row.get("output_shape")),
             f"{int(row.get('params') or 0):,}",
-            f"{int(row.get('macs') or 0):,}",
+            f"{row['macs']:,}"
+            if row.get("macs") is not None
+            else mac_cell.get(str(row.get("mac_status")), ""),
         ]
         if not onnx:
             params = int(row.get("params") or 0)
@@ -230,10 +201,7 @@ def _print_summary(summary: dict[str, Any], phases: list[dict[str, Any]]) -> Non
     console.print(table)
     t = summary.get("totals", {})
     if onnx:
-        console.print(
-            f"total parameters {int(t.get('total') or 0):,} · MACs {int(t.get('macs') or 0):,}",
-            highlight=False,
-        )
+        console.print(onnx_totals_line(t), highlight=False)
     else:
         console.print(
             f"total {int(t.get('total') or 0):,} · trainable {int(t.get('trainable') or 0):,} · "
@@ -247,6 +215,19 @@ def _print_summary(summary: dict[str, Any], phases: list[dict[str, Any]]) -> Non
             f"in {len(layers)} layers" + (f" (last: {', '.join(layers[-3:])})" if layers else ""),
             highlight=False,
         )
+
+
+def onnx_totals_line(t: dict[str, Any]) -> str:
+    """The totals of an ONNX table: parameters stored/generated, MACs with their convention."""
+    from export.onnx_analysis import macs_summary
+
+    generated = int(t.get("generated") or 0)
+    params = f"total parameters {int(t.get('total') or 0):,}" + (
+        f" ({int(t.get('stored') or 0):,} stored, {generated:,} generated in the graph)"
+        if generated
+        else ""
+    )
+    return f"{params} · {macs_summary(t)}"
 
 
 # --------------------------------------------------------------------------------- filters
@@ -265,7 +246,9 @@ def cmd_filters(args: argparse.Namespace) -> int:
         else:
             console.print("\n".join(names) or "no convolutions", highlight=False)
         return 0
-    kernel = inspect.load_kernel(source, args.layer)
+    from export.onnx_layers import load_kernel
+
+    kernel = load_kernel(source, args.layer)
     report = inspect.filter_report(
         kernel,
         layer=args.layer,
@@ -323,145 +306,3 @@ def _summary_quick(kind: str, path: Path) -> dict[str, Any]:
                     }
                 )
     return {"layers": rows}
-
-
-# --------------------------------------------------------------------------------- images
-def sample_images(source: str, per_class: int) -> tuple[Any, Any, list[str]]:
-    """(images, labels, classes): up to `per_class` test images of each class, class-major.
-
-    The same order as `engine data SOURCE --samples N`, so an index means the same image
-    here and in the TUI.
-    """
-    import numpy as np
-
-    from engine.data import load_dataset
-
-    ds = load_dataset(source)
-    samples = ds.samples(per_class, split="test")
-    images, labels = [], []
-    for i, c in enumerate(ds.classes):
-        arr = samples.get(c)
-        if arr is not None and len(arr):
-            images.append(arr)
-            labels.append(np.full(len(arr), i, dtype=np.int64))
-    if not images:
-        raise CnnlabError(f"{source}: no test images")
-    return np.concatenate(images), np.concatenate(labels), list(ds.classes)
-
-
-def read_samples_file(path: Path) -> tuple[Any, Any, list[str]]:
-    import numpy as np
-
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return data["images"], data["labels"], [str(c) for c in data["classes"]]
-    except (OSError, KeyError, ValueError) as exc:
-        raise CnnlabError(f"{path}: not a samples file ({exc})") from None
-
-
-# --------------------------------------------------------------------------------- activations
-def cmd_activations(args: argparse.Namespace) -> int:
-    from export.activations import ActivationProbe, activation_report
-
-    kind, path, record = resolve(args.target, args.runs_dir)
-    if kind == "keras":
-        raise UsageError("activations run on an ONNX export: `engine export MODEL` first")
-    onnx_path = run_onnx_file(path, record) if kind == "run" else path
-    probe = ActivationProbe.open(onnx_path)
-    if not args.layer:
-        tensors = [t.to_dict() for t in probe.tensors]
-        if args.json:
-            print_json({"source": str(onnx_path), "tensors": tensors})
-        else:
-            for t in tensors:
-                console.print(f"{t['op']:<20} {t['node']}  {t['shape']}", highlight=False)
-        return 0
-    try:
-        start, stop = (int(v) for v in args.channels.split(":"))
-    except ValueError:
-        raise UsageError(f"--channels: expected START:STOP, got {args.channels!r}") from None
-    if args.samples_file:
-        images, labels, classes = read_samples_file(args.samples_file)
-    else:
-        data = args.data or ((record or {}).get("data") or {}).get("source") or "synthetic"
-        images, labels, classes = sample_images(data, args.per_class)
-    if not 0 <= args.image < len(images):
-        raise UsageError(f"--image {args.image}: choose 0..{len(images) - 1}")
-    report = activation_report(
-        probe,
-        images[args.image],
-        args.layer,
-        label=int(labels[args.image]),
-        classes=probe.class_names() or classes,
-        channels=(start, stop),
-        values=not args.no_values,
-    )
-    report["image"]["index"] = args.image
-    if args.json:
-        print_json(report)
-        return 0
-    t = report["tensor"]
-    console.print(f"[bold]{t['node']}[/] ({t['op']}) maps {report['maps_shape']}", highlight=False)
-    img = report["image"]
-    console.print(f"image {args.image}: true class {img['class']}", highlight=False)
-    for entry in report["prediction"]["top5"]:
-        console.print(
-            f"  {entry['class']:<12} {entry['probability'] * 100:6.2f} %", highlight=False
-        )
-    for s in report["stats"][:16]:
-        console.print(
-            f"  channel {s['channel']:>4}: min {s['min']:+.3f} max {s['max']:+.3f} mean {s['mean']:+.3f} "
-            f"zeros {s['zeros'] * 100:.0f} %",
-            highlight=False,
-        )
-    return 0
-
-
-# --------------------------------------------------------------------------------- preprocessing
-def cmd_preprocess_stats(args: argparse.Namespace) -> int:
-    from engine import inspect
-    from engine.backbones import get_backbone
-    from engine.registry import UnknownName
-    from engine.runs import default_runs_root
-
-    try:
-        if args.backbone:
-            backbone = get_backbone(args.backbone)
-            name, backbone_name = backbone.preprocessing, backbone.name
-        else:
-            name, backbone_name = args.preprocessing or "unit", None
-            from engine.preprocessing import get_preprocessing
-
-            get_preprocessing(name)
-    except UnknownName as exc:
-        raise UsageError(str(exc)) from None
-    if args.samples_file:
-        images, _, _ = read_samples_file(args.samples_file)
-    else:
-        per_class = max(1, -(-args.count // 10))
-        images, _, _ = sample_images(args.data, per_class)
-    images = images[: args.count]
-    report = inspect.preprocess_stats(images, name, bins=args.bins)
-    report["backbone"] = backbone_name
-    report["data"] = str(args.samples_file or args.data)
-    results = inspect.preprocessing_results(args.runs_dir or default_runs_root())
-    if backbone_name:
-        report["runs"] = results.get(backbone_name)
-        report["assignment"] = inspect.ASSIGNMENT_PREPROCESSING.get(backbone_name)
-    if args.json:
-        print_json(report)
-        return 0
-    spec = report["preprocessing"]
-    console.print(f"[bold]{backbone_name or spec['name']}[/]: {spec['formula']}", highlight=False)
-    console.print(f"  {spec['description']}", highlight=False)
-    lo, hi = report["expected_range"]
-    console.print(f"  expects [{lo:g}, {hi:g}]; batch of {report['count']} images", highlight=False)
-    for label in ("before", "after", "mistake"):
-        part = report.get(label)
-        if not part:
-            continue
-        chans = ", ".join(
-            f"{c['name']} {c['min']:g}..{c['max']:g} (mean {c['mean']:g})" for c in part["channels"]
-        )
-        console.print(f"  {label:<8} {chans}", highlight=False)
-    return 0
