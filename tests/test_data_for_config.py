@@ -67,7 +67,7 @@ def test_config_of_run_keeps_the_trained_settings_and_applies_changes() -> None:
 def test_a_run_trained_with_resize_exports_and_evaluates_at_the_trained_size(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from engine.cli import main
+    from cnnlab.cli import main
     from export.convert import load_run_images
     from export.evaluate import _load_test_data
 

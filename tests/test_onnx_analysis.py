@@ -17,7 +17,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from engine.cli import main
+from cnnlab.cli import main
 from engine.errors import CnnlabError
 from export.info import onnx_info
 from export.onnx_analysis import analyze_onnx
