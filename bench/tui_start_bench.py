@@ -1,17 +1,25 @@
 """Start-up bench: cnnlab's first frame against a minimal Textual app, timed in turns in tmux.
 
-Each round launches, one after the other, (a) a minimal Textual app (Header, Static, Footer;
-the bench writes it to a temp folder) and (b) `python -m tui --data synthetic` on an empty temp
-runs folder, each alone in a detached tmux session of 120x40. Both measure the same thing the
-same way: the process's age (Linux /proc: interpreter start-up included) when the callback that
-`App.on_mount` schedules with `call_after_refresh` runs, i.e. once the first frame is drawn.
-cnnlab reports it through `CNNLAB_TIMING=FILE`, the minimal app through `BENCH_TIMING=FILE`.
-The bench also notes when each app's text first shows in the pane (polled, so coarser) and
-cnnlab's "settings form ready" figure. It prints every round, the median and worst of each,
-and the ratio cnnlab / minimal (target: median at most 1.5).
+Each round launches, one after the other (the order alternates), (a) a minimal Textual app
+(Header, Static, Footer) and (b) `python -m tui --data synthetic` on an empty temp runs folder,
+each alone in a detached tmux session of 120x40 on a tmux server of the bench's own. Both go
+through the same small runner, which measures both the same way:
 
-Usage: .venv/bin/python bench/tui_start_bench.py [--rounds N] [--runs-dir DIR]
-Not a test: it takes about 5 s a round.
+- frame: the process's age (Linux /proc, so interpreter start-up included) when Textual hands
+  the first frame to the terminal (the first `App._display` that writes), wrapped in the runner;
+- visible: from launching the tmux session to the app's text showing in the pane (polled every
+  20 ms, so coarser, and it includes tmux's own start);
+- cnnlab's own `CNNLAB_TIMING` figures (its first frame and "settings form ready").
+
+Then it sends ctrl+q and waits for the app to end. It prints every round, the median and the
+worst of each, and the ratio cnnlab / minimal (target: at most 1.5).
+
+Bytecode: like an installed app, both write and use `__pycache__` (the bench drops
+PYTHONDONTWRITEBYTECODE for them; an unmeasured launch of each warms the caches first). With
+`--no-bytecode` every launch compiles cnnlab's modules from source instead.
+
+Usage: .venv/bin/python bench/tui_start_bench.py [--rounds N] [--runs-dir DIR] [--no-bytecode]
+Not a test: it takes about 4 s a round.
 """
 
 from __future__ import annotations
@@ -31,14 +39,36 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (120, 40)
 TARGET = 1.5
+# A tmux server of the bench's own, so no one else's sessions or settings play a part.
+SOCKET = f"cnnlab-start-bench-{os.getpid()}"
 
 MINIMAL_APP = '''\
 """Minimal Textual app for the start-up bench: Header, Static, Footer."""
 
+from textual.app import App, ComposeResult
+from textual.widgets import Footer, Header, Static
+
+
+class Minimal(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("minimal textual app")
+        yield Footer()
+
+
+if __name__ == "__main__":
+    Minimal().run()
+'''
+
+# Runs either app with the first-frame probe in place: `runner.py TIMING_FILE minimal|tui [ARGS]`.
+RUNNER = '''\
+"""Start an app with a probe that notes the process's age at Textual's first frame."""
+
 import os
+import runpy
+import sys
 
 from textual.app import App
-from textual.widgets import Footer, Header, Static
 
 
 def process_age():
@@ -49,39 +79,37 @@ def process_age():
     return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
 
 
-class Minimal(App):
-    def compose(self):
-        yield Header()
-        yield Static("minimal textual app")
-        yield Footer()
-
-    def on_mount(self):
-        self.call_after_refresh(self._first_frame)
-
-    def _first_frame(self):
-        self.first_frame = process_age()
+timing, target, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+display = App._display
 
 
-if __name__ == "__main__":
-    app = Minimal()
-    app.first_frame = None
-    app.run()
-    with open(os.environ["BENCH_TIMING"], "a", encoding="utf-8") as fh:
-        fh.write(f"first frame after {app.first_frame:.3f} s\\n")
+def first_display(self, screen, renderable):
+    writes = renderable is not None and not self._batch_count and not self.is_headless
+    display(self, screen, renderable)
+    if writes:
+        App._display = display
+        with open(timing, "a", encoding="utf-8") as fh:
+            fh.write(f"frame {process_age():.3f}\\n")
+
+
+App._display = first_display
+if target == "tui":
+    sys.argv = ["tui", *args]
+    runpy.run_module("tui", run_name="__main__", alter_sys=True)
+else:
+    sys.argv = [target, *args]
+    runpy.run_path(target, run_name="__main__")
 '''
 
 
 @dataclass
 class Sample:
-    """One launch: in-process first frame, first visible text (polled), form ready (cnnlab)."""
+    """One launch: first frame (probe), first visible text (polled), cnnlab's own figures."""
 
-    first_frame: float
+    frame: float
     visible: float
+    own_frame: float | None = None
     ready: float | None = None
-
-
-# A tmux server of the bench's own, so no one else's sessions or settings play a part.
-SOCKET = f"cnnlab-start-bench-{os.getpid()}"
 
 
 def tmux(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -99,6 +127,7 @@ def launch(name: str, command: str, marker: str, timing: Path, settle: float) ->
         f"exec {command}",
     )  # fmt: skip
     visible = None
+    screen = ""
     try:
         deadline = started + 30
         while time.perf_counter() < deadline:
@@ -121,17 +150,22 @@ def launch(name: str, command: str, marker: str, timing: Path, settle: float) ->
 
 
 def parse_timing(text: str, visible: float) -> Sample:
-    """Read 'first frame after X s[, settings form ready after Y s]' from a timing file."""
-    line = text.strip().splitlines()[-1]
-    first = float(line.split("first frame after ")[1].split()[0])
-    ready = None
-    if "ready after " in line:
-        ready = float(line.split("ready after ")[1].split()[0])
-    return Sample(first, visible, ready)
+    """Read the probe's `frame X` line and cnnlab's 'first frame after X s[, ... Y s]' line."""
+    frame = own = ready = None
+    for line in text.splitlines():
+        if line.startswith("frame "):
+            frame = float(line.split()[1])
+        elif "first frame after " in line:
+            own = float(line.split("first frame after ")[1].split()[0])
+            if "ready after " in line:
+                ready = float(line.split("ready after ")[1].split()[0])
+    if frame is None:
+        raise RuntimeError(f"no first frame noted in {text!r}")
+    return Sample(frame, visible, own, ready)
 
 
-def summary(label: str, values: list[float]) -> str:
-    return f"{label}: median {statistics.median(values):.3f} s, worst {max(values):.3f} s"
+def summary(values: list[float]) -> str:
+    return f"median {statistics.median(values):.3f} s, worst {max(values):.3f} s"
 
 
 def main() -> None:
@@ -140,7 +174,8 @@ def main() -> None:
     )
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--runs-dir", type=Path, default=None, help="default: an empty temp folder")
-    ap.add_argument("--settle", type=float, default=1.5, help="seconds on screen before quitting")
+    ap.add_argument("--settle", type=float, default=1.0, help="seconds on screen before quitting")
+    ap.add_argument("--no-bytecode", action="store_true", help="compile from source each time")
     args = ap.parse_args()
     if shutil.which("tmux") is None:
         sys.exit("tmux is needed")
@@ -149,66 +184,76 @@ def main() -> None:
     runs_dir = args.runs_dir or work / "runs"
     runs_dir.mkdir(exist_ok=True)
     (work / "minimal_app.py").write_text(MINIMAL_APP, encoding="utf-8")
-    py = shlex.quote(sys.executable)
+    (work / "runner.py").write_text(RUNNER, encoding="utf-8")
     env = {
-        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
-    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    unset = "" if args.no_bytecode else "-u PYTHONDONTWRITEBYTECODE "
+    prefix = f"env {unset}" + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    runner = f"{shlex.quote(sys.executable)} {work / 'runner.py'}"
     apps = {
         "minimal": (
-            f"env {exports} BENCH_TIMING={work / 'minimal.txt'} {py} {work / 'minimal_app.py'}",
+            f"{prefix} {runner} {work / 'minimal.txt'} {work / 'minimal_app.py'}",
             "minimal textual app",
             work / "minimal.txt",
         ),
         "cnnlab": (
-            f"env {exports} CNNLAB_TIMING={work / 'cnnlab.txt'} {py} -m tui --data synthetic"
-            f" --runs-dir {shlex.quote(str(runs_dir))}",
+            f"{prefix} CNNLAB_TIMING={work / 'cnnlab.txt'} {runner} {work / 'cnnlab.txt'} tui"
+            f" --data synthetic --runs-dir {shlex.quote(str(runs_dir))}",
             "Experiments",
             work / "cnnlab.txt",
         ),
     }
-    # One unmeasured launch each first: the page cache holds the modules for every round alike.
+    try:
+        run_rounds(apps, args.rounds, args.settle)
+    finally:
+        tmux("kill-server", check=False)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_rounds(apps: dict[str, tuple[str, str, Path]], rounds: int, settle: float) -> None:
+    # One unmeasured launch each first: the page and bytecode caches are warm for every round.
     for name, (command, marker, timing) in apps.items():
-        launch(f"bench-{os.getpid()}-{name}", command, marker, timing, 0.2)
+        launch(f"warm-{name}", command, marker, timing, 0.2)
 
     samples: dict[str, list[Sample]] = {name: [] for name in apps}
-    print(f"{'round':>5} {'minimal':>9} {'cnnlab':>9} {'ratio':>6}   (visible: minimal cnnlab; cnnlab form ready)")
-    for round_no in range(1, args.rounds + 1):
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    print("round  minimal   cnnlab  ratio | visible: minimal  cnnlab | cnnlab's own: frame  ready")
+    for round_no in range(1, rounds + 1):
         # Alternate who goes first so neither always runs right after the other.
         order = list(apps) if round_no % 2 else list(reversed(apps))
         for name in order:
             command, marker, timing = apps[name]
-            samples[name].append(
-                launch(f"bench-{os.getpid()}-{name}", command, marker, timing, args.settle)
-            )
+            samples[name].append(launch(f"{name}-{round_no}", command, marker, timing, settle))
         m, c = samples["minimal"][-1], samples["cnnlab"][-1]
-        ready = f"{c.ready:.3f}" if c.ready is not None else "-"
+        own = f"{c.own_frame:.3f}" if c.own_frame is not None else "  -  "
+        ready = f"{c.ready:.3f}" if c.ready is not None else "  -  "
         print(
-            f"{round_no:>5} {m.first_frame:>8.3f}s {c.first_frame:>8.3f}s "
-            f"{c.first_frame / m.first_frame:>6.2f}   ({m.visible:.3f} {c.visible:.3f}; {ready})"
+            f"{round_no:>5} {m.frame:>7.3f}s {c.frame:>7.3f}s {c.frame / m.frame:>6.2f} |"
+            f" {m.visible:>15.3f}s {c.visible:>6.3f}s | {own:>18}s {ready}s"
         )
 
-    minimal = [s.first_frame for s in samples["minimal"]]
-    cnnlab = [s.first_frame for s in samples["cnnlab"]]
-    print(summary("minimal first frame", minimal))
-    print(summary("cnnlab  first frame", cnnlab))
+    minimal = [s.frame for s in samples["minimal"]]
+    cnnlab = [s.frame for s in samples["cnnlab"]]
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    print(f"minimal first frame: {summary(minimal)}")
+    print(f"cnnlab  first frame: {summary(cnnlab)}")
+    print(f"minimal visible:     {summary([s.visible for s in samples['minimal']])}")
+    print(f"cnnlab  visible:     {summary([s.visible for s in samples['cnnlab']])}")
     readies = [s.ready for s in samples["cnnlab"] if s.ready is not None]
     if readies:
-        print(summary("cnnlab  form ready ", readies))
-    print(
-        summary("minimal visible (polled)", [s.visible for s in samples["minimal"]])
-        + "; "
-        + summary("cnnlab", [s.visible for s in samples["cnnlab"]])
-    )
+        print(f"cnnlab  form ready:  {summary(readies)}")
     ratio = statistics.median(cnnlab) / statistics.median(minimal)
-    worst = max(c / m for c, m in zip(cnnlab, minimal, strict=True))
-    print(
-        f"ratio cnnlab/minimal: median {ratio:.2f} (target <= {TARGET}), "
-        f"worst round {worst:.2f}, worst/worst {max(cnnlab) / max(minimal):.2f}"
+    rounds_ratio = [c / m for c, m in zip(cnnlab, minimal, strict=True)]
+    visible = statistics.median(s.visible for s in samples["cnnlab"]) / statistics.median(
+        s.visible for s in samples["minimal"]
     )
-    tmux("kill-server", check=False)
-    shutil.rmtree(work, ignore_errors=True)
+    print(
+        f"ratio cnnlab/minimal, first frame: median {ratio:.2f} (target <= {TARGET}), "
+        f"worst round {max(rounds_ratio):.2f}, worst/worst {max(cnnlab) / max(minimal):.2f}; "
+        f"visible: median {visible:.2f}"
+    )
 
 
 if __name__ == "__main__":
