@@ -7,6 +7,7 @@ current section. The App receives its services in `__init__` so tests inject a f
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,6 @@ from textual.reactive import reactive
 from textual.screen import Screen
 
 from tui.messages import OpenInspector, RunsChanged
-from tui.screens.confirm import ConfirmScreen
 from tui.screens.experiments import ExperimentsScreen
 
 NARROW = 110  # columns below which the layout stacks (usable down to 80×24)
@@ -125,6 +125,7 @@ class CnnLabApp(App[None]):
         age = process_age()
         self.first_frame_seconds = age if age is not None else time.perf_counter() - self.started
         self.log.info(f"first frame after {self.first_frame_seconds:.3f} s")
+        resume_gc()
 
     # -- navigation -------------------------------------------------------------------------
 
@@ -172,6 +173,8 @@ class CnnLabApp(App[None]):
     # -- quitting ---------------------------------------------------------------------------
 
     async def action_quit(self) -> None:
+        from tui.screens.confirm import ConfirmScreen
+
         running = self.engine.running() if hasattr(self.engine, "running") else []
         if not running:
             await self._shutdown_engine()
@@ -207,6 +210,17 @@ def _screen(module: str, name: str) -> Screen[Any]:
 
     screen: Screen[Any] = getattr(importlib.import_module(module), name)()
     return screen
+
+
+def resume_gc() -> None:
+    """Turn the cyclic GC back on if `tui.__main__` held it off for the start-up.
+
+    What the start-up made (modules, classes, styles, widgets) is moved to the permanent
+    generation first, so that later collections do not walk it again and again.
+    """
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def process_age() -> float | None:
