@@ -8,7 +8,9 @@ current section. The App receives its services in `__init__` so tests inject a f
 from __future__ import annotations
 
 import gc
+import inspect
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,7 @@ class CnnLabApp(App[None]):
         self.first_frame_seconds: float | None = None
         self.ready_seconds: float | None = None  # first form usable (mounted after the frame)
         self._last_inspect: Path | None = open_target
+        self._after_first_frame: list[Callable[[], object]] = []
         self.add_mode("experiments", self._first_screen)
 
     # -- start-up ---------------------------------------------------------------------------
@@ -97,12 +100,12 @@ class CnnLabApp(App[None]):
         self.set_class(self.size.width < NARROW, "-narrow")
         screen = ExperimentsScreen()
         screen._css_update_count = self._css_update_count
-        # Asked before the screen mounts, so it runs right after the screen's first refresh,
-        # ahead of the work the screen defers until then (from `on_mount` it came after it).
-        screen.call_after_refresh(self._first_frame)
         return screen
 
     def on_mount(self) -> None:
+        # Textual mounts the app and its first screen inside one batch and drops the frames
+        # drawn meanwhile; the app's own messages are handled only once that batch is over.
+        self.call_later(self._draw_first_frame)
         if self.data_note:
             self.notify(self.data_note, title="Data source", timeout=6)
         if self.open_target is not None:
@@ -119,13 +122,35 @@ class CnnLabApp(App[None]):
         # Screens lay out side-by-side boxes vertically and drop help columns when narrow.
         self.set_class(event.size.width < NARROW, "-narrow")
 
-    def _first_frame(self) -> None:
+    def call_after_first_frame(self, callback: Callable[[], object]) -> None:
+        """Run `callback` once the first frame is on the terminal (at once if it already is).
+
+        For start-up work that can wait: run after the first *refresh* instead, it may still
+        come before the first frame, since frames drawn during Textual's start-up batch are
+        never written.
+        """
+        if self.first_frame_seconds is None:
+            self._after_first_frame.append(callback)
+        else:
+            self.call_later(callback)
+
+    def _draw_first_frame(self) -> None:
+        # The start-up batch is over: draw the screen again (now written), then note the time.
+        self.screen.refresh()
+        self.screen.call_after_refresh(self._first_frame)
+
+    async def _first_frame(self) -> None:
         # Counted from the process start when Linux says when that was (interpreter start-up
         # included), else from when tui.__main__ was imported.
         age = process_age()
         self.first_frame_seconds = age if age is not None else time.perf_counter() - self.started
         self.log.info(f"first frame after {self.first_frame_seconds:.3f} s")
         resume_gc()
+        callbacks, self._after_first_frame = self._after_first_frame, []
+        for callback in callbacks:
+            result = callback()
+            if inspect.isawaitable(result):
+                await result
 
     # -- navigation -------------------------------------------------------------------------
 

@@ -167,7 +167,11 @@ class ExperimentsScreen(Screen[None]):
         self.experiment_list.focus()
         self._refresh_queue()
         self.query_one("#cancel-button", Button).disabled = True
-        self.call_after_refresh(self._build_after_first_frame)
+        # Once the first frame is on the terminal: the app knows when (a first refresh may be
+        # drawn during Textual's start-up batch and never written).
+        getattr(self.app, "call_after_first_frame", self.call_after_refresh)(
+            self._build_after_first_frame
+        )
 
     async def _build_after_first_frame(self) -> None:
         """The current form and the live monitor, mounted once the first frame is on screen."""
