@@ -7,7 +7,10 @@ current section. The App receives its services in `__init__` so tests inject a f
 
 from __future__ import annotations
 
+import gc
+import inspect
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,6 @@ from textual.reactive import reactive
 from textual.screen import Screen
 
 from tui.messages import OpenInspector, RunsChanged
-from tui.screens.confirm import ConfirmScreen
 from tui.screens.experiments import ExperimentsScreen
 
 NARROW = 110  # columns below which the layout stacks (usable down to 80×24)
@@ -30,10 +32,13 @@ class CnnLabApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "cnnlab"
     ENABLE_COMMAND_PALETTE = False
+    # The app starts in the Experiments mode (added in `__init__`) instead of switching to it
+    # from Textual's empty default screen in `on_mount`: that switch re-parsed the whole
+    # stylesheet twice before the first frame.
+    DEFAULT_MODE = "experiments"
 
     # The first screen is imported with the app; the others when first shown (start-up time).
     MODES = {
-        "experiments": ExperimentsScreen,
         "runs": lambda: _screen("tui.screens.runs", "RunsScreen"),
         "compare": lambda: _screen("tui.screens.compare", "CompareScreen"),
         "data": lambda: _screen("tui.screens.data", "DataScreen"),
@@ -77,13 +82,30 @@ class CnnLabApp(App[None]):
         self.first_frame_seconds: float | None = None
         self.ready_seconds: float | None = None  # first form usable (mounted after the frame)
         self._last_inspect: Path | None = open_target
+        self._after_first_frame: list[Callable[[], object]] = []
+        self.add_mode("experiments", self._first_screen)
 
     # -- start-up ---------------------------------------------------------------------------
 
-    def on_mount(self) -> None:
+    def _first_screen(self) -> Screen[Any]:
+        """The Experiments screen, the first one shown, marked as styled by the current CSS.
+
+        Before a mode's first screen is shown Textual re-parses every stylesheet and restyles
+        the app unless the screen's CSS generation matches the app's; a new screen never does.
+        Its widgets are styled from the current stylesheet when they mount, so for the first
+        screen that pass only delays the first frame (~15 % of the start-up). The counter is
+        Textual's own (private): were it renamed, the start would only be that much slower.
+        """
+        # The app mounts after its first screen: the layout class must be right before that.
         self.set_class(self.size.width < NARROW, "-narrow")
-        self.switch_mode("experiments")
-        self.call_after_refresh(self._first_frame)
+        screen = ExperimentsScreen()
+        screen._css_update_count = self._css_update_count
+        return screen
+
+    def on_mount(self) -> None:
+        # Textual mounts the app and its first screen inside one batch and drops the frames
+        # drawn meanwhile; the app's own messages are handled only once that batch is over.
+        self.call_later(self._draw_first_frame)
         if self.data_note:
             self.notify(self.data_note, title="Data source", timeout=6)
         if self.open_target is not None:
@@ -100,12 +122,35 @@ class CnnLabApp(App[None]):
         # Screens lay out side-by-side boxes vertically and drop help columns when narrow.
         self.set_class(event.size.width < NARROW, "-narrow")
 
-    def _first_frame(self) -> None:
+    def call_after_first_frame(self, callback: Callable[[], object]) -> None:
+        """Run `callback` once the first frame is on the terminal (at once if it already is).
+
+        For start-up work that can wait: run after the first *refresh* instead, it may still
+        come before the first frame, since frames drawn during Textual's start-up batch are
+        never written.
+        """
+        if self.first_frame_seconds is None:
+            self._after_first_frame.append(callback)
+        else:
+            self.call_later(callback)
+
+    def _draw_first_frame(self) -> None:
+        # The start-up batch is over: draw the screen again (now written), then note the time.
+        self.screen.refresh()
+        self.screen.call_after_refresh(self._first_frame)
+
+    async def _first_frame(self) -> None:
         # Counted from the process start when Linux says when that was (interpreter start-up
         # included), else from when tui.__main__ was imported.
         age = process_age()
         self.first_frame_seconds = age if age is not None else time.perf_counter() - self.started
         self.log.info(f"first frame after {self.first_frame_seconds:.3f} s")
+        resume_gc()
+        callbacks, self._after_first_frame = self._after_first_frame, []
+        for callback in callbacks:
+            result = callback()
+            if inspect.isawaitable(result):
+                await result
 
     # -- navigation -------------------------------------------------------------------------
 
@@ -153,6 +198,8 @@ class CnnLabApp(App[None]):
     # -- quitting ---------------------------------------------------------------------------
 
     async def action_quit(self) -> None:
+        from tui.screens.confirm import ConfirmScreen
+
         running = self.engine.running() if hasattr(self.engine, "running") else []
         if not running:
             await self._shutdown_engine()
@@ -188,6 +235,17 @@ def _screen(module: str, name: str) -> Screen[Any]:
 
     screen: Screen[Any] = getattr(importlib.import_module(module), name)()
     return screen
+
+
+def resume_gc() -> None:
+    """Turn the cyclic GC back on if `tui.__main__` held it off for the start-up.
+
+    What the start-up made (modules, classes, styles, widgets) is moved to the permanent
+    generation first, so that later collections do not walk it again and again.
+    """
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def process_age() -> float | None:

@@ -8,7 +8,7 @@ dead engine is reported with the last lines of its stderr; the queue goes on.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -20,10 +20,7 @@ from textual.widgets import (
     Button,
     ContentSwitcher,
     Footer,
-    Input,
     OptionList,
-    Select,
-    SelectionList,
     Static,
     TabbedContent,
     TabPane,
@@ -43,10 +40,11 @@ from tui.engine_client import (
     error_line,
 )
 from tui.messages import BatchProgress, EngineEvent, JobEnded, JobStarted, RunsChanged
-from tui.widgets.monitor import RunMonitor
 from tui.widgets.nav import NavBar
-from tui.widgets.run_info import pct, seconds
-from tui.widgets.settings_form import SettingsForm
+
+if TYPE_CHECKING:  # imported where used: the monitor and the forms mount after the first frame
+    from tui.widgets.monitor import RunMonitor
+    from tui.widgets.settings_form import SettingsForm
 
 
 def experiment_options(narrow: bool) -> list[Option]:
@@ -132,6 +130,8 @@ class ExperimentsScreen(Screen[None]):
     # Typed accessors.
     @property
     def monitor(self) -> RunMonitor:
+        from tui.widgets.monitor import RunMonitor
+
         return self.query_one("#monitor", RunMonitor)
 
     @property
@@ -168,10 +168,16 @@ class ExperimentsScreen(Screen[None]):
         self.experiment_list.focus()
         self._refresh_queue()
         self.query_one("#cancel-button", Button).disabled = True
-        self.call_after_refresh(self._build_after_first_frame)
+        # Once the first frame is on the terminal: the app knows when (a first refresh may be
+        # drawn during Textual's start-up batch and never written).
+        getattr(self.app, "call_after_first_frame", self.call_after_refresh)(
+            self._build_after_first_frame
+        )
 
     async def _build_after_first_frame(self) -> None:
         """The current form and the live monitor, mounted once the first frame is on screen."""
+        from tui.widgets.monitor import RunMonitor
+
         await self.query_one("#monitor-slot", Vertical).mount(RunMonitor(id="monitor"))
         self.select_experiment(self.spec.name)
         self.ready = True
@@ -208,6 +214,8 @@ class ExperimentsScreen(Screen[None]):
         switcher.current = f"form-{name}"
 
     def _new_form(self, spec: ExperimentSpec) -> SettingsForm:
+        from tui.widgets.settings_form import SettingsForm
+
         form = SettingsForm(spec, self.app_data_source(), id=f"form-{spec.name}")
         self._forms[spec.name] = form
         return form
@@ -242,6 +250,8 @@ class ExperimentsScreen(Screen[None]):
         self.notify(f"{self.spec.name}: settings back to the assignment's defaults", timeout=3)
 
     def action_leave_field(self) -> None:
+        from textual.widgets import Input, Select, SelectionList
+
         if self.focused is None or isinstance(self.focused, (Input, Select, SelectionList)):
             self.experiment_list.focus()
 
@@ -436,6 +446,8 @@ class ExperimentsScreen(Screen[None]):
         self._update_status()
 
     def _update_status(self) -> None:
+        from tui.widgets.run_info import seconds
+
         s = self.monitor.state
         if not s.phase:
             return
@@ -448,6 +460,8 @@ class ExperimentsScreen(Screen[None]):
         self.app.engine_status = "  ".join(bits)  # type: ignore[attr-defined]
 
     def on_job_ended(self, message: JobEnded) -> None:
+        from tui.widgets.run_info import pct
+
         code = message.returncode
         label = self.monitor.label or "run"
         error = self._errors.pop(message.job, "")

@@ -1,0 +1,126 @@
+"""Start-up guards: what `tui.app` imports, and what comes before the first frame.
+
+The timing itself is measured by bench/tui_start_bench.py; these tests keep the causes of a
+slow start from coming back without depending on the machine's speed.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import FakeEngine
+
+from tui.app import CnnLabApp, resume_gc
+from tui.screens.experiments import ExperimentsScreen
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Modules the first frame does not need: heavy libraries, the engine's training side, the
+# other sections' screens and the widgets mounted only after the first frame.
+NOT_AT_START = (
+    "numpy",
+    "tensorflow",
+    "keras",
+    "onnx",
+    "onnxruntime",
+    "rich.syntax",
+    "rich.pretty",
+    "engine.training",
+    "engine.data",
+    "engine.models",
+    "engine.inspect",
+    "export",
+    "tui.screens.runs",
+    "tui.screens.compare",
+    "tui.screens.data",
+    "tui.screens.run_detail",
+    "tui.screens.inspect",
+    "tui.screens.inspect_panes",
+    "tui.screens.confirm",
+    "tui.widgets.monitor",
+    "tui.widgets.charts",
+    "tui.widgets.settings_form",
+    "tui.widgets.layer_table",
+    "tui.widgets.onnx_pane",
+    "tui.widgets.lessons",
+)
+
+
+def modules_after(code: str) -> set[str]:
+    """The modules loaded after running `code` in a fresh interpreter."""
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport json, sys; print(json.dumps(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+def loaded(modules: set[str], name: str) -> bool:
+    return name in modules or any(m.startswith(name + ".") for m in modules)
+
+
+def test_importing_the_app_loads_only_the_first_screen() -> None:
+    modules = modules_after("import tui.__main__, tui.app")
+    assert "tui.screens.experiments" in modules  # the probe sees what the app imports
+    assert "textual.app" in modules
+    early = [name for name in NOT_AT_START if loaded(modules, name)]
+    assert early == [], f"imported before the first frame: {early}"
+
+
+async def test_first_frame_comes_before_the_deferred_build(
+    runs_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, object] = {}
+    first_frame = CnnLabApp._first_frame
+
+    async def probe(self: CnnLabApp) -> None:
+        screen = self.screen
+        assert isinstance(screen, ExperimentsScreen)
+        seen["ready"] = screen.ready
+        seen["forms"] = len(screen._forms)
+        seen["stack"] = [type(s).__name__ for s in self.screen_stack]
+        await first_frame(self)
+
+    monkeypatch.setattr(CnnLabApp, "_first_frame", probe)
+    app = CnnLabApp(engine=FakeEngine(), runs_root=runs_root, data_source="synthetic")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ExperimentsScreen)
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if screen.ready:
+                break
+        # Started straight in the Experiments mode, nothing under it.
+        assert app.current_mode == "experiments"
+        assert seen["stack"] == ["ExperimentsScreen"]
+        # The form and the monitor came after the first frame, and then they did come.
+        assert seen["ready"] is False and seen["forms"] == 0
+        assert screen.ready and app.first_frame_seconds is not None
+        assert app.ready_seconds is not None
+        assert screen.form.rows
+        # Asked later, a first-frame callback runs at once.
+        ran: list[bool] = []
+        app.call_after_first_frame(lambda: ran.append(True))
+        await pilot.pause()
+        assert ran == [True]
+
+
+def test_resume_gc_turns_the_collector_back_on() -> None:
+    gc.disable()
+    try:
+        resume_gc()
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
+    resume_gc()  # with the collector on, nothing to do
+    assert gc.isenabled()
