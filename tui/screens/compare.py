@@ -47,9 +47,7 @@ def assignment_preprocessing() -> dict[str, tuple[str, str]]:
     """The assignment's before (x/255) → after (own) test accuracies in %, "~" when approximate."""
     from engine.inspect.run_queries import ASSIGNMENT_PREPROCESSING, assignment_percent
 
-    return {
-        name: pair for name in ASSIGNMENT_PREPROCESSING if (pair := assignment_percent(name))
-    }
+    return {name: pair for name in ASSIGNMENT_PREPROCESSING if (pair := assignment_percent(name))}
 
 
 @dataclass
