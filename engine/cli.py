@@ -24,6 +24,7 @@ TF_COMMANDS = {"run", "doctor", "export"}
 COMMAND_MODULES = (
     "engine.commands",
     "export.cli",
+    "export.deploy.cli",
     "engine.inspect_cli",
 )
 

@@ -64,7 +64,8 @@ def _loaded_providers(
         except ProviderError as exc:
             if strict:
                 raise
-            notes.append(f"{name}: skipped, {exc}")
+            reason = str(exc).split("did not load: ")[-1].split("; use --provider")[0]
+            notes.append(f"{name}: skipped ({reason})")
             continue
         if name == "auto" or info.primary == name:
             loaded.append(name)
@@ -92,7 +93,9 @@ def _workload(
         # No data: latency and throughput still mean something on a mid-grey image.
         shape = [d if isinstance(d, int) else 1 for d in input_shape]
         probe = target.feed(np.full([1, *shape[1:]], 128, dtype=np.uint8))
-        return Workload(None, None, None, None, probe, latency_runs, throughput_batch, throughput_repeats)
+        return Workload(
+            None, None, None, None, probe, latency_runs, throughput_batch, throughput_repeats
+        )
     x, y = data.x_test, data.y_test
     if test_images:
         picked = parity_sample(np.arange(len(x)), test_images)

@@ -81,9 +81,7 @@ def run_batches(session: Any, x: np.ndarray, batch_size: int = ACCURACY_BATCH) -
     return np.concatenate(outs)
 
 
-def compare_to_reference(
-    probs: np.ndarray, work: Workload
-) -> dict[str, float | int | None]:
+def compare_to_reference(probs: np.ndarray, work: Workload) -> dict[str, float | int | None]:
     """accuracy, top-1 agreement and max |Δprob| against the fp32 reference."""
     from export.convert import as_probabilities
 

@@ -67,9 +67,7 @@ def _float_export(run: Run) -> Path:
     """The run's latest export taking float input (else its latest export of any kind)."""
     exports = list(((run.record.get("onnx") or {}).get("exports")) or [])
     if not exports:
-        raise UsageError(
-            f"run {run.id} has no ONNX export yet; run `engine export {run.id}` first"
-        )
+        raise UsageError(f"run {run.id} has no ONNX export yet; run `engine export {run.id}` first")
     floats = [e for e in exports if not e.get("with_preprocessing")]
     entry = (floats or exports)[-1]
     path = run.path / str(entry.get("path") or "model.onnx")
