@@ -25,8 +25,10 @@ from export.deploy.measure import (
     Workload,
     measure,
     open_session,
+    outputs_logits,
     parse_providers,
     run_batches,
+    softmax,
 )
 from export.deploy.source import (
     DEFAULT_CALIBRATION,
@@ -94,7 +96,7 @@ def _workload(
         shape = [d if isinstance(d, int) else 1 for d in input_shape]
         probe = target.feed(np.full([1, *shape[1:]], 128, dtype=np.uint8))
         return Workload(
-            None, None, None, None, probe, latency_runs, throughput_batch, throughput_repeats
+            None, None, None, None, False, probe, latency_runs, throughput_batch, throughput_repeats
         )
     x, y = data.x_test, data.y_test
     if test_images:
@@ -108,6 +110,7 @@ def _workload(
         test_labels=y,
         mapping=class_mapping(target.meta.get("classes"), data.classes),
         reference=None,
+        softmax=False,
         probe=feed[:1],
         latency_runs=latency_runs,
         throughput_batch=throughput_batch,
@@ -174,9 +177,9 @@ def deploy(
         throughput_repeats=throughput_repeats,
     )
     if work.test_feed is not None:
-        from export.convert import as_probabilities
-
-        work.reference = as_probabilities(run_batches(ref_session, work.test_feed))
+        reference = run_batches(ref_session, work.test_feed)
+        work.softmax = outputs_logits(reference)
+        work.reference = softmax(reference) if work.softmax else reference
     reader = (
         calibration_reader(tgt, dataset, calibration, input_meta.name)
         if dataset is not None

@@ -102,10 +102,13 @@ def layer_errors(fp32_model: Path, int8_model: Path, feed: np.ndarray) -> list[d
         session = create_session(_with_outputs(proto, names), "cpu", options=options).session
         values = session.run(names, {session.get_inputs()[0].name: feed})
         outputs[key] = dict(zip(names, values, strict=True))
-    rows = []
+    scored = []
     for tensor, int8_name in zip(shared, int8_names, strict=True):
         node, op = int8_producers[tensor]
         err = tensor_error(outputs["fp32"][tensor], outputs["int8"][int8_name])
-        rows.append({"node": node, "op": op, "tensor": tensor, "quantized": tensor in seen, **err})
-    rows.sort(key=lambda r: (r["sqnr_db"] is None, r["sqnr_db"] or 0.0, -(r["max_abs"] or 0.0)))
-    return rows
+        sqnr = err["sqnr_db"]
+        order = (sqnr is None, sqnr or 0.0, -(err["max_abs"] or 0.0))
+        row = {"node": node, "op": op, "tensor": tensor, "quantized": tensor in seen, **err}
+        scored.append((order, row))
+    scored.sort(key=lambda pair: pair[0])
+    return [row for _, row in scored]

@@ -32,6 +32,7 @@ class Workload:
     test_labels: np.ndarray | None
     mapping: np.ndarray | None  # file output index → data label (None: identity)
     reference: np.ndarray | None  # fp32 probabilities on test_feed
+    softmax: bool  # the model outputs logits: compare softmax(outputs)
     probe: np.ndarray  # one input image (fed) for latency/throughput when there is no data
     latency_runs: int = DEFAULT_LATENCY_RUNS
     throughput_batch: int = DEFAULT_THROUGHPUT_BATCH
@@ -72,6 +73,16 @@ def open_session(
     )
 
 
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return np.asarray(e / e.sum(axis=-1, keepdims=True))
+
+
+def outputs_logits(y: np.ndarray) -> bool:
+    """True unless every row of the fp32 output is already a probability distribution."""
+    return not (y.ndim == 2 and y.min() >= 0 and np.allclose(y.sum(axis=1), 1.0, atol=1e-3))
+
+
 def run_batches(session: Any, x: np.ndarray, batch_size: int = ACCURACY_BATCH) -> np.ndarray:
     name = session.get_inputs()[0].name
     outs = [
@@ -83,11 +94,11 @@ def run_batches(session: Any, x: np.ndarray, batch_size: int = ACCURACY_BATCH) -
 
 def compare_to_reference(probs: np.ndarray, work: Workload) -> dict[str, float | int | None]:
     """accuracy, top-1 agreement and max |Δprob| against the fp32 reference."""
-    from export.convert import as_probabilities
-
     if work.test_labels is None or work.reference is None:
         return {"accuracy": None, "agreement": None, "max_abs_dprob": None, "n": 0}
-    probs = as_probabilities(probs)
+    # Decided once from the fp32 outputs: an int8 softmax's rows need not sum to 1 exactly,
+    # and must not be mistaken for logits.
+    probs = softmax(probs) if work.softmax else probs
     pred = probs.argmax(axis=1)
     labels = work.mapping[pred] if work.mapping is not None else pred
     return {

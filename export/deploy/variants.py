@@ -156,12 +156,29 @@ def check_exclusions(model: Path, exclude: list[str]) -> None:
             )
 
 
-def _require_quantized(path: Path, markers: tuple[str, ...], source_ops: dict[str, int]) -> None:
-    ops = op_types(path)
-    if not any(ops.get(m) for m in markers):
+def quantized_weights(path: Path) -> int:
+    """How many weight tensors a model stores in integers: DequantizeLinear nodes reading an
+    initializer (QDQ), or the integer weights of ConvInteger/MatMulInteger (dynamic)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    initializers = {t.name for t in graph.initializer}
+    weight_input = {"DequantizeLinear": 0, "ConvInteger": 1, "MatMulInteger": 1}
+    return sum(
+        1
+        for n in graph.node
+        if n.op_type in weight_input and n.input[weight_input[n.op_type]] in initializers
+    )
+
+
+def _require_quantized(path: Path, source_ops: dict[str, int]) -> None:
+    # Activations alone may get Q/DQ pairs (around a Softmax, say), which only costs time:
+    # quantization is worth a variant when weights became int8.
+    if not quantized_weights(path):
         raise QuantizationError(
-            "nothing in this model can be quantized: its ops "
-            f"({', '.join(source_ops)}) are none of those onnxruntime's quantizer supports"
+            "nothing in this model can be quantized: none of its ops "
+            f"({', '.join(source_ops)}) has weights onnxruntime's quantizer handles "
+            "(Conv, Gemm, MatMul, ...)"
         )
 
 
@@ -209,7 +226,7 @@ def build_int8(source: Path, out: Path, options: BuildOptions) -> dict[str, Any]
             raise
         except Exception as exc:
             raise QuantizationError(f"onnxruntime could not quantize: {_first_line(exc)}") from None
-        _require_quantized(out, ("QuantizeLinear",), op_types(prepared))
+        _require_quantized(out, op_types(prepared))
     return {
         "format": "QDQ",
         "per_channel": True,
@@ -241,9 +258,7 @@ def build_int8_dynamic(source: Path, out: Path, options: BuildOptions) -> dict[s
             )
         except Exception as exc:
             raise QuantizationError(f"onnxruntime could not quantize: {_first_line(exc)}") from None
-        _require_quantized(
-            out, ("DynamicQuantizeLinear", "MatMulInteger", "ConvInteger"), op_types(prepared)
-        )
+        _require_quantized(out, op_types(prepared))
     return {
         "per_channel": True,
         "weight_type": "uint8",
