@@ -134,7 +134,7 @@ def deploy(
     throughput_batch: int = DEFAULT_THROUGHPUT_BATCH,
     throughput_repeats: int = DEFAULT_THROUGHPUT_REPEATS,
     optimization: str = DEFAULT_OPTIMIZATION,
-    activation_type: str = "int8",
+    activation_type: str = "uint8",
     reduce_range: bool = False,
     layer_error: bool = False,
     layer_images: int = DEFAULT_LAYER_IMAGES,
