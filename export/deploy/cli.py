@@ -12,7 +12,6 @@ from typing import Any
 
 from rich.markup import escape
 
-from engine.errors import UsageError
 from engine.output import console, info, print_json
 
 # Mirrors of export.deploy constants, so that building the parser imports nothing heavy.
@@ -34,8 +33,6 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from engine.runs import default_runs_root
     from export.deploy.lab import deploy
 
-    if args.calibration < 1:
-        raise UsageError(f"--calibration must be at least 1 image (got {args.calibration})")
     result = deploy(
         args.target,
         variants=args.variants,
@@ -54,6 +51,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         reduce_range=args.reduce_range,
         layer_error=args.layer_error,
         store=not args.no_store,
+        progress=lambda line: info(escape(f"{line} …")),
     )
     if args.json:
         print_json(result)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,15 @@ def _workload(
         shape = [d if isinstance(d, int) else 1 for d in input_shape]
         probe = target.feed(np.full([1, *shape[1:]], 128, dtype=np.uint8))
         return Workload(
-            None, None, None, None, False, probe, latency_runs, throughput_batch, throughput_repeats
+            test_feed=None,
+            test_labels=None,
+            mapping=None,
+            reference=None,
+            softmax=False,
+            probe=probe,
+            latency_runs=latency_runs,
+            throughput_batch=throughput_batch,
+            throughput_repeats=throughput_repeats,
         )
     x, y = data.x_test, data.y_test
     if test_images:
@@ -142,12 +150,14 @@ def deploy(
     store: bool = True,
     available: Sequence[str] | None = None,
     factory: SessionFactory | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Build, measure and record variants of RUN|FILE; return the result (the --json shape).
 
     Usage mistakes (unknown variant, --calibration 0, a provider that does not load, int8
-    without data) are raised before anything is written.
+    without data) are raised before anything is written. `progress(line)` hears each step.
     """
+    say = progress or (lambda _line: None)
     names = parse_variants(variants)
     check_calibration_count(calibration)
     if latency_runs < 0 or throughput_batch < 1 or throughput_repeats < 1:
@@ -156,6 +166,7 @@ def deploy(
         raise UsageError("--layer-error compares int8 with fp32: include int8 in --variants")
     wanted, strict = parse_providers(providers, available)
     tgt = resolve_target(target, runs_root=runs_root, preprocessing=preprocessing)
+    say(f"loading the data of {tgt.model}")
     dataset = load_data(tgt, data)
     if dataset is None and any(n == "int8" for n in names):
         raise UsageError(
@@ -204,13 +215,18 @@ def deploy(
         built: dict[str, Path] = {}
         for name in names:
             path = Path(staging) / f"{name}.onnx"
+            say(f"building {name}")
             entry = write_variant(name, tgt.model, path, options, metadata)
-            entry["results"] = [
-                measure(path, p, work, available=available, factory=factory) for p in loaded
-            ]
+            entry["results"] = []
+            for provider in loaded:
+                say(f"measuring {name} on {provider}")
+                entry["results"].append(
+                    measure(path, provider, work, available=available, factory=factory)
+                )
             built[name] = path
             entries.append(entry)
         if layer_error and reader is not None:
+            say("comparing int8 with fp32 layer by layer")
             feed = tgt.feed(reader.images[:layer_images])
             layers = layer_errors(tgt.model, built["int8"], feed)
         final_dir.mkdir(parents=True, exist_ok=True)
