@@ -213,9 +213,10 @@ def fused_ops(path: Path) -> dict[str, int]:
     return op_types(out)
 
 
-def op_time_shares(path: Path, batch: np.ndarray, runs: int = 3) -> dict[str, float]:
-    """Share of node time per op type at this batch (onnxruntime's own profiler): where the
-    time goes, so a missing speed-up can be traced to the ops that did not get faster."""
+def op_times(path: Path, batch: np.ndarray, runs: int = 3) -> dict[str, float]:
+    """Milliseconds per batch spent in each op type (onnxruntime's own profiler), slowest
+    first: where the time goes, so a missing speed-up can be traced to the ops that did not
+    get faster."""
     import onnxruntime as ort
 
     from export.providers import session_options
@@ -226,16 +227,20 @@ def op_time_shares(path: Path, batch: np.ndarray, runs: int = 3) -> dict[str, fl
     session = ort.InferenceSession(
         str(path), sess_options=options, providers=["CPUExecutionProvider"]
     )
+    session.run(None, {"image": batch})  # warm-up, profiled too: dropped below
     for _ in range(runs):
         session.run(None, {"image": batch})
     trace = json.loads(Path(session.end_profiling()).read_text())
-    per_op: dict[str, float] = {}
+    nodes: dict[str, tuple[str, list[float]]] = {}  # node → (op type, one duration per run)
     for event in trace:
         if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
-            op = event.get("args", {}).get("op_name", "?")
-            per_op[op] = per_op.get(op, 0.0) + float(event.get("dur", 0))
-    total = sum(per_op.values()) or 1.0
-    return {op: round(t / total, 3) for op, t in sorted(per_op.items(), key=lambda kv: -kv[1])}
+            op = str(event.get("args", {}).get("op_name", "?"))
+            nodes.setdefault(event["name"], (op, []))[1].append(float(event.get("dur", 0)))
+    per_op: dict[str, float] = {}
+    for op, durations in nodes.values():
+        timed = durations[1:] or durations  # without the warm-up run
+        per_op[op] = per_op.get(op, 0.0) + sum(timed) / len(timed) / 1000.0  # µs → ms
+    return {op: round(ms, 3) for op, ms in sorted(per_op.items(), key=lambda kv: -kv[1])}
 
 
 def summarize(label: str, built: dict[str, dict[str, Any]], batch: np.ndarray) -> dict[str, Any]:
@@ -286,10 +291,10 @@ def summarize(label: str, built: dict[str, dict[str, Any]], batch: np.ndarray) -
         )
         next(r for r in rows if r["variant"] == name)["runtime_ops"] = ops
     for name in ("fp32", "int8", "int8 S8S8"):
-        shares = op_time_shares(built[name]["path"], batch)
-        top = ", ".join(f"{op} {share:.0%}" for op, share in list(shares.items())[:6])
-        print(f"  {name} time by op at batch {BATCH}: {top}")
-        next(r for r in rows if r["variant"] == name)["time_by_op"] = shares
+        times = op_times(built[name]["path"], batch)
+        top = ", ".join(f"{op} {ms:.1f}" for op, ms in list(times.items())[:6])
+        print(f"  {name} ms per batch of {BATCH} by op ({sum(times.values()):.1f} in all): {top}")
+        next(r for r in rows if r["variant"] == name)["ms_by_op"] = times
     int8 = next(r for r in rows if r["variant"] == "int8")
     met = (
         int8["speedup"] >= GOAL_SPEEDUP
