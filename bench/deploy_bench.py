@@ -5,9 +5,9 @@
 
 On real CIFAR-10 (default `folder:../shared/data/cifar10-jpeg.tar.gz`, relative to the repo
 root; never used by tests):
-1. The simple CNN (trained briefly) and MobileNetV2 at 32×32 (weights none: no internet here;
-   BatchNorm statistics set from real images by engine.models.calibrate_batchnorm, frozen, its
-   head trained briefly), exported with the parity check.
+1. The simple CNN and MobileNetV2 at 32×32 (weights none: no internet here; BatchNorm
+   statistics first set from real images by engine.models.calibrate_batchnorm), both trained
+   briefly from scratch so that accuracy means something, exported with the parity check.
 2. Variants built by export.deploy exactly as `engine deploy` builds them: fp32 (offline basic
    optimization), int8 static QDQ per-channel calibrated on N training images with uint8
    activations (U8S8, `engine deploy`'s default), then with int8 activations (S8S8), with
@@ -90,7 +90,7 @@ def build_models(data: Any, args: argparse.Namespace, tmp: Path) -> list[dict[st
     """Train, export (with parity), and describe the two models."""
     import keras
 
-    from engine.models import build_simple_cnn, build_transfer, calibrate_batchnorm
+    from engine.models import build_simple_cnn, calibrate_batchnorm
     from engine.preprocessing import get_preprocessing
     from export.convert import export_keras_model, parity_sample
 
@@ -108,15 +108,18 @@ def build_models(data: Any, args: argparse.Namespace, tmp: Path) -> list[dict[st
 
     mspec = get_preprocessing("mobilenet_v2")
     keras.utils.set_random_seed(0)
-    transfer = build_transfer("MobileNetV2", weights="none")
-    calibrate_batchnorm(transfer.base, mspec.apply(data.x_train[:256]))
-    # A frozen random backbone gives features no head can use (chance accuracy, and int8 then
-    # flips near-ties): train the whole model. Its BatchNorm stays in inference mode, with the
-    # calibrated statistics, as in engine fine-tuning.
-    transfer.base.trainable = True
-    train(transfer.model, mspec.apply(x_train), y_train, args.mnv2_epochs, "MobileNetV2@32")
+    # Trained from scratch: a frozen random backbone gives features no head can use, and
+    # training through build_transfer's inference-mode BatchNorm collapsed to one class.
+    # BatchNorm statistics are first set from real images (data-dependent initialisation).
+    base = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None)
+    calibrate_batchnorm(base, mspec.apply(data.x_train[:256]))
+    inputs = keras.Input((32, 32, 3), name="image")
+    features = keras.layers.GlobalAveragePooling2D()(base(inputs))
+    outputs = keras.layers.Dense(len(data.classes), activation="softmax")(features)
+    mnv2 = keras.Model(inputs, outputs, name="mobilenet_v2_32")
+    train(mnv2, mspec.apply(x_train), y_train, args.mnv2_epochs, "MobileNetV2@32")
     export_keras_model(
-        transfer.model,
+        mnv2,
         tmp / "mobilenet_v2.onnx",
         spec=mspec,
         classes=data.classes,

@@ -151,7 +151,13 @@ def print_layer_error(rows: list[dict[str, Any]], limit: int = LAYER_ROWS) -> No
         title=f"int8 vs fp32, per node output (worst {min(limit, len(rows))} of {len(rows)})",
     )
     for col in ("node", "op", "SQNR dB", "rel L2", "max |Δ|"):
-        table.add_column(col, justify="left" if col in ("node", "op") else "right")
+        # Node names are what --exclude takes: fold long ones, never cut them.
+        table.add_column(
+            col,
+            justify="left" if col in ("node", "op") else "right",
+            overflow="fold" if col == "node" else "ellipsis",
+            no_wrap=col != "node",
+        )
     for row in rows[:limit]:
         sqnr = row["sqnr_db"]
         table.add_row(
