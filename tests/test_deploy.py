@@ -411,3 +411,24 @@ def test_importing_the_cli_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_a_variant_a_provider_cannot_run_gets_an_error_row(tmp_path: Path) -> None:
+    """Say the provider lacks fp16 kernels: that row says so, the other variants are measured."""
+    import onnxruntime as ort
+
+    run = make_run(tmp_path / "runs")
+
+    def no_fp16(model: Any, options: Any, providers: list[str]) -> Any:
+        if "fp16" in str(model):
+            raise RuntimeError("Could not find an implementation for Conv(11) of type float16")
+        return ort.InferenceSession(model, sess_options=options, providers=providers)
+
+    result = deploy(
+        run.id, runs_root=tmp_path / "runs", variants="fp32,fp16", factory=no_fp16, **FAST
+    )
+    fp16 = _by_name(result)["fp16"]["results"][0]
+    assert "Could not find an implementation for Conv(11)" in fp16["error"]
+    assert "accuracy" not in fp16
+    assert _by_name(result)["fp32"]["results"][0]["agreement"] == 1.0
+    assert (run.path / "deploy" / "fp16.onnx").is_file()  # the file itself is fine
