@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "export.cli",
     "export.inspect_cli",
     "engine.report.cli",
+    "export.deploy.cli",
 )
 
 # Commands whose handlers expect TensorFlow already imported (quietly) before they start.
