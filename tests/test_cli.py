@@ -118,7 +118,9 @@ def test_jsonl_stream_and_json_outputs(tmp_path: Path) -> None:
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
     assert kinds.count("epoch_end") == 2
     run_id = events[0]["run_id"]
-    listed = json.loads(engine("runs", "list", "--json", tmp_path=tmp_path).stdout)
+    out = engine("runs", "list", "--json", tmp_path=tmp_path)
+    assert out.returncode == 0, out.stderr
+    listed = json.loads(out.stdout)
     assert [r["id"] for r in listed] == [run_id] and listed[0]["status"] == "finished"
     shown = json.loads(engine("runs", "show", run_id[:-2], "--json", tmp_path=tmp_path).stdout)
     assert shown["metrics"]["epochs_run"] == 2
@@ -378,6 +380,8 @@ def test_a_killed_run_leaves_a_readable_record_that_says_so(tmp_path: Path) -> N
     assert first is not None
     record = json.loads((Path(first["run_dir"]) / "run.json").read_text())
     assert record["status"] == "running" and len(record["history"]) >= 1
-    listed = json.loads(engine("runs", "list", "--json", tmp_path=tmp_path).stdout)
+    out = engine("runs", "list", "--json", tmp_path=tmp_path)
+    assert out.returncode == 0, out.stderr
+    listed = json.loads(out.stdout)
     assert listed[0]["status"] == "died"
     assert not [p for p in Path(first["run_dir"]).iterdir() if p.name.startswith(".")]
