@@ -34,7 +34,7 @@ class CnnLabApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
     # The app starts in the Experiments mode (added in `__init__`) instead of switching to it
     # from Textual's empty default screen in `on_mount`: that switch re-parsed the whole
-    # stylesheet twice before the first frame.
+    # stylesheet once more and held the updates back for another 50 ms.
     DEFAULT_MODE = "experiments"
 
     # The first screen is imported with the app; the others when first shown (start-up time).
@@ -88,19 +88,10 @@ class CnnLabApp(App[None]):
     # -- start-up ---------------------------------------------------------------------------
 
     def _first_screen(self) -> Screen[Any]:
-        """The Experiments screen, the first one shown, marked as styled by the current CSS.
-
-        Before a mode's first screen is shown Textual re-parses every stylesheet and restyles
-        the app unless the screen's CSS generation matches the app's; a new screen never does.
-        Its widgets are styled from the current stylesheet when they mount, so for the first
-        screen that pass only delays the first frame (~15 % of the start-up). The counter is
-        Textual's own (private): were it renamed, the start would only be that much slower.
-        """
+        """The Experiments screen, the first one shown."""
         # The app mounts after its first screen: the layout class must be right before that.
         self.set_class(self.size.width < NARROW, "-narrow")
-        screen = ExperimentsScreen()
-        screen._css_update_count = self._css_update_count
-        return screen
+        return ExperimentsScreen()
 
     def on_mount(self) -> None:
         # Textual mounts the app and its first screen inside one batch and drops the frames
