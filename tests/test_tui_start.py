@@ -32,7 +32,8 @@ NOT_AT_START = (
     "rich.pretty",
     "engine.training",
     "engine.data",
-    "engine.models",
+    # engine.models is read at start (5 ms): the config's model choices come from its registry,
+    # whose builders import TensorFlow only when called.
     "engine.inspect",
     "export",
     "tui.screens.runs",
