@@ -74,13 +74,20 @@ class RunRequest:
         data = self.settings.get("data")
         epochs = self.settings.get("epochs")
         bits = [self.experiment]
-        if self.settings.get("backbone") and self.experiment in ("transfer", "finetune"):
+        if self.settings.get("backbone") and "backbone" in _uses(self.experiment):
             bits.append(str(self.settings["backbone"]))
         if data:
             bits.append(str(data))
         if epochs:
             bits.append(f"{epochs} ep")
         return " · ".join(bits)
+
+
+def _uses(experiment: str) -> tuple[str, ...]:
+    """The settings an experiment reads (its registry entry), () for an unknown name."""
+    from engine.experiments import EXPERIMENTS
+
+    return EXPERIMENTS.get(experiment).uses if experiment in EXPERIMENTS else ()
 
 
 class EngineJob(Protocol):
