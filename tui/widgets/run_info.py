@@ -78,9 +78,16 @@ def model_label(record: RunRecord) -> str:
         )
         return f"{n} backbones" if n else "backbones"
     config = record.config
-    if config.get("model") == "transfer" and config.get("backbone"):
+    if config.get("backbone") and _uses_backbone(str(config.get("model"))):
         return str(config["backbone"])
     return str(config.get("model", "–"))
+
+
+def _uses_backbone(model: str) -> bool:
+    """Whether the registered model is built on a backbone (engine.models; no TensorFlow)."""
+    from engine.models import MODELS
+
+    return model in MODELS and MODELS.get(model).uses_backbone
 
 
 def created_label(record: RunRecord) -> str:
