@@ -76,6 +76,10 @@ def run_experiment(
     """Run a registered experiment; return its (top-level) run. Failures are recorded in run.json."""
     spec = get_experiment(name)
     check(config)
+    if config.executor == "local":  # Ray workers check their own devices
+        from engine.scale.strategy import check_strategy
+
+        check_strategy(config.strategy)
     return spec.run(config, store=store, reporter=reporter, on_run=on_run)
 
 
