@@ -426,7 +426,8 @@ class Placement(Record):
 
     executor: str  # process | ray
     host: str | None = optional()
-    pid: int | None = optional()
+    pid: int | None = optional()  # the child's process
+    worker_pid: int | None = optional()  # ray: the worker process that ran the task
     cuda_visible_devices: str | None = optional()  # the GPU the child was given, if any
     shared_storage: bool | None = optional()  # ray: wrote the runs folder directly (else shipped)
 

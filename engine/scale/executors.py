@@ -25,6 +25,19 @@ class Spreader(Protocol):
     ) -> dict[ChildPlan, Run]: ...
 
 
+def preflight(config: ExperimentConfig) -> None:
+    """Refuse, before any run folder is made, what cannot run: a strategy without its devices,
+    a Ray cluster that cannot be reached (UsageError, one line)."""
+    if config.executor == "ray":  # the workers' devices are checked by each child
+        from engine.scale.ray_executor import connect
+
+        connect(config.address)
+        return
+    from engine.scale.strategy import check_strategy
+
+    check_strategy(config.strategy)
+
+
 def spreader(config: ExperimentConfig) -> Spreader | None:
     """The executor for `config`'s children, or None to train them one by one in this process."""
     if config.executor == "ray":

@@ -76,10 +76,9 @@ def run_experiment(
     """Run a registered experiment; return its (top-level) run. Failures are recorded in run.json."""
     spec = get_experiment(name)
     check(config)
-    if config.executor == "local":  # Ray workers check their own devices
-        from engine.scale.strategy import check_strategy
+    from engine.scale.executors import preflight
 
-        check_strategy(config.strategy)
+    preflight(config)
     return spec.run(config, store=store, reporter=reporter, on_run=on_run)
 
 
