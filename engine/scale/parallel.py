@@ -16,10 +16,11 @@ import os
 import signal
 import subprocess
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from engine.errors import UsageError
 from engine.events import CancelToken
@@ -165,11 +166,8 @@ class Slots:
         return self._gpus[slot % len(self._gpus)] if self._gpus else None
 
 
-def wait_all(futures: list[object], timeout: float = 0.5) -> None:
+def wait_all(futures: Sequence[Future[Any]], timeout: float = 0.5) -> None:
     """Wait for concurrent futures in short steps, so the main thread still handles SIGINT."""
-    from concurrent.futures import FIRST_EXCEPTION, Future, wait
-
-    pending = {f for f in futures if isinstance(f, Future)}
+    pending = set(futures)
     while pending:
-        _, pending = wait(pending, timeout=timeout, return_when=FIRST_EXCEPTION)
-        time.sleep(0)
+        _, pending = wait(pending, timeout=timeout)
