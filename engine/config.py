@@ -173,7 +173,7 @@ def validate(config: ExperimentConfig) -> list[str]:
         )
     if config.parallel != "auto" and not (config.parallel.isdigit() and int(config.parallel) >= 1):
         problems.append(f"parallel: {config.parallel!r} is not a number of processes ≥ 1 or auto")
-    if config.address is not None and config.executor != "ray":
+    if config.address and config.executor != "ray":  # a form's empty field is no address
         problems.append("address: only with --executor ray")
     if any(u < 1 for u in config.mlp_units):
         problems.append("mlp_units: every layer needs at least one unit")

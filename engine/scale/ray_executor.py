@@ -70,6 +70,7 @@ def connect(address: str | None) -> None:
     ray = _ray()
     if ray.is_initialized():
         return
+    address = address or None  # an empty form field: auto
     if address not in (None, "auto", "local"):
         _check_reachable(str(address))
     try:
