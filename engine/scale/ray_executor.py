@@ -120,6 +120,7 @@ def train_on_worker(
     ray = _ray()
     job = ChildJob.from_json(job_json)
     job.placement["worker_pid"] = os.getpid()
+    job.placement["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")  # Ray's GPU
     head_dir = job.run_dir
     marker_path = Path(marker)
     shared = not ship_back and marker_path.is_file() and marker_path.read_text() == token
