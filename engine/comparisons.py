@@ -31,9 +31,16 @@ class ChildPlan:
     model: str = "transfer"
 
     def config(self, parent: ExperimentConfig) -> ExperimentConfig:
-        """The child's settings: the parent's, with this child's model, backbone and preprocessing."""
+        """The child's settings: the parent's, with this child's model, backbone and preprocessing
+        (and none of the parent's ways of spreading children: a child is one run)."""
         return parent.replace(
-            model=self.model, backbone=self.backbone, preprocessing=self.preprocessing, backbones=[]
+            model=self.model,
+            backbone=self.backbone,
+            preprocessing=self.preprocessing,
+            backbones=[],
+            parallel="1",
+            executor="local",
+            address=None,
         )
 
     def to_dict(self) -> dict[str, Any]:

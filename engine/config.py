@@ -87,6 +87,29 @@ class ExperimentConfig:
     )
     finetune_lr: float = _f(1e-4, "fine-tuning learning rate", min=1e-8, max=1.0)
     finetune_epochs: int = _f(20, "fine-tuning epochs (after the frozen phase)", min=1, max=1000)
+    # Scale (docs/scale.md). Every run trains through a strategy, so it applies to every
+    # experiment; the children of a parent inherit it.
+    strategy: str = _f(
+        "auto",
+        "devices of one run: mirrored = tf.distribute.MirroredStrategy over all visible GPUs, "
+        "none = one device, auto = mirrored on 2+ GPUs; batch_size is the global batch, "
+        "split across the replicas",
+        choices=("auto", "none", "mirrored"),
+        every_experiment=True,
+    )
+    parallel: str = _f(
+        "1",
+        "compare/preprocessing: children at the same time, N processes (one per GPU via "
+        "CUDA_VISIBLE_DEVICES) or auto (one per GPU; 1 on CPU)",
+    )
+    executor: str = _f(
+        "local",
+        "compare/preprocessing: where children run: local, or ray (tasks on a Ray cluster)",
+        choices=("local", "ray"),
+    )
+    address: str | None = _f(
+        None, "executor ray: the cluster address (host:port or ray://host:10001; default auto)"
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -241,6 +264,11 @@ def field_problems(config: ExperimentConfig) -> list[tuple[str, str]]:
                     f"{', '.join(list_preprocessing())}",
                 )
             )
+    if "parallel" in typed and config.parallel != "auto":
+        if not (config.parallel.isdigit() and int(config.parallel) >= 1):
+            problems.append(("parallel", f"{_shown(config.parallel)} is not a number ≥ 1 or auto"))
+    if config.address and config.executor != "ray":  # a form's empty field is no address
+        problems.append(("address", "only with --executor ray"))
     if "data" in typed:
         from engine.data import check_source
         from engine.errors import DataError

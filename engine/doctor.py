@@ -46,6 +46,13 @@ def diagnose() -> dict[str, Any]:
         report["tf_devices"] = [
             d.name.replace("/physical_device:", "") for d in tf.config.list_physical_devices()
         ]
+        from engine.scale.strategy import choose, visible_devices
+
+        devices = visible_devices()
+        report["tf_logical_devices"] = devices["GPU"] + devices["CPU"]
+        used, spread = choose("auto", devices)
+        report["strategy_auto"] = f"{used} over {', '.join(spread)}"
+        report["gpus"] = len(devices["GPU"])  # --parallel auto runs this many children at once
         report["tf_built_with_cuda"] = bool(tf.test.is_built_with_cuda())
         build = tf.sysconfig.get_build_info()
         report["tf_cuda_version"] = build.get("cuda_version")

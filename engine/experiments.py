@@ -87,6 +87,8 @@ _COMMON = (
     "early_stopping",
     "patience",
 )
+# How a parent spreads its children (engine.scale); `strategy` applies to every experiment.
+_SCALE = ("parallel", "executor", "address")
 _TRANSFER = ("backbone", "weights", "input_size", "preprocessing", "head", "feature_cache")
 
 EXPERIMENTS.add(
@@ -147,7 +149,7 @@ EXPERIMENTS.add(
             "head": "gap-dense256-dense10",
             "backbones": list_backbones(),
         },
-        uses=_COMMON + ("backbones", "weights", "input_size", "head", "feature_cache"),
+        uses=_COMMON + ("backbones", "weights", "input_size", "head", "feature_cache") + _SCALE,
         runner=PARENT_RUNNER,
         children=compare_children,
         table=compare_table,
@@ -165,7 +167,7 @@ EXPERIMENTS.add(
             "head": "gap-dense256-dense10",
             "backbones": ["ResNet50", "VGG16", "EfficientNetB0", "MobileNetV2"],
         },
-        uses=_COMMON + ("backbones", "weights", "input_size", "head", "feature_cache"),
+        uses=_COMMON + ("backbones", "weights", "input_size", "head", "feature_cache") + _SCALE,
         runner=PARENT_RUNNER,
         children=preprocessing_children,
         table=preprocessing_table,

@@ -443,6 +443,36 @@ class OnnxRecord(Record):
 
 
 @dataclass(kw_only=True)
+class Distribution(Record):
+    """How one run spread over devices (`--strategy`): batch_size is the global batch."""
+
+    strategy: str  # none | mirrored (what ran; `auto` is resolved to one of these)
+    replicas: int = 1
+    devices: list[str] = field(default_factory=list)  # TensorFlow device names
+
+
+@dataclass(kw_only=True)
+class Placement(Record):
+    """Where a child of a parallel or Ray parent ran."""
+
+    executor: str  # process | ray
+    host: str | None = optional()
+    pid: int | None = optional()  # the child's process
+    worker_pid: int | None = optional()  # ray: the worker process that ran the task
+    cuda_visible_devices: str | None = optional()  # the GPU the child was given, if any
+    shared_storage: bool | None = optional()  # ray: wrote the runs folder directly (else shipped)
+
+
+@dataclass(kw_only=True)
+class ChildFailure(Record):
+    """A child of a parent that failed or died, and why (the parent's `failures`)."""
+
+    run_id: str
+    title: str = ""
+    reason: str
+
+
+@dataclass(kw_only=True)
 class RunRecord(Record):
     """A run's run.json (docs/protocol.md)."""
 
@@ -471,6 +501,9 @@ class RunRecord(Record):
     environment: dict[str, Any] | None = None
     table: list[CompareRow | PreprocessingRow] | None = None
     onnx: OnnxRecord | None = None
+    distribution: Distribution | None = optional()  # the devices one run trained on
+    placement: Placement | None = optional()  # a child run in its own process or Ray task
+    failures: list[ChildFailure] | None = optional()  # a parent: children that failed, and why
 
     @classmethod
     def from_json(cls, data: Any, where: str | None = None) -> RunRecord:

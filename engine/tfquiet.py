@@ -27,6 +27,9 @@ def load_tensorflow() -> None:
             import tensorflow as tf
 
             tf.config.list_physical_devices()
+            from engine.scale.strategy import split_cpu_if_asked
+
+            split_cpu_if_asked()  # before TensorFlow initialises its devices
     except BaseException:
         sys.stderr.write("".join(out))
         raise

@@ -61,6 +61,7 @@ class RunRequest:
     settings: dict[str, Any] = field(default_factory=dict)
     runs_dir: Path = Path("runs")
     title: str = ""
+    gpu: str | None = None  # the GPU the engine is given (CUDA_VISIBLE_DEVICES); None: all
 
     def args(self) -> list[str]:
         """Arguments after `python -m engine`."""
@@ -248,11 +249,38 @@ class EngineClient:
     def command(self, args: list[str]) -> list[str]:
         return [*self.prefix, *args]
 
-    def _env(self) -> dict[str, str]:
+    def _env(self, gpu: str | None = None) -> dict[str, str]:
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         env["PYTHONUNBUFFERED"] = "1"
+        if gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = gpu
         return env
+
+    def gpu_ids(self) -> list[str]:
+        """GPUs the queue can run jobs on, one job each: the `CNNLAB_GPUS` setting (ids, or a
+        count), else `CUDA_VISIBLE_DEVICES`, else `nvidia-smi -L` — the GPUs `engine doctor`
+        counts, found without starting TensorFlow. Empty on a machine without GPU."""
+        env = os.environ if self.env is None else self.env
+        setting = env.get("CNNLAB_GPUS", "").strip()
+        if setting:
+            if setting.isdigit():
+                return [str(i) for i in range(int(setting))]
+            return [g.strip() for g in setting.split(",") if g.strip()]
+        visible = env.get("CUDA_VISIBLE_DEVICES")
+        if visible is not None:
+            return [g.strip() for g in visible.split(",") if g.strip() and g.strip() != "-1"]
+        import shutil
+        import subprocess
+
+        smi = shutil.which("nvidia-smi")
+        if smi is None:
+            return []
+        try:
+            out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return []
+        return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
 
     async def start(self, request: RunRequest) -> ProcessJob:
         """Start `engine run` for `request`; raise EngineCommandError if it cannot start."""
@@ -263,7 +291,7 @@ class EngineClient:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                env=self._env(),
+                env=self._env(request.gpu),
                 start_new_session=True,  # the terminal's Ctrl-C must not reach the engine
                 limit=16 * 1024 * 1024,  # run_finished carries the whole metrics object
             )

@@ -69,6 +69,9 @@ def run_experiment(
     """Run a registered experiment; return its (top-level) run. Failures are recorded in run.json."""
     spec = get_experiment(name)
     check(config)
+    from engine.scale.executors import preflight
+
+    preflight(config)
     return spec.run(config, store=store, reporter=reporter, on_run=on_run)
 
 

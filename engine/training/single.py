@@ -17,6 +17,7 @@ from engine.config import ExperimentConfig
 from engine.events import Reporter
 from engine.models import get_model
 from engine.preprocessing import PreprocessSpec, get_preprocessing
+from engine.records import Distribution
 from engine.runs import Run, atomic_path, write_json_atomic
 from engine.training.features import cached_features
 from engine.training.trainer import HEAD_STEPS_PER_EXECUTION, Cancelled, PhaseResult, Trainer
@@ -79,7 +80,26 @@ def train_one(
     """Build, train, evaluate and save one model in `run` (status set by the caller on error).
 
     `finetune` adds a second phase to a backbone model: the end of the backbone unfrozen.
+    Everything runs inside the `--strategy` scope (engine.scale.strategy): the model is built
+    and compiled there, so under MirroredStrategy its variables are mirrored on every replica.
     """
+    from engine.scale.strategy import distribution_scope
+
+    with distribution_scope(config.strategy) as dist:
+        run.update(distribution=dist)
+        _train_in_scope(run, config, data, rep, dist, finetune=finetune, env=env)
+
+
+def _train_in_scope(
+    run: Run,
+    config: ExperimentConfig,
+    data: Any,
+    rep: Reporter,
+    dist: Distribution,
+    *,
+    finetune: bool,
+    env: dict[str, Any],
+) -> None:
     import keras
 
     from engine.models import count_params
@@ -99,6 +119,12 @@ def train_one(
         model=info,
         data=data.summary(),
     )
+    if dist.replicas > 1:
+        rep.log(
+            f"{dist.strategy} over {dist.replicas} replicas ({', '.join(dist.devices)}): batch "
+            f"{config.batch_size} is global, {config.batch_size / dist.replicas:g} per replica",
+            run.id,
+        )
     if info["random_init"]:
         rep.log(
             "backbone weights: none — random initialisation, not ImageNet", run.id, level="warning"
@@ -182,7 +208,7 @@ def _train_transfer(
                 phase="frozen",
                 epochs=config.epochs,
                 lr=config.learning_rate,
-                steps_per_execution=HEAD_STEPS_PER_EXECUTION,
+                steps_per_execution=_head_steps_per_execution(),
             )
             phase.trainable = count_params(tm.model)["trainable"]
             frozen_probs = trainer.predict(tm.head, fte)
@@ -207,6 +233,14 @@ def _train_transfer(
         phases.append(ft)
         cancelled = rep.cancel.cancelled
     return phases, cancelled
+
+
+def _head_steps_per_execution() -> int:
+    """Several head steps per call, except under a tf.distribute strategy: Keras 3's multi-step
+    loop over a distributed iterator fails there ("You must feed a value for placeholder")."""
+    import tensorflow as tf
+
+    return 1 if tf.distribute.has_strategy() else HEAD_STEPS_PER_EXECUTION
 
 
 def _calibrate_random_backbone(

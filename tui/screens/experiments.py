@@ -1,13 +1,15 @@
 """Experiments: pick one, edit its settings, start it or queue it, and watch it train.
 
-The screen owns the run queue. One async worker drains it: it starts the engine process for
-each request (`EngineClient.start`), turns the JSON events into messages posted back here, and
-waits for the exit code. Handlers on the UI thread update the monitor and the queue list. A
-dead engine is reported with the last lines of its stderr; the queue goes on.
+The screen owns the run queue. Async workers drain it, one per GPU (one on a machine without
+GPU): each starts the engine process for a request (`EngineClient.start`, with its GPU in
+`CUDA_VISIBLE_DEVICES`), turns the JSON events into messages posted back here, and waits for
+the exit code. Handlers on the UI thread update the monitor (it follows the newest job) and the
+queue list. A dead engine is reported with the last lines of its stderr; the queue goes on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -77,12 +79,14 @@ class ExperimentsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.pending: list[RunRequest] = []
-        self.current: RunRequest | None = None
-        self.current_job: Any = None  # the EngineJob of the current request
-        self.current_job_no: int | None = None
+        # Jobs training now, oldest first: job number → (request, EngineJob once started).
+        self.running: dict[int, tuple[RunRequest, Any]] = {}
+        self.gpus: list[str] = []  # from the engine client on mount: N GPUs, N jobs at once
+        self.monitored: int | None = None  # the job the monitor shows (the newest started)
+        self._labels: dict[int, str] = {}
+        self._workers: list[str | None] = []  # the GPU of each draining worker
         self.done: list[tuple[str, str]] = []  # (icon + label, note), newest last
         self._job_counter = 0
-        self._draining = False
         self._errors: dict[int, str] = {}
         self._finished_metrics: dict[int, records.Metrics] = {}
         self._top_runs: dict[int, str] = {}
@@ -151,8 +155,25 @@ class ExperimentsScreen(Screen[None]):
         return self._forms[self.spec.name]
 
     @property
+    def slots(self) -> int:
+        """How many jobs run at once: one per GPU, one without a GPU."""
+        return max(1, len(self.gpus))
+
+    @property
+    def current(self) -> RunRequest | None:
+        """The newest job training (None when the queue is idle)."""
+        return next(reversed(self.running.values()))[0] if self.running else None
+
+    @property
+    def current_job(self) -> Any:
+        """The EngineJob of the newest job that has started, if any."""
+        jobs = [job for _, job in self.running.values() if job is not None]
+        return jobs[-1] if jobs else None
+
+    @property
     def busy(self) -> bool:
-        return self.current is not None
+        """Every slot has a job: a new request waits in the queue."""
+        return len(self.running) >= self.slots
 
     def on_resize(self) -> None:
         narrow = self.app.has_class("-narrow")
@@ -166,6 +187,8 @@ class ExperimentsScreen(Screen[None]):
         self.experiment_list.highlighted = 0
         self._show_description()
         self.experiment_list.focus()
+        engine = self.app.engine  # type: ignore[attr-defined]
+        self.gpus = engine.gpu_ids() if hasattr(engine, "gpu_ids") else []
         self._refresh_queue()
         self.query_one("#cancel-button", Button).disabled = True
         # Once the first frame is on the terminal: the app knows when (a first refresh may be
@@ -314,10 +337,11 @@ class ExperimentsScreen(Screen[None]):
         if self.busy:
             self.notify(f"Queued {request.label} (#{len(self.pending)} in line)", timeout=3)
         self._refresh_queue()
-        if not self._draining:
-            self._draining = True
+        if len(self._workers) < self.slots:
+            gpu = next((g for g in self.gpus if g not in self._workers), None)
+            self._workers.append(gpu)
             self.tabs.active = "tab-progress"
-            self.drain_queue()
+            self.drain_queue(gpu)
 
     def action_remove_queued(self) -> None:
         if self.focused is not self.queue_list:
@@ -332,12 +356,13 @@ class ExperimentsScreen(Screen[None]):
             self._refresh_queue()
 
     def action_cancel(self) -> None:
-        """SIGINT the running engine: it stops at the next batch and keeps what it trained."""
-        job = self.current_job
-        if job is None:
+        """SIGINT every running engine: each stops at the next batch, keeping what it trained."""
+        jobs = [job for _, job in self.running.values() if job is not None]
+        if not jobs:
             self.notify("Nothing is training.", timeout=3)
             return
-        job.cancel()
+        for job in jobs:
+            job.cancel()
         self.monitor.log_view.write(
             Text("cancel requested (SIGINT): stopping at the next batch…", style="yellow")
         )
@@ -351,9 +376,13 @@ class ExperimentsScreen(Screen[None]):
 
     def _refresh_queue(self) -> None:
         options: list[Option] = []
-        if self.current is not None:
+        for i, (request, _) in enumerate(self.running.values()):
+            gpu = f"  GPU {request.gpu}" if request.gpu is not None else ""
             options.append(
-                Option(Text.assemble(("▶ ", "bold cyan"), self.current.label), id="current")
+                Option(
+                    Text.assemble(("▶ ", "bold cyan"), request.label, (gpu, "dim")),
+                    id="current" if i == 0 else f"current-{i}",
+                )
             )
         for i, request in enumerate(self.pending):
             options.append(
@@ -370,30 +399,33 @@ class ExperimentsScreen(Screen[None]):
         queue.set_options(options)
         if highlighted is not None and highlighted < len(options):
             queue.highlighted = highlighted
-        self.query_one("#cancel-button", Button).disabled = self.current is None
+        self.query_one("#cancel-button", Button).disabled = not self.running
 
     # -- the worker --------------------------------------------------------------------------
 
     @work(group="engine", exit_on_error=False, description="run the queued experiments")
-    async def drain_queue(self) -> None:
-        """Run queued requests one after another, posting their events as messages."""
+    async def drain_queue(self, gpu: str | None = None) -> None:
+        """Run queued requests one after another (on `gpu`, if given), posting their events as
+        messages; other workers drain the same queue on the other GPUs."""
         engine = self.app.engine  # type: ignore[attr-defined]
         try:
             while self.pending:
                 request = self.pending.pop(0)
+                if gpu is not None:
+                    request = dataclasses.replace(request, gpu=gpu)
                 self._job_counter += 1
                 job_no = self._job_counter
-                self.current, self.current_job_no = request, job_no
+                self.running[job_no] = (request, None)
                 try:
-                    job = await engine.start(request)
-                except EngineCommandError as exc:
-                    self.post_message(JobStarted(job_no, request.label, error=str(exc)))
-                    self.post_message(JobEnded(job_no, None, reason=str(exc)))
-                    continue
-                self.current_job = job
-                command = engine.command(request.args()) if hasattr(engine, "command") else []
-                self.post_message(JobStarted(job_no, request.label, command=command))
-                try:
+                    try:
+                        job = await engine.start(request)
+                    except EngineCommandError as exc:
+                        self.post_message(JobStarted(job_no, request.label, error=str(exc)))
+                        self.post_message(JobEnded(job_no, None, reason=str(exc)))
+                        continue
+                    self.running[job_no] = (request, job)
+                    command = engine.command(request.args()) if hasattr(engine, "command") else []
+                    self.post_message(JobStarted(job_no, request.label, command=command))
                     async for event in job.events():
                         if isinstance(event, records.BatchProgress):
                             self.post_message(BatchProgress(job_no, event))
@@ -401,7 +433,7 @@ class ExperimentsScreen(Screen[None]):
                             self.post_message(EngineEvent(job_no, event))
                     code = await job.wait()
                 finally:
-                    self.current_job = None
+                    self.running.pop(job_no, None)
                 tail = job.stderr_tail()
                 cancelled = code == EXIT_CANCELLED or bool(
                     getattr(job, "cancel_requested", False) and code != EXIT_OK
@@ -411,13 +443,13 @@ class ExperimentsScreen(Screen[None]):
                     JobEnded(job_no, code, cancelled=cancelled, reason=reason, tail=tail)
                 )
         finally:
-            self._draining = False
-            self.current = None
-            self.current_job = None
+            self._workers.remove(gpu)
 
     # -- message handlers (UI thread) ---------------------------------------------------------
 
     def on_job_started(self, message: JobStarted) -> None:
+        self.monitored = message.job  # the monitor follows the newest job
+        self._labels[message.job] = message.label
         if message.error:
             self.monitor.start(message.label, [])
             return
@@ -427,7 +459,9 @@ class ExperimentsScreen(Screen[None]):
 
     def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event
-        self.monitor.event(event)
+        watched = message.job == self.monitored
+        if watched:
+            self.monitor.event(event)
         if isinstance(event, records.ErrorEvent):
             self._errors[message.job] = event.message
         elif isinstance(event, records.RunStarted):
@@ -438,10 +472,14 @@ class ExperimentsScreen(Screen[None]):
             if event.run_id == self._top_runs.get(message.job):
                 self._finished_metrics[message.job] = event.metrics or records.Metrics()
             self.app.post_message(RunsChanged(event.run_id))
-        if isinstance(event, (records.RunStarted, records.PhaseStarted, records.EpochEnd)):
+        if watched and isinstance(
+            event, (records.RunStarted, records.PhaseStarted, records.EpochEnd)
+        ):
             self._update_status()
 
     def on_batch_progress(self, message: BatchProgress) -> None:
+        if message.job != self.monitored:
+            return
         self.monitor.batch_progress(message.event)
         self._update_status()
 
@@ -463,7 +501,10 @@ class ExperimentsScreen(Screen[None]):
         from tui.widgets.run_info import pct
 
         code = message.returncode
-        label = self.monitor.label or "run"
+        watched = message.job == self.monitored
+        label = self._labels.pop(message.job, "run")
+        if watched:
+            label = self.monitor.label or label
         error = self._errors.pop(message.job, "")
         metrics = self._finished_metrics.pop(message.job, records.Metrics())
         if code == EXIT_OK:
@@ -481,16 +522,18 @@ class ExperimentsScreen(Screen[None]):
             if code == EXIT_USAGE and error:
                 reason = f"the engine refused the settings: {error}"
             self.done.append((f"✗ {label}", "failed" if code != EXIT_USAGE else "refused"))
-            self.monitor.ended("failed", reason, [] if code == EXIT_USAGE else message.tail)
+            if watched:
+                self.monitor.ended("failed", reason, [] if code == EXIT_USAGE else message.tail)
             self.notify(
                 f"{label}: {reason}",
                 title=f"Engine {describe_exit(code)}",
                 severity="error",
                 timeout=10,
             )
-        if status != "failed":
+        if status != "failed" and watched:
             self.monitor.ended(status)
-        self.app.engine_status = ""  # type: ignore[attr-defined]
+        if not self.running:
+            self.app.engine_status = ""  # type: ignore[attr-defined]
         self.app.post_message(RunsChanged(None))
         self._refresh_queue()
 
