@@ -155,11 +155,17 @@ class Run:
 
     @property
     def model_missing(self) -> bool:
-        """A finished training run whose model.keras is gone (deleted or never written)."""
+        """A finished training run whose model.keras is gone.
+
+        The engine saves model.keras, then summary.json, then marks the run finished: a finished
+        run with a summary.json but no model.keras lost its model afterwards. (Hand-made records
+        without either, as in tests, describe no model files at all.)"""
         if self.corrupt is not None or self.status != "finished":
             return False
         info = self.info
-        return info.model is not None and not info.is_parent and not self.model_path.is_file()
+        if info.model is None or info.is_parent:
+            return False
+        return self.summary_path.exists() and not self.model_path.is_file()
 
     @property
     def problem(self) -> str | None:
