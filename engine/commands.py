@@ -376,9 +376,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if args.json:
             print_json(rows)
             return 0
-        from rich.table import Table
-
         from rich.markup import escape
+        from rich.table import Table
 
         t = Table(title=f"runs in {store.root}")
         for col in ("id", "experiment", "model", "status", "test acc", "val acc"):
@@ -387,7 +386,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
             model_txt = escape(row["backbone"] or "") + (
                 " [yellow](random init)[/]" if row["random_init"] else ""
             )
-            status_txt = escape(row["status"] + (" (model missing)" if row["model_missing"] else ""))
+            status_txt = escape(
+                row["status"] + (" (model missing)" if row["model_missing"] else "")
+            )
             t.add_row(
                 escape(row["id"]),
                 escape(row["experiment"] or ""),

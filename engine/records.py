@@ -108,7 +108,9 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             return value
     elif isinstance(value, tp):
         return value
-    raise RecordError(f"{where}: expected {_type_name(tp)}, got {_json_type(value)} {_short(value)}")
+    raise RecordError(
+        f"{where}: expected {_type_name(tp)}, got {_json_type(value)} {_short(value)}"
+    )
 
 
 def _short(value: Any) -> str:

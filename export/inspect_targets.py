@@ -20,7 +20,12 @@ def resolve(target: str, runs_dir: Path | None) -> tuple[str, Path, dict[str, An
         if path.suffix == ".keras":
             return "keras", path, None
         raise UsageError(f"{path}: expected a run, a .keras or an .onnx file")
+    if path.suffix in (".keras", ".onnx") and not (path / "run.json").exists():
+        what = "is a folder, not a file" if path.is_dir() else "no such file"
+        raise CnnlabError(f"{path}: {what}")
     run = RunStore(runs_dir).open(target)
+    if run.model_missing:  # its summary.json describes a model that is gone
+        raise CnnlabError(f"run {run.id}: {run.problem}")
     return "run", run.path, run.record
 
 
@@ -49,6 +54,7 @@ def load_summary(kind: str, path: Path, dims: dict[str, int] | None = None) -> d
         pass
     import keras  # ~3 s: only for a model without a summary.json
 
+    inspect.read_keras_config(path)  # not a .keras archive: say so (Keras says "File not found")
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:
