@@ -239,3 +239,27 @@ def test_a_broken_onnx_is_reported_before_any_question_about_preprocessing(
     path.write_bytes(content)
     code, _, err = run_cli(["eval", str(path), "--latency-runs", "0"])
     assert code == 1 and str(path) in err and "--preprocessing" not in err, err
+
+
+@pytest.mark.parametrize("value", [b"\x00\x00\xc0\x7f", b"\x00\x00\x80\x7f", b"\xff\xff\xff\xff"])
+def test_eval_of_a_model_with_mutated_weights_still_answers(tmp_path: Path, value: bytes) -> None:
+    """NaN, inf or garbage in the weights: a valid file that computes nonsense is evaluated, not
+    refused (the mutations above mostly break the structure; these keep it)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(TINY_ONNX))
+    kernel = max(model.graph.initializer, key=lambda t: numpy_helper.to_array(t).size)
+    raw = numpy_helper.to_array(kernel).tobytes()
+    at = ORIGINAL.index(raw) + 8
+    path = tmp_path / "model.onnx"
+    path.write_bytes(ORIGINAL[:at] + value + ORIGINAL[at + 4 :])
+    code, out, err = run_cli(
+        [
+            *("eval", str(path), "--data", "synthetic:100", "--provider", "cpu"),
+            *("--latency-runs", "0", "--no-store", "--json", "--runs-dir", str(tmp_path)),
+        ],
+        seconds=60,
+    )
+    assert code == 0, err
+    assert 0.0 <= json.loads(out)["accuracy"] <= 1.0
