@@ -147,14 +147,14 @@ def _check_listed(runs_root: Path) -> None:
     assert after == before, "listing or showing a run changed its folder"
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=40)
 @given(value=json_values)
 def test_any_json_value_as_run_json(value: Any) -> None:
     with sandbox() as tmp:
         _check_listed(_write(tmp, value))
 
 
-@settings(FUZZ, max_examples=80)
+@settings(FUZZ, max_examples=50)
 @given(record=mutated_records())
 def test_a_mutated_run_json(record: Any) -> None:
     with sandbox() as tmp:
