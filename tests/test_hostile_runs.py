@@ -138,6 +138,32 @@ def test_commands_on_broken_runs_fail_in_one_line(
     assert "internal error" not in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "where", ["a-file/runs.csv", "a-folder", "a-folder/"], ids=["under-a-file", "dir", "dir/"]
+)
+def test_outputs_that_cannot_be_written_fail_in_one_line(
+    store_root: Path, tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "a-file").write_text("")
+    target = str(tmp_path / where)
+    code = main(["runs", "export", "--csv", target, "--runs-dir", str(store_root)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and "internal error" not in err, err
+    assert str(tmp_path) in err
+    assert sorted(p.name for p in (tmp_path / "a-folder").iterdir()) == []
+
+
+def test_runs_export_lists_a_run_with_a_mistyped_field_as_corrupt(
+    store_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "runs.json"
+    assert main(["runs", "export", "--json", str(out), "--runs-dir", str(store_root)]) == 0
+    rows = {row["id"]: row for row in json.loads(out.read_text())}
+    row = rows["20260101-130001-mlp-metrics"]
+    assert row["status"] == "corrupt" and "metrics: expected an object" in row["title"]
+
+
 def test_show_of_a_run_without_its_model_warns(
     store_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
