@@ -46,6 +46,9 @@ def load_summary(kind: str, path: Path, dims: dict[str, int] | None = None) -> d
         path = path / "model.keras"
         if not path.is_file():
             raise CnnlabError(f"{path.parent}: this run has no model (a parent run, or it failed)")
+    # Not a .keras archive: say so before TensorFlow's seconds-long import (Keras would then
+    # call it "File not found").
+    inspect.read_keras_config(path)
     try:  # TensorFlow's start-up chatter off the user's screen
         from engine.tfquiet import load_tensorflow
 
@@ -54,7 +57,6 @@ def load_summary(kind: str, path: Path, dims: dict[str, int] | None = None) -> d
         pass
     import keras  # ~3 s: only for a model without a summary.json
 
-    inspect.read_keras_config(path)  # not a .keras archive: say so (Keras says "File not found")
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:
