@@ -84,6 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         first = str(exc).splitlines()[0] if str(exc) else "no details"
         error(f"not enough memory: {first}")
         return 1
+    except OSError as exc:  # the filesystem said no: a missing folder, a file that is a folder,
+        # permission denied, disk full. The user can act on it, so it is not an internal error.
+        if os.environ.get("CNNLAB_DEBUG"):
+            raise
+        error(_os_error_line(exc))
+        return 1
     except Exception as exc:  # a bug or an unforeseen failure: one line, traceback on request
         if os.environ.get("CNNLAB_DEBUG"):
             raise
@@ -93,6 +99,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     return code
+
+
+def _os_error_line(exc: OSError) -> str:
+    """`/out/x.csv: No such file or directory` (the path the filesystem refused, and why)."""
+    reason = exc.strerror or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    target = exc.filename2 if exc.filename2 is not None else exc.filename
+    # An atomic write fails on renaming its hidden temp file over the target: name the target.
+    return f"{target}: {reason}" if target is not None else f"{type(exc).__name__}: {reason}"
 
 
 if __name__ == "__main__":

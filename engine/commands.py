@@ -343,7 +343,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if action == "list":
         exp = getattr(args, "experiment", None)
         status = getattr(args, "status", None)
-        runs = store.list(lambda r: exp is None or r.record.get("experiment") == exp)
+        if store.root.exists() and not store.root.is_dir():
+            raise RunError(f"{store.root}: not a folder (the runs root)")
+        # Corrupt run folders are listed with their reason, never hidden (status "corrupt").
+        runs = store.list(
+            lambda r: exp is None or r.corrupt is not None or r.info.experiment == exp,
+            with_corrupt=True,
+        )
         rows = []
         for r in runs:
             m = r.record.get("metrics") or {}
@@ -361,6 +367,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
                     "random_init": model.get("random_init"),
                     "created": r.record.get("created"),
                     "path": str(r.path),
+                    "model_missing": r.model_missing,
+                    "problem": r.problem,
                 }
             )
         if status is not None:
@@ -368,28 +376,37 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if args.json:
             print_json(rows)
             return 0
+        from rich.markup import escape
         from rich.table import Table
 
         t = Table(title=f"runs in {store.root}")
         for col in ("id", "experiment", "model", "status", "test acc", "val acc"):
             t.add_column(col)
         for row in rows:
-            model_txt = (row["backbone"] or "") + (
+            model_txt = escape(row["backbone"] or "") + (
                 " [yellow](random init)[/]" if row["random_init"] else ""
             )
+            status_txt = escape(
+                row["status"] + (" (model missing)" if row["model_missing"] else "")
+            )
             t.add_row(
-                row["id"],
-                row["experiment"] or "",
+                escape(row["id"]),
+                escape(row["experiment"] or ""),
                 model_txt,
-                row["status"],
+                f"[red]{status_txt}[/]" if row["problem"] else status_txt,
                 _pct(row["test_accuracy"]),
                 _pct(row["val_accuracy"]),
             )
         console.print(t)
+        for row in rows:  # the reasons, one line each, below the table (never cut by a column)
+            if row["problem"]:
+                console.print(f"{row['id']}: {row['status']}: {row['problem']}", markup=False)
         return 0
     if action == "show":
         run = store.open(args.run)
         record = {**run.record, "status": run_status(run)}
+        if run.problem:
+            info(f"warning: {run.problem}")
         if args.json:
             print_json(record)
             return 0

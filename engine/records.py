@@ -51,6 +51,23 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _json_type(value: Any) -> str:
+    """A JSON value's kind as a person reads it in an error ("a list", "null")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
 def _convert(value: Any, tp: Any, where: str) -> Any:
     """`value` read as type `tp`; RecordError when it is not one."""
     if tp is Any:
@@ -73,12 +90,12 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         raise RecordError(reasons[0] if len(reasons) == 1 else f"{where}: " + "; or ".join(reasons))
     if origin is list:
         if not isinstance(value, list):
-            raise RecordError(f"{where}: expected a list, got {type(value).__name__}")
+            raise RecordError(f"{where}: expected a list, got {_json_type(value)}")
         (item,) = get_args(tp)
         return [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise RecordError(f"{where}: expected an object, got {type(value).__name__}")
+            raise RecordError(f"{where}: expected an object, got {_json_type(value)}")
         _, item = get_args(tp)
         return {str(k): _convert(v, item, f"{where}.{k}") for k, v in value.items()}
     if isinstance(tp, type) and issubclass(tp, Record):
@@ -92,8 +109,19 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     elif isinstance(value, tp):
         return value
     raise RecordError(
-        f"{where}: expected {_type_name(tp)}, got {type(value).__name__} {value!r:.40}"
+        f"{where}: expected {_type_name(tp)}, got {_json_type(value)} {_short(value)}"
     )
+
+
+def _short(value: Any) -> str:
+    """The start of a value's JSON text, on one line (a record may hold anything)."""
+    import json
+
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError):
+        text = type(value).__name__
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def to_jsonable(value: Any) -> Any:
@@ -131,7 +159,7 @@ class Record:
     def from_json(cls: type[R], data: Any, where: str | None = None) -> R:
         where = where or cls.__name__
         if not isinstance(data, dict):
-            raise RecordError(f"{where}: expected an object, got {type(data).__name__}")
+            raise RecordError(f"{where}: expected an object, got {_json_type(data)}")
         known = {f.name: (f, tp) for f, tp in _fields(cls)}
         values: dict[str, Any] = {}
         extra: dict[str, Any] = {}
@@ -660,7 +688,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
 def event_from_json(data: Any) -> Event:
     """Read one event line (already JSON-decoded) into its class."""
     if not isinstance(data, dict):
-        raise RecordError(f"event: expected an object, got {type(data).__name__}")
+        raise RecordError(f"event: expected an object, got {_json_type(data)}")
     kind = data.get("event")
     cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:

@@ -25,6 +25,7 @@ from engine.records import RUN_SCHEMA, ChildPlan, CompareRow, RunRecord, ranked,
 
 SCHEMA = RUN_SCHEMA
 RUNS_ENV = "CNNLAB_RUNS"
+CORRUPT = "corrupt"  # the status of a run folder whose run.json cannot be read
 
 
 def default_runs_root() -> Path:
@@ -74,13 +75,23 @@ def _json_default(obj: Any) -> Any:
 
 
 def read_json(path: Path) -> Any:
+    """A JSON file's value; RunError with a one-line reason when it cannot be read or parsed."""
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
     except FileNotFoundError:
         raise RunError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise RunError(f"{path}: is a folder, not a file") from None
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise RunError(f"{path}: not valid JSON (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
         raise RunError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of 5000 digits, [[[[…]]]]
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunError(f"{path}: not valid JSON ({first})") from None
 
 
 def new_run_id(experiment: str) -> str:
@@ -100,12 +111,22 @@ class Run:
     record: dict[str, Any]
     _info: RunRecord | None = field(default=None, repr=False, compare=False)
     _died: bool | None = field(default=None, repr=False, compare=False)
+    corrupt: str | None = None  # why run.json cannot be read; the record is then a placeholder
 
     @classmethod
     def load(cls, path: Path) -> Run:
         """Read `path/run.json` (schema 1 or 2); RunError if unreadable, RecordError if corrupt."""
         info = RunRecord.from_json(read_json(path / "run.json"), str(path / "run.json"))
         return cls(path, info.to_json(), info)
+
+    @classmethod
+    def broken(cls, path: Path, reason: str) -> Run:
+        """A run folder whose run.json cannot be read, listed with `reason` (status "corrupt").
+
+        Its record is a placeholder (id = the folder's name) so lists can show it; it is never
+        saved: the file on disk stays as it is, for a person to repair."""
+        info = RunRecord(id=path.name, experiment="?", status=CORRUPT, error=reason)
+        return cls(path, info.to_json(), info, corrupt=reason)
 
     @property
     def info(self) -> RunRecord:
@@ -123,12 +144,51 @@ class Run:
         """run.json's status, or "died" when it says running but its process is gone.
 
         Decided once per loaded run: a list of runs never disagrees with itself."""
+        if self.corrupt is not None:
+            return CORRUPT
         status = str(self.record.get("status", "unknown"))
         if status != "running":
             return status
         if self._died is None:
             self._died = self.is_stale()
         return "died" if self._died else status
+
+    @property
+    def model_missing(self) -> bool:
+        """A finished training run whose model.keras is gone.
+
+        The engine saves model.keras, then summary.json, then marks the run finished: a finished
+        run with a summary.json but no model.keras lost its model afterwards. (Hand-made records
+        without either, as in tests, describe no model files at all.)"""
+        if self.corrupt is not None or self.status != "finished":
+            return False
+        info = self.info
+        if info.model is None or info.is_parent:
+            return False
+        return self.summary_path.exists() and not self.model_path.is_file()
+
+    @property
+    def problem(self) -> str | None:
+        """What is wrong with this run folder, in one line (None when nothing is)."""
+        if self.corrupt is not None:
+            return self.corrupt
+        if self.model_missing:
+            return f"model.keras is missing from {self.path}"
+        return None
+
+    @property
+    def status_label(self) -> str:
+        """The status as lists show it: 'finished (model missing)' when the model is gone."""
+        return f"{self.status} (model missing)" if self.model_missing else self.status
+
+    def require_model(self) -> Path:
+        """model.keras of this run; RunError (one line) when the run is corrupt or has none."""
+        if self.corrupt is not None:
+            raise RunError(f"run {self.id} is corrupt: {self.corrupt}")
+        if not self.model_path.is_file():
+            why = "it is missing" if self.model_missing else "a parent run, or it stopped early"
+            raise RunError(f"run {self.id} has no model.keras ({why})")
+        return self.model_path
 
     @property
     def run_json(self) -> Path:
@@ -143,6 +203,8 @@ class Run:
         return self.path / "summary.json"
 
     def save(self) -> None:
+        if self.corrupt is not None:  # never overwrite a broken run.json with the placeholder
+            raise RunError(f"run {self.id} is corrupt ({self.corrupt}); not writing its run.json")
         self.record["updated"] = now_iso()
         write_json_atomic(self.run_json, self.record)
         self._info = None
@@ -157,11 +219,12 @@ class Run:
         if self.record.get("status") != "running":
             return False
         pid = self.record.get("pid")
-        if not isinstance(pid, int):
+        # 0 and negative pids name process groups, not a process: a writer never records them.
+        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
             return True
         try:
             os.kill(pid, 0)
-        except ProcessLookupError:
+        except (ProcessLookupError, OverflowError):
             return True
         except PermissionError:
             return False
@@ -182,6 +245,29 @@ def transfer_ranking(runs: Iterable[Run]) -> list[CompareRow]:
             continue
         newest[row.backbone] = row
     return ranked(list(newest.values()))
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # e.g. a name too long, a permission denied on the way
+        return False
+
+
+def _has_run_json(folder: Path) -> bool:
+    run_json = folder / "run.json"
+    try:
+        return run_json.exists() or run_json.is_symlink()
+    except OSError:
+        return False
+
+
+def _reason(exc: RunError, run_json: Path) -> str:
+    """A RunError's message with its run.json path shortened to "run.json" (the list shows the
+    run's folder already)."""
+    text = str(exc)
+    full = str(run_json)
+    return "run.json" + text[len(full) :] if text.startswith(full) else text
 
 
 class RunStore:
@@ -228,17 +314,21 @@ class RunStore:
 
     def open(self, run_id_or_path: str | Path) -> Run:
         """Open a run by id, unique id prefix, or folder path (RecordError if corrupt)."""
+        if not str(run_id_or_path).strip():
+            raise RunError("no run given (an empty run id)")
         candidate = Path(run_id_or_path)
-        if (candidate / "run.json").is_file():
+        # exists(), not is_file(): a run.json that is a folder or a dangling link is a broken
+        # run to report as such, not "no run".
+        if _has_run_json(candidate):
             return Run.load(candidate)
         direct = self.root / str(run_id_or_path)
-        if (direct / "run.json").is_file():
+        if _has_run_json(direct):
             return Run.load(direct)
-        if self.root.is_dir():
+        if _is_dir(self.root):
             matches = sorted(
                 p
                 for p in self.root.iterdir()
-                if p.name.startswith(str(run_id_or_path)) and (p / "run.json").is_file()
+                if p.name.startswith(str(run_id_or_path)) and _has_run_json(p)
             )
             if len(matches) == 1:
                 return Run.load(matches[0])
@@ -248,28 +338,48 @@ class RunStore:
                 )
         raise RunError(f"no run {str(run_id_or_path)!r} under {self.root}")
 
-    def scan(self, cancelled: Callable[[], bool] = lambda: False) -> Iterator[Run]:
-        """Every readable run, newest folder name (= start time) first, read one at a time so a
-        caller can show the first ones at once. Unreadable and corrupt folders are skipped."""
+    def scan(
+        self, cancelled: Callable[[], bool] = lambda: False, *, with_corrupt: bool = False
+    ) -> Iterator[Run]:
+        """Every run, newest folder name (= start time) first, read one at a time so a caller can
+        show the first ones at once. A folder whose run.json cannot be read comes as a corrupt
+        run (`Run.corrupt` says why) with `with_corrupt` (lists), else it is skipped (callers
+        that want results). Folders without a run.json are not runs."""
         try:
             paths = sorted(
-                (p for p in self.root.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True
+                (p for p in self.root.iterdir() if _is_dir(p)), key=lambda p: p.name, reverse=True
             )
         except OSError:
             return
         for path in paths:
             if cancelled():
                 return
-            if not (path / "run.json").is_file():
+            run_json = path / "run.json"
+            if not _has_run_json(path):
                 continue
             try:
-                yield Run.load(path)
-            except RunError:  # RecordError included
+                run = Run.load(path)
+            except RunError as exc:  # RecordError included
+                if with_corrupt:
+                    yield Run.broken(path, _reason(exc, run_json))
                 continue
+            if run.id != path.name:  # a copied folder: two rows with one id would be one run
+                if with_corrupt:
+                    yield Run.broken(
+                        path, f"run.json belongs to run {run.id!r}, not to this folder"
+                    )
+                continue
+            yield run
 
-    def list(self, predicate: Callable[[Run], bool] | None = None) -> list[Run]:
-        """Every readable run, newest first. Unreadable folders are skipped."""
-        runs = [run for run in self.scan() if predicate is None or predicate(run)]
+    def list(
+        self, predicate: Callable[[Run], bool] | None = None, *, with_corrupt: bool = False
+    ) -> list[Run]:
+        """Every run, newest first (corrupt ones too with `with_corrupt`, see `scan`)."""
+        runs = [
+            run
+            for run in self.scan(with_corrupt=with_corrupt)
+            if predicate is None or predicate(run)
+        ]
         runs.sort(key=lambda r: (str(r.record.get("created", "")), r.id), reverse=True)
         return runs
 

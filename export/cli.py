@@ -161,17 +161,22 @@ def _add_export(sub: Any) -> None:
 # ------------------------------------------------------------------------------ eval
 def _resolve_onnx(target: str, runs_root: Path) -> Path:
     """A .onnx path as given, or the latest export of a run."""
+    from engine.errors import RunError
+    from engine.records import RecordError
+    from engine.runs import RunStore
+
     path = Path(target)
     if path.is_file():
         return path
     if path.suffix == ".onnx":
+        if path.is_dir():
+            raise RunError(f"{path}: is a folder, not an .onnx file")
         raise UsageError(f"{path}: no such file")
-    from engine.errors import CnnlabError
-    from engine.runs import RunStore
-
     try:
         run = RunStore(runs_root).open(target)
-    except CnnlabError:
+    except RecordError:  # a run, but a corrupt one: say why
+        raise
+    except RunError:
         raise UsageError(f"{target}: neither an .onnx file nor a run") from None
     exports = ((run.record.get("onnx") or {}).get("exports")) or []
     if not exports:

@@ -131,6 +131,9 @@ def load_keras_model(path: Path) -> Any:
 
     if not Path(path).is_file():
         raise ExportError(f"{path}: no such model file")
+    from engine.inspect import read_keras_config
+
+    read_keras_config(Path(path))  # not a .keras archive: say so (Keras says "File not found")
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:
@@ -658,6 +661,10 @@ def resolve_target(
         return None, path
     if path.is_file():
         raise UsageError(f"{path}: expected a run id, a run folder or a .keras file")
+    if path.suffix == ".keras" and not (path / "run.json").exists():
+        raise ExportError(
+            f"{path}: {'is a folder, not a file' if path.is_dir() else 'no such file'}"
+        )
     run = RunStore(runs_root).open(target)
     return run, run.model_path
 

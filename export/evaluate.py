@@ -75,6 +75,27 @@ def _input_feed(
         raise UsageError(str(exc)) from None
 
 
+def image_input(model: Any, path: Path) -> Any:
+    """The model's one graph input (initializers aside); OnnxFileError unless there is exactly
+    one, since eval feeds a batch of images and nothing else."""
+    from export.onnx_file import OnnxFileError
+
+    weights = {init.name for init in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in weights]
+    if len(inputs) != 1:
+        names = ", ".join(i.name for i in inputs) or "none"
+        raise OnnxFileError(
+            f"{path}: the model takes {len(inputs)} inputs ({names}); engine eval feeds one image input"
+        )
+    return inputs[0]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first if len(first) <= 200 else first[:199] + "…"
+
+
 def class_mapping(file_classes: list[str] | None, data_classes: list[str]) -> np.ndarray | None:
     """Index map from the file's output positions to the data's labels (None = identity)."""
     if not file_classes or list(file_classes) == list(data_classes):
@@ -139,20 +160,15 @@ def evaluate(
     `images`/`labels`/`classes` bypass the data loader (tests); `available` and `factory` are
     passed to create_session so tests control the providers.
     """
-    import onnx
-
-    from export.info import OnnxFileError, check_external_data
+    from export.onnx_file import OnnxFileError, load_onnx
 
     path = Path(path)
-    if not path.is_file():
-        raise OnnxFileError(f"{path}: no such file")
     if batch_size < 1 or latency_runs < 0:
         raise UsageError("batch size must be at least 1 and latency runs at least 0")
-    try:
-        header = onnx.load(str(path), load_external_data=False)
-    except Exception:
-        raise OnnxFileError(f"{path}: not an ONNX model, or a corrupt/truncated one") from None
-    check_external_data(header, path.parent)
+    # The file first: an empty, corrupt or unusable file is reported before any question about
+    # how to feed it (--preprocessing), and before onnxruntime's C++ messages could be.
+    header, _, _ = load_onnx(path)
+    image_input(header, path)
     meta = cnnlab_metadata(read_metadata(header))
     baked, spec = _input_feed(meta, preprocessing)
     run = find_source_run(path, meta, runs_root)
@@ -188,13 +204,27 @@ def evaluate(
     name = input_meta.name
 
     def run_batch(batch: np.ndarray) -> np.ndarray:
-        return np.asarray(session.run(None, {name: batch})[0])
+        try:
+            return np.asarray(session.run(None, {name: batch})[0])
+        except Exception as exc:  # onnxruntime's own types (Fail, InvalidArgument, ...)
+            raise OnnxFileError(
+                f"{path}: onnxruntime could not run it on these images ({_first_line(exc)})"
+            ) from None
 
     run_batch(feed[:batch_size])  # warm-up: first runs allocate and pick kernels
     t0 = time.perf_counter()
     outputs = [run_batch(feed[i : i + batch_size]) for i in range(0, len(feed), batch_size)]
     elapsed = time.perf_counter() - t0
-    pred = np.concatenate(outputs).argmax(axis=1)
+    probs = np.concatenate(outputs)
+    if probs.ndim != 2 or probs.shape[1] < 1:
+        raise OnnxFileError(
+            f"{path}: its first output has shape {list(probs.shape)}, not [batch, classes]"
+        )
+    pred = probs.argmax(axis=1)
+    if pred.size and int(pred.max()) >= len(data_classes) and mapping is None:
+        raise DataError(
+            f"{path}: the model predicts {probs.shape[1]} classes, the data has {len(data_classes)}"
+        )
     if mapping is not None:
         pred = mapping[pred]
     metrics = classification_metrics(pred, y, data_classes)

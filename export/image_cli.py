@@ -112,6 +112,8 @@ def cmd_preprocess_stats(args: argparse.Namespace) -> int:
     from engine.registry import UnknownName
     from engine.runs import default_runs_root
 
+    if args.count < 1 or args.bins < 1:
+        raise UsageError("--count and --bins must be at least 1")
     try:
         if args.backbone:
             backbone = get_backbone(args.backbone)

@@ -20,7 +20,12 @@ def resolve(target: str, runs_dir: Path | None) -> tuple[str, Path, dict[str, An
         if path.suffix == ".keras":
             return "keras", path, None
         raise UsageError(f"{path}: expected a run, a .keras or an .onnx file")
+    if path.suffix in (".keras", ".onnx") and not (path / "run.json").exists():
+        what = "is a folder, not a file" if path.is_dir() else "no such file"
+        raise CnnlabError(f"{path}: {what}")
     run = RunStore(runs_dir).open(target)
+    if run.model_missing:  # its summary.json describes a model that is gone
+        raise CnnlabError(f"run {run.id}: {run.problem}")
     return "run", run.path, run.record
 
 
@@ -41,6 +46,9 @@ def load_summary(kind: str, path: Path, dims: dict[str, int] | None = None) -> d
         path = path / "model.keras"
         if not path.is_file():
             raise CnnlabError(f"{path.parent}: this run has no model (a parent run, or it failed)")
+    # Not a .keras archive: say so before TensorFlow's seconds-long import (Keras would then
+    # call it "File not found").
+    inspect.read_keras_config(path)
     try:  # TensorFlow's start-up chatter off the user's screen
         from engine.tfquiet import load_tensorflow
 

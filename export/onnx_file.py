@@ -123,6 +123,24 @@ def first_line(text: str) -> str:
     return first
 
 
+def _first_non_text(message: Any, where: str = "model") -> str | None:
+    """The first string field (names, op types, metadata) that is not valid UTF-8, or None."""
+    from google.protobuf.descriptor import FieldDescriptor
+
+    for field, value in message.ListFields():
+        if field.type == FieldDescriptor.TYPE_STRING:
+            values = [value] if isinstance(value, (str, bytes)) else value
+            if any(not isinstance(v, str) for v in values):
+                return f"{where}.{field.name}"
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            items = [value] if hasattr(value, "ListFields") else value
+            for item in items:
+                found = _first_non_text(item, f"{where}.{field.name}")
+                if found is not None:
+                    return found
+    return None
+
+
 def load_onnx(path: str | Path) -> tuple[Any, list[str], list[dict[str, Any]]]:
     """Parse, check and load (with external data) an ONNX file.
 
@@ -153,6 +171,11 @@ def load_onnx(path: str | Path) -> tuple[Any, list[str], list[dict[str, Any]]]:
         ) from None
     if model.ir_version <= 0 or not model.HasField("graph") or not model.opset_import:
         raise OnnxFileError(f"{path}: not an ONNX model (no IR version, graph or opset import)")
+    bad_text = _first_non_text(model)
+    if (
+        bad_text is not None
+    ):  # protobuf hands such strings over as bytes; nothing downstream expects them
+        raise OnnxFileError(f"{path}: corrupt ONNX model ({bad_text} is not valid UTF-8 text)")
     warnings: list[str] = []
     opsets = {(o.domain or ""): o.version for o in model.opset_import}
     for graph in all_graphs(model.graph):

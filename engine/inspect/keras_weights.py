@@ -34,8 +34,21 @@ def read_keras_config(model_path: Path) -> dict[str, Any]:
     try:
         with zipfile.ZipFile(model_path) as archive:
             return dict(json.loads(archive.read("config.json")))
-    except (OSError, KeyError, zipfile.BadZipFile, ValueError) as exc:
-        raise CnnlabError(f"{model_path}: not a readable .keras archive ({exc})") from None
+    except FileNotFoundError:
+        raise CnnlabError(f"{model_path}: no such file") from None
+    except IsADirectoryError:
+        raise CnnlabError(f"{model_path}: is a folder, not a .keras file") from None
+    except zipfile.BadZipFile:  # Keras itself calls this "File not found", which misleads
+        raise CnnlabError(
+            f"{model_path}: not a valid Keras file (a .keras file is a zip archive; this is not one)"
+        ) from None
+    except KeyError:
+        raise CnnlabError(
+            f"{model_path}: not a valid Keras file (the archive has no config.json)"
+        ) from None
+    except (OSError, ValueError, RecursionError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CnnlabError(f"{model_path}: not a valid Keras file ({first})") from None
 
 
 def keras_weight_groups(config: dict[str, Any]) -> dict[str, str]:

@@ -115,6 +115,12 @@ def _load(path: Path) -> ReportRun | CorruptRun:
         return CorruptRun(path, str(exc).removeprefix(f"{path / 'run.json'}: "))
     if not isinstance(record, dict) or "id" not in record:
         return CorruptRun(path, "run.json is not a run record")
+    try:  # fields of the wrong type ("metrics": "high") make it corrupt too, as in RunStore
+        from engine.records import RunRecord
+
+        RunRecord.from_json(record, "run.json")
+    except RunError as exc:
+        return CorruptRun(path, str(exc))
     return ReportRun(path, record, macs=summary_macs(path))
 
 

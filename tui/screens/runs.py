@@ -30,7 +30,7 @@ from tui.widgets.run_info import (
     model_label,
     onnx_summary,
     pct,
-    status_text,
+    run_status_text,
 )
 
 FIRST_BATCH = 40  # rows shown before the rest are read
@@ -187,7 +187,7 @@ class RunsScreen(Screen[None]):
         worker = get_current_worker()
         batch: list[Run] = []
         limit = FIRST_BATCH
-        for row in RunStore(root).scan(lambda: worker.is_cancelled):
+        for row in RunStore(root).scan(lambda: worker.is_cancelled, with_corrupt=True):
             batch.append(row)
             if len(batch) >= limit:
                 self.post_message(self.RunsLoaded(batch, False, generation))
@@ -224,7 +224,7 @@ class RunsScreen(Screen[None]):
             *created,
             r.experiment,
             model,
-            status_text(row.status),
+            run_status_text(row),
             Text(pct(m.test_accuracy, 1), justify="right"),
             Text(pct(m.val_accuracy, 1), justify="right"),
             Text(f"{gap:.1f}" if gap is not None else "–", justify="right"),
@@ -291,11 +291,15 @@ class RunsScreen(Screen[None]):
             text.append(f"  {RANDOM_MARK}", style="bold yellow")
         text.append(f"  data {r.config.get('data', '?')}")
         text.append("\n")
-        if m is not None:
+        if row.corrupt is not None:
+            text.append(f"corrupt: {row.corrupt}", style="bold red")
+        elif m is not None:
             text.append(
                 f"train {pct(m.train_accuracy)} · val {pct(m.val_accuracy)} · "
                 f"test {pct(m.test_accuracy)}"
             )
+            if row.model_missing:
+                text.append("  · model.keras is missing", style="bold red")
         elif r.error:
             text.append(f"error: {r.error}", style="red")
         elif row.status == "died":
@@ -384,6 +388,9 @@ class RunsScreen(Screen[None]):
     def action_inspect(self) -> None:
         row = self.current_row()
         if row is None:
+            return
+        if row.corrupt is not None:
+            self.notify(f"Run {row.id} is corrupt: {row.corrupt}", severity="error", timeout=6)
             return
         if not (row.path / "summary.json").is_file() and not list(row.path.glob("*.onnx")):
             self.notify(

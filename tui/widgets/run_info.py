@@ -25,6 +25,7 @@ STATUS_STYLES = {
     "cancelled": "yellow",
     "failed": "bold red",
     "died": "red",
+    "corrupt": "bold red",
 }
 
 
@@ -129,6 +130,13 @@ def haystack(run: Run) -> str:
 
 def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def run_status_text(run: Run) -> Text:
+    """A run's status as lists show it: 'finished (model missing)' and 'corrupt' in red."""
+    if run.problem:
+        return Text(run.status_label, style="bold red")
+    return status_text(run.status)
 
 
 def metrics_table(record: RunRecord) -> Table:
