@@ -172,7 +172,10 @@ class CompareScreen(Screen[None]):
     """The assignment's comparison figures, built from the runs on disk."""
 
     AUTO_FOCUS = "#compare-scroll"
-    BINDINGS = [Binding("r", "reload", "Reload")]
+    BINDINGS = [
+        Binding("r", "reload", "Reload"),
+        Binding("w", "write_tables", "Write tables"),
+    ]
 
     class Gathered(Message):
         def __init__(self, data: CompareData) -> None:
@@ -330,6 +333,63 @@ class CompareScreen(Screen[None]):
             return
         table.update(with_legend(preprocessing_table(record), record.random_init))
         bars.bars = preprocessing_bars(record)
+
+    def action_write_tables(self) -> None:
+        """The ranking and the before/after table shown, as Markdown + CSV in a new reports folder."""
+        ranking = self.query_one("#ranking-source", Select).value
+        prep = self.query_one("#prep-source", Select).value
+        compare_run = ranking if isinstance(ranking, str) and ranking != TRANSFER_SOURCE else None
+        transfer = self.gathered.transfer_rows if ranking == TRANSFER_SOURCE else []
+        prep_run = prep if isinstance(prep, str) else None
+        if compare_run is None and not transfer and prep_run is None:
+            self.notify(
+                "No table to write yet: run the compare or preprocessing experiment first.",
+                severity="warning",
+            )
+            return
+        from tui.reports import new_report_folder
+
+        output = new_report_folder(Path(self.app.runs_root), "compare")  # type: ignore[attr-defined]
+        self.write_tables(compare_run, transfer, prep_run, output)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="compare-write",
+        exit_on_error=False,
+        description="write the comparison tables",
+    )
+    def write_tables(
+        self,
+        compare_run: str | None,
+        transfer: list[CompareRow],
+        prep_run: str | None,
+        output: Path,
+    ) -> None:
+        # engine.report's own table code, so the files read as in `engine report`; no TF, no
+        # matplotlib is loaded for tables.
+        from engine.i18n import language
+        from engine.report.assemble import collect_report
+        from engine.report.compare_tables import compare_tables, write_tables
+
+        app: Any = self.app
+        lang = language(getattr(app, "lang", None))
+        selection = [i for i in (compare_run, prep_run) if i] + [r.run_id for r in transfer]
+        root = Path(app.runs_root)
+        selection = [i for i in selection if (root / i / "run.json").exists()]
+        data = collect_report(root, selection)
+        tables = compare_tables(
+            data,
+            lang,
+            compare_run=compare_run,
+            transfer_rows=[r.to_json() for r in transfer],
+            preprocessing_run=prep_run,
+        )
+        files = write_tables(tables, output)
+        names = ", ".join(f.name for f in files)
+        app.call_from_thread(
+            self.notify, f"Tables written to {output} ({names})", title="Compare", timeout=15
+        )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker that failed says so (workers never take the app down: exit_on_error=False)."""

@@ -98,6 +98,7 @@ class RunDetailScreen(Screen[None]):
     BINDINGS = [
         Binding("escape,q", "back", "Back"),
         Binding("i", "inspect", "Inspect"),
+        Binding("w", "report", "Write report"),
     ]
 
     def __init__(self, row: Run) -> None:
@@ -272,3 +273,9 @@ class RunDetailScreen(Screen[None]):
             self.notify("This run has no model to inspect.", severity="warning")
             return
         self.post_message(OpenInspector(self.row.path))
+
+    def action_report(self) -> None:
+        """This run's report (a parent's includes its children), via `engine report`."""
+        from tui.reports import start_report
+
+        start_report(self, [str(self.row.path)])

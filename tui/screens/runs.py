@@ -74,6 +74,7 @@ class RunsScreen(Screen[None]):
         Binding("o", "overlay", "Overlay curves"),
         Binding("d", "delete", "Delete"),
         Binding("i", "inspect", "Inspect"),
+        Binding("w", "report", "Write report"),
         Binding("slash", "focus_filter", "Filter"),
         Binding("r", "reload", "Reload"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -380,6 +381,18 @@ class RunsScreen(Screen[None]):
         from tui.screens.overlay import OverlayScreen
 
         self.app.push_screen(OverlayScreen(rows))
+
+    def action_report(self) -> None:
+        """The report of the selected runs (else the one under the cursor), via `engine report`."""
+        rows = self.selected_rows()
+        if not rows:
+            row = self.current_row()
+            rows = [row] if row is not None else []
+        if not rows:
+            return
+        from tui.reports import start_report
+
+        start_report(self, [str(row.path) for row in rows])
 
     def action_inspect(self) -> None:
         row = self.current_row()
