@@ -16,7 +16,7 @@ from typing import Any
 
 from textual.screen import Screen
 
-from engine.i18n import language
+from tui.i18n import _
 
 
 def reports_root(runs_root: Path) -> Path:
@@ -40,7 +40,6 @@ def start_report(screen: Screen[Any], run_ids: Sequence[str]) -> None:
     """Ask the engine for the report of `run_ids` in a worker; notify where it went (or why not)."""
     app: Any = screen.app
     lang = getattr(app, "lang", None)
-    _ = language(lang)._
     output = new_report_folder(app.runs_root)
     ids = list(run_ids)
     noun = _("run") if len(ids) == 1 else _("runs")

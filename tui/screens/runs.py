@@ -16,12 +16,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.records import Metrics
 from engine.runs import Run, RunStore
+from tui.i18n import _
 from tui.messages import OpenInspector, RunsChanged
+from tui.widgets.footer import Footer
 from tui.widgets.nav import NavBar
 from tui.widgets.run_info import (
     RANDOM_MARK,
@@ -136,15 +138,15 @@ class RunsScreen(Screen[None]):
         t = self.table
         t.add_column(" ", key="mark", width=1)
         if not self._narrow:
-            t.add_column("created", key="created")
-        t.add_column("experiment", key="experiment")
-        t.add_column("model", key="model")
-        t.add_column("status", key="status")
-        t.add_column("test", key="test")
-        t.add_column("val", key="val")
-        t.add_column("gap", key="gap")
-        t.add_column("ep", key="epochs")
-        t.add_column("id", key="id")
+            t.add_column(_("created"), key="created")
+        t.add_column(_("experiment"), key="experiment")
+        t.add_column(_("model"), key="model")
+        t.add_column(_("status"), key="status")
+        t.add_column(_("test"), key="test")
+        t.add_column(_("val"), key="val")
+        t.add_column(_("gap"), key="gap")
+        t.add_column(_("ep"), key="epochs")
+        t.add_column(_("id"), key="id")
 
     def on_resize(self) -> None:
         narrow = self.app.has_class("-narrow")
@@ -174,7 +176,7 @@ class RunsScreen(Screen[None]):
         self.rows = []
         self.shown = []
         self.table.clear()
-        self.query_one("#runs-count", Static).update("reading runs…")
+        self.query_one("#runs-count", Static).update(_("reading runs…"))
         self.load_runs(self.runs_root, self._generation)
 
     @work(
@@ -255,10 +257,14 @@ class RunsScreen(Screen[None]):
 
     def _update_count(self) -> None:
         total, shown = len(self.rows), len(self.shown)
-        noun = "run" if total == 1 else "runs"
-        text = f"{shown} of {total} {noun}" if shown != total else f"{total} {noun}"
+        noun = _("run") if total == 1 else _("runs")
+        text = (
+            _("{shown} of {total} {noun}").format(shown=shown, total=total, noun=noun)
+            if shown != total
+            else f"{total} {noun}"
+        )
         if self.selected:
-            text += f" · {len(self.selected)} selected"
+            text += " · " + _("{count} selected").format(count=len(self.selected))
         if not self.loaded:
             text += " …"
         self.query_one("#runs-count", Static).update(text)
