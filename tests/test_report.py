@@ -49,9 +49,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
             params=(row["params"], 12_810),
         )
         # No curves or matrices: the figures are tested on the other runs, and each costs time.
-        child["history"] = []
-        for key in ("confusion_matrix", "per_class_accuracy"):
-            del child["metrics"][key]
+        child.history = []
+        assert child.metrics is not None
+        child.metrics.confusion_matrix = None
+        child.metrics.per_class_accuracy = None
         path = write_run(runs_root, child)
         layers = [{"name": f"l{j}", "macs": m} for j, m in enumerate(CHILD_MACS[i])]
         (path / "summary.json").write_text(json.dumps({"layers": layers}))
