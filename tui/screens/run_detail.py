@@ -274,7 +274,7 @@ class RunDetailScreen(Screen[None]):
         if not (self.row.path / "summary.json").is_file() and not list(
             self.row.path.glob("*.onnx")
         ):
-            self.notify("This run has no model to inspect.", severity="warning")
+            self.notify(_("This run has no model to inspect."), severity="warning")
             return
         self.post_message(OpenInspector(self.row.path))
 

@@ -378,7 +378,7 @@ class RunsScreen(Screen[None]):
         rows = self.selected_rows()
         if len(rows) < 2:
             row = self.current_row()
-            hint = "Select two or more runs with space, then press o."
+            hint = _("Select two or more runs with space, then press o.")
             if len(rows) == 1 and row is not None and row.id not in self.selected:
                 rows = [*rows, row]
             else:
@@ -406,8 +406,10 @@ class RunsScreen(Screen[None]):
             return
         if not (row.path / "summary.json").is_file() and not list(row.path.glob("*.onnx")):
             self.notify(
-                "This run has no model to inspect (no summary.json or .onnx): parent runs and runs that "
-                "stopped early have none.",
+                _(
+                    "This run has no model to inspect (no summary.json or .onnx): parent runs and "
+                    "runs that stopped early have none."
+                ),
                 severity="warning",
                 timeout=5,
             )
@@ -420,7 +422,7 @@ class RunsScreen(Screen[None]):
             return
         if row.status == "running":
             self.notify(
-                "That run is still training: cancel it first (Experiments, key x).",
+                _("That run is still training: cancel it first (Experiments, key x)."),
                 severity="warning",
             )
             return
@@ -444,7 +446,10 @@ class RunsScreen(Screen[None]):
         try:
             shutil.rmtree(row.path)
         except OSError as exc:
-            self.notify(f"Could not delete {row.path}: {exc}", severity="error")
+            self.notify(
+                _("Could not delete {path}: {reason}").format(path=row.path, reason=exc),
+                severity="error",
+            )
             return
         self.rows = [r for r in self.rows if r.id != row.id]
         self.selected.discard(row.id)
@@ -454,7 +459,7 @@ class RunsScreen(Screen[None]):
             self.table.remove_row(row.id)
         self._update_count()
         self._update_preview()
-        self.notify(f"Deleted {row.id}", timeout=3)
+        self.notify(_("Deleted {run}").format(run=row.id), timeout=3)
         self.app.post_message(RunsChanged(row.id))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
