@@ -212,7 +212,7 @@ class CompareScreen(Screen[None]):
                     yield BarChart(
                         [],
                         max_value=1.0,
-                        value_format=lambda v: f"{v * 100:.1f} %",
+                        value_format=lambda v: pct(v, 1),
                         id="ranking-bars",
                     )
             yield Static(
@@ -229,7 +229,7 @@ class CompareScreen(Screen[None]):
                 with Vertical(classes="detail-box", id="prep-bars-box") as box:
                     box.border_title = _("test accuracy")
                     yield BarChart(
-                        [], max_value=1.0, value_format=lambda v: f"{v * 100:.1f} %", id="prep-bars"
+                        [], max_value=1.0, value_format=lambda v: pct(v, 1), id="prep-bars"
                     )
         yield Footer()
 

@@ -171,7 +171,7 @@ class RunDetailScreen(Screen[None]):
                         yield BarChart(
                             per_class_bars(per_class),
                             max_value=1.0,
-                            value_format=lambda v: f"{v * 100:.0f} %",
+                            value_format=lambda v: pct(v, 0),
                         )
                 with Vertical(classes="detail-column"):
                     if not is_parent:
