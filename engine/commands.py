@@ -76,6 +76,13 @@ def _add_run(sub: Any) -> None:
             metavar="VALUE",
             help=f"{meta.get('help', '')}{extra}",
         )
+    p.add_argument(
+        "--no-tensorboard",
+        dest="set_tensorboard",
+        action="store_const",
+        const="no",
+        help="same as --tensorboard no: no TensorBoard event files",
+    )
     p.set_defaults(handler=cmd_run)
 
 

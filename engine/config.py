@@ -78,6 +78,11 @@ class ExperimentConfig:
         True, "stop when val_loss stops improving (restores the best weights)"
     )
     patience: int = _f(3, "EarlyStopping patience in epochs", min=1, max=100)
+    tensorboard: bool = _f(
+        True,
+        "write TensorBoard event files into the run folder (tensorboard --logdir runs)",
+        every_experiment=True,
+    )
     mlp_units: list[int] = _f(
         [512, 256], "hidden layer widths of the MLP (comma-separated)", min=1, max=65_536
     )

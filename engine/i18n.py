@@ -8,13 +8,17 @@ English is the source language and the default. The language comes from `--lang`
 
 from __future__ import annotations
 
-import gettext
 import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.errors import UsageError
+
+# gettext is imported when a catalog is first loaded: the TUI starts in English without it.
+if TYPE_CHECKING:
+    import gettext
 
 DOMAIN = "cnnlab"
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -94,6 +98,8 @@ def language(code: str | None = None) -> Language:
 
 @cache
 def _load(code: str) -> Language:
+    import gettext
+
     translations = gettext.translation(
         DOMAIN, localedir=str(LOCALE_DIR), languages=[code], fallback=True
     )

@@ -89,6 +89,20 @@ def _tui_forms_on_demand(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
         monkeypatch.setattr(ExperimentsScreen, "PREMOUNT_DELAY", None)
 
 
+@pytest.fixture(autouse=True)
+def _english_unless_asked(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Tests see English whatever the machine's locale (snapshots and assertions are in English);
+    a test that wants another language asks for it (`--lang`, `lang="es"` or its own env)."""
+    import tui.i18n
+
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    tui.i18n.set_language("en")
+    yield
+    tui.i18n.set_language("en")
+
+
 # ---------------------------------------------------------------------------------------------
 # TUI: run folders
 # ---------------------------------------------------------------------------------------------

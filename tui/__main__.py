@@ -1,4 +1,4 @@
-"""`cnnlab [PATH] [--runs-dir DIR] [--data SOURCE]` (also `python -m tui`): open the TUI.
+"""`cnnlab [PATH] [--runs-dir DIR] [--data SOURCE] [--lang LANG]` (also `python -m tui`): open the TUI.
 
 PATH, when given, is a run folder or an .onnx file to open in the model inspector.
 """
@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="data source for new experiments: cifar10, synthetic, folder:PATH, npz:PATH "
         "(default: cifar10 when Keras has it cached, else synthetic)",
     )
+    parser.add_argument(
+        "--lang",
+        default=None,
+        metavar="LANG",
+        help="language of the app and its reports: en, es (default: from LC_ALL/LANG, else en)",
+    )
     return parser
 
 
@@ -73,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from engine.errors import UsageError
+    from engine.i18n import resolve_language
     from engine.runs import default_runs_root
     from tui.app import CnnLabApp
     from tui.engine_client import EngineClient
@@ -85,6 +93,11 @@ def _run(args: argparse.Namespace) -> int:
     else:
         data, note = default_data_source()
     runs_root = args.runs_dir if args.runs_dir is not None else default_runs_root()
+    try:
+        lang = resolve_language(args.lang)
+    except UsageError as exc:
+        print(f"cnnlab: error: {exc}", file=sys.stderr)
+        return 2
     app = CnnLabApp(
         engine=EngineClient(),
         runs_root=runs_root,
@@ -92,6 +105,7 @@ def _run(args: argparse.Namespace) -> int:
         data_note=note,
         open_target=args.path,
         started=_STARTED,
+        lang=lang,
     )
     app.run()
     timing = os.environ.get("CNNLAB_TIMING")

@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 
+from tui import i18n
 from tui.messages import OpenInspector, RunsChanged
 from tui.screens.experiments import ExperimentsScreen
 
@@ -71,8 +72,12 @@ class CnnLabApp(App[None]):
         data_note: str = "",
         open_target: Path | None = None,
         started: float | None = None,
+        lang: str | None = None,
     ) -> None:
         super().__init__()
+        # The language of the app's own strings and numbers ("en", "es"): `--lang`, else the
+        # locale (LC_ALL/LC_MESSAGES/LANG), else English. An unknown one is a usage error.
+        self.lang = i18n.set_language(lang)
         self.engine = engine
         self.runs_root = Path(runs_root)
         self.data_source = data_source

@@ -6,7 +6,7 @@ TF or CUDA cannot take the UI down, the terminal's Ctrl-C does not reach the chi
 is a real SIGINT (the engine saves what it has and exits with 130). See docs/protocol.md.
 
 `EngineClient` is the service the App receives in `__init__`; tests pass a fake with the same
-methods (`start`, `data_summary`, `stop_all`).
+methods (`start`, `data_summary`, `report`, `stop_all`).
 """
 
 from __future__ import annotations
@@ -301,19 +301,9 @@ class EngineClient:
         self.jobs = [j for j in self.jobs if j.returncode is None] + [job]
         return job
 
-    async def data_summary(self, source: str, samples: int, samples_file: Path) -> dict[str, Any]:
-        """`engine data SOURCE --json --samples N --samples-file PATH`: counts, and samples in PATH."""
-        argv = self.command(
-            [
-                "data",
-                source,
-                "--json",
-                "--samples",
-                str(samples),
-                "--samples-file",
-                str(samples_file),
-            ]
-        )
+    async def _run_command(self, args: list[str]) -> tuple[str, list[str]]:
+        """Run one short engine command to its end: (stdout, stderr lines); raise on failure."""
+        argv = self.command(args)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -338,13 +328,45 @@ class EngineClient:
         tail = [line for line in err.decode("utf-8", "replace").splitlines() if line.strip()]
         if proc.returncode != 0:
             raise EngineCommandError(error_line(tail, proc.returncode), tail[-STDERR_TAIL:])
+        return out.decode("utf-8", "replace"), tail
+
+    async def data_summary(self, source: str, samples: int, samples_file: Path) -> dict[str, Any]:
+        """`engine data SOURCE --json --samples N --samples-file PATH`: counts, and samples in PATH."""
+        out, tail = await self._run_command(
+            [
+                "data",
+                source,
+                "--json",
+                "--samples",
+                str(samples),
+                "--samples-file",
+                str(samples_file),
+            ]
+        )
         try:
-            result: dict[str, Any] = json.loads(out.decode("utf-8", "replace"))
+            result: dict[str, Any] = json.loads(out)
         except json.JSONDecodeError:
             raise EngineCommandError(
                 "engine data printed something that is not JSON", tail
             ) from None
         return result
+
+    async def report(
+        self, runs: Sequence[str], output: Path, runs_dir: Path, lang: str | None = None
+    ) -> Path:
+        """`engine report RUN... -o DIR --runs-dir ROOT [--lang L]`: the report's file (or folder).
+
+        The report draws with matplotlib and may read model files: a child process, like every
+        engine command, so the TUI never loads either.
+        """
+        args = ["report", *runs, "-o", str(output), "--runs-dir", str(runs_dir)]
+        if lang:
+            args += ["--lang", lang]
+        _, tail = await self._run_command(args)
+        for line in reversed(tail):
+            if "report written to " in line:
+                return Path(line.split("report written to ", 1)[1].strip())
+        return output
 
     async def stop_all(self, timeout: float | None = None) -> None:
         """Stop every engine process still running (the app calls this when it quits)."""

@@ -110,3 +110,80 @@ def make_predict_callback(
             )
 
     return PredictProgress()
+
+
+# Per-batch TensorBoard points are written every this many training steps: a point costs an
+# eager op and a file append, so not every step, and on Keras' callback thread (async_safe).
+TENSORBOARD_BATCH_EVERY = 20
+
+
+def make_tensorboard_callback(
+    run: Run, *, phase: str, steps: int, epoch_offset: int, steps_per_call: int = 1
+) -> Any:
+    """A Keras callback writing TensorBoard event files into `<run>/tensorboard/<phase>/`.
+
+    The layout is Keras' own TensorBoard callback's (`train/` and `validation/` writers, tags
+    `epoch_loss`, `epoch_accuracy`, `epoch_learning_rate`, `batch_loss`, `batch_accuracy`), so
+    `tensorboard --logdir runs` overlays train and validation curves as people expect. Epoch
+    steps count across phases (a fine-tuning phase continues the frozen one's x axis).
+    """
+    import keras
+    import tensorflow as tf
+
+    root = run.path / "tensorboard" / phase
+    every_calls = max(1, TENSORBOARD_BATCH_EVERY // max(1, steps_per_call))
+    # `tf.summary.scalar` lives in the tensorboard package (an optional extra here); this is what
+    # it writes, with TensorFlow's core op: a float32 tensor tagged for the scalars plugin.
+    scalar_metadata = tf.compat.v1.SummaryMetadata(
+        plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name="scalars")
+    )
+
+    def scalar(tag: str, value: float, step: int) -> None:
+        tf.summary.write(tag, tf.constant(value, tf.float32), step=step, metadata=scalar_metadata)
+
+    class TensorBoardScalars(keras.callbacks.Callback):
+        # Batch points are written on Keras' callback thread; the writer's file is locked inside
+        # TensorFlow and every point names its own step, so no sync per batch is needed.
+        async_safe = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.train = tf.summary.create_file_writer(str(root / "train"))
+            self.validation = tf.summary.create_file_writer(str(root / "validation"))
+            self.epoch = 0
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            if (batch + 1) % every_calls or not logs:
+                return
+            step = (epoch_offset + self.epoch) * steps + min((batch + 1) * steps_per_call, steps)
+            with self.train.as_default():
+                for name in ("loss", "accuracy"):
+                    if name in logs:
+                        scalar(f"batch_{name}", float(logs[name]), step)
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            logs = logs or {}
+            step = epoch_offset + epoch + 1
+            with self.train.as_default():
+                for name in ("loss", "accuracy"):
+                    if name in logs:
+                        scalar(f"epoch_{name}", float(logs[name]), step)
+                lr = getattr(self.model.optimizer, "learning_rate", None)
+                if lr is not None:
+                    value = float(keras.ops.convert_to_numpy(lr))
+                    scalar("epoch_learning_rate", value, step)
+            with self.validation.as_default():
+                for name in ("loss", "accuracy"):
+                    if f"val_{name}" in logs:
+                        scalar(f"epoch_{name}", float(logs[f"val_{name}"]), step)
+            self.train.flush()
+            self.validation.flush()
+
+        def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+            self.train.close()
+            self.validation.close()
+
+    return TensorBoardScalars()

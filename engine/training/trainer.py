@@ -13,7 +13,11 @@ from engine.config import ExperimentConfig
 from engine.events import Reporter
 from engine.optimizers import build_optimizer
 from engine.runs import Run
-from engine.training.callbacks import make_predict_callback, make_progress_callback
+from engine.training.callbacks import (
+    make_predict_callback,
+    make_progress_callback,
+    make_tensorboard_callback,
+)
 
 # Head training on cached features runs this many batches per call into TensorFlow: the
 # batches and the maths are the same as steps_per_execution=1, without ~1 ms of Python per step.
@@ -109,6 +113,16 @@ class Trainer:
                 steps_per_call=steps_per_execution,
             )
         ]
+        if cfg.tensorboard:
+            callbacks.append(
+                make_tensorboard_callback(
+                    self.run,
+                    phase=phase,
+                    steps=steps,
+                    epoch_offset=offset,
+                    steps_per_call=steps_per_execution,
+                )
+            )
         stopper = None
         if cfg.early_stopping:
             stopper = keras.callbacks.EarlyStopping(

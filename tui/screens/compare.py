@@ -19,12 +19,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Select, Static
+from textual.widgets import Select, Static
 from textual.worker import Worker, WorkerState
 
 from engine.records import CompareRow, RunRecord
 from engine.runs import Run, RunStore, transfer_ranking
+from tui.i18n import _
 from tui.widgets.charts import PALETTE, Bar, BarChart
+from tui.widgets.footer import Footer
 from tui.widgets.nav import NavBar
 from tui.widgets.run_info import RANDOM_MARK, created_label, pct
 
@@ -172,7 +174,10 @@ class CompareScreen(Screen[None]):
     """The assignment's comparison figures, built from the runs on disk."""
 
     AUTO_FOCUS = "#compare-scroll"
-    BINDINGS = [Binding("r", "reload", "Reload")]
+    BINDINGS = [
+        Binding("r", "reload", "Reload"),
+        Binding("w", "write_tables", "Write tables"),
+    ]
 
     class Gathered(Message):
         def __init__(self, data: CompareData) -> None:
@@ -188,7 +193,7 @@ class CompareScreen(Screen[None]):
         yield NavBar("compare")
         with VerticalScroll(id="compare-scroll"):
             yield Static(
-                Text("Nine backbones: ranking by test accuracy", style="bold"),
+                Text(_("Nine backbones: ranking by test accuracy"), style="bold"),
                 classes="section-title",
             )
             yield Select[str](
@@ -200,18 +205,18 @@ class CompareScreen(Screen[None]):
             )
             with Horizontal(classes="detail-row", id="ranking-row"):
                 with Vertical(classes="detail-box", id="ranking-box") as box:
-                    box.border_title = "ranking (efficiency = test accuracy / M params)"
+                    box.border_title = _("ranking (efficiency = test accuracy / M params)")
                     yield Static("", id="ranking-table")
                 with Vertical(classes="detail-box", id="ranking-bars-box") as box:
-                    box.border_title = "test accuracy"
+                    box.border_title = _("test accuracy")
                     yield BarChart(
                         [],
                         max_value=1.0,
-                        value_format=lambda v: f"{v * 100:.1f} %",
+                        value_format=lambda v: pct(v, 1),
                         id="ranking-bars",
                     )
             yield Static(
-                Text("Preprocessing: x/255 for every model vs each model's own", style="bold"),
+                Text(_("Preprocessing: x/255 for every model vs each model's own"), style="bold"),
                 classes="section-title",
             )
             yield Select[str](
@@ -219,12 +224,12 @@ class CompareScreen(Screen[None]):
             )
             with Horizontal(classes="detail-row", id="prep-row"):
                 with Vertical(classes="detail-box", id="prep-box") as box:
-                    box.border_title = "before / after"
+                    box.border_title = _("before / after")
                     yield Static("", id="prep-table")
                 with Vertical(classes="detail-box", id="prep-bars-box") as box:
-                    box.border_title = "test accuracy"
+                    box.border_title = _("test accuracy")
                     yield BarChart(
-                        [], max_value=1.0, value_format=lambda v: f"{v * 100:.1f} %", id="prep-bars"
+                        [], max_value=1.0, value_format=lambda v: pct(v, 1), id="prep-bars"
                     )
         yield Footer()
 
@@ -330,6 +335,62 @@ class CompareScreen(Screen[None]):
             return
         table.update(with_legend(preprocessing_table(record), record.random_init))
         bars.bars = preprocessing_bars(record)
+
+    def action_write_tables(self) -> None:
+        """The ranking and the before/after table shown, as Markdown + CSV in a new reports folder."""
+        ranking = self.query_one("#ranking-source", Select).value
+        prep = self.query_one("#prep-source", Select).value
+        compare_run = ranking if isinstance(ranking, str) and ranking != TRANSFER_SOURCE else None
+        transfer = self.gathered.transfer_rows if ranking == TRANSFER_SOURCE else []
+        prep_run = prep if isinstance(prep, str) else None
+        if compare_run is None and not transfer and prep_run is None:
+            self.notify(
+                _("No table to write yet: run the compare or preprocessing experiment first."),
+                severity="warning",
+            )
+            return
+        from tui.reports import new_report_folder
+
+        output = new_report_folder(Path(self.app.runs_root), "compare")  # type: ignore[attr-defined]
+        self.write_tables(compare_run, transfer, prep_run, output)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="compare-write",
+        exit_on_error=False,
+        description="write the comparison tables",
+    )
+    def write_tables(
+        self,
+        compare_run: str | None,
+        transfer: list[CompareRow],
+        prep_run: str | None,
+        output: Path,
+    ) -> None:
+        # engine.report's own table code, so the files read as in `engine report`; no TF, no
+        # matplotlib is loaded for tables.
+        from engine.report.assemble import collect_report
+        from engine.report.compare_tables import compare_tables, write_tables
+        from tui.i18n import current
+
+        app: Any = self.app
+        lang = current()
+        selection = [i for i in (compare_run, prep_run) if i] + [r.run_id for r in transfer]
+        root = Path(app.runs_root)
+        selection = [i for i in selection if (root / i / "run.json").exists()]
+        data = collect_report(root, selection)
+        tables = compare_tables(
+            data,
+            lang,
+            compare_run=compare_run,
+            transfer_rows=[r.to_json() for r in transfer],
+            preprocessing_run=prep_run,
+        )
+        files = write_tables(tables, output)
+        names = ", ".join(f.name for f in files)
+        message = _("Tables written to {path} ({files})").format(path=output, files=names)
+        app.call_from_thread(self.notify, message, title=_("Compare"), timeout=15)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker that failed says so (workers never take the app down: exit_on_error=False)."""

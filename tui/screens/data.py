@@ -20,10 +20,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from tui.engine_client import EngineCommandError
+from tui.i18n import _
+from tui.widgets.footer import Footer
 from tui.widgets.nav import NavBar
 from tui.widgets.pixels import PixelImage
 
@@ -107,13 +109,13 @@ class DataScreen(Screen[None]):
         with VerticalScroll(id="data-scroll"):
             with Horizontal(classes="detail-row"):
                 with Vertical(classes="detail-box", id="counts-box") as box:
-                    box.border_title = "images per class"
+                    box.border_title = _("images per class")
                     yield Static(Text("press l to load", style="dim"), id="data-counts")
                 with Vertical(classes="detail-box", id="data-about-box") as box:
-                    box.border_title = "source"
+                    box.border_title = _("source")
                     yield Static("", id="data-about")
             with Vertical(classes="detail-box", id="samples-box") as box:
-                box.border_title = "test images per class (z: zoom, +/-: more/fewer)"
+                box.border_title = _("test images per class (z: zoom, +/-: more/fewer)")
                 yield Vertical(id="samples-grid")
         yield Footer()
 

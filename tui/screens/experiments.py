@@ -21,7 +21,6 @@ from textual.screen import Screen
 from textual.widgets import (
     Button,
     ContentSwitcher,
-    Footer,
     OptionList,
     Static,
     TabbedContent,
@@ -41,7 +40,9 @@ from tui.engine_client import (
     describe_exit,
     error_line,
 )
+from tui.i18n import _
 from tui.messages import BatchProgress, EngineEvent, JobEnded, JobStarted, RunsChanged
+from tui.widgets.footer import Footer
 from tui.widgets.nav import NavBar
 
 if TYPE_CHECKING:  # imported where used: the monitor and the forms mount after the first frame
@@ -101,12 +102,12 @@ class ExperimentsScreen(Screen[None]):
         yield NavBar("experiments")
         with Horizontal(id="exp-body"):
             with Vertical(id="exp-side"):
-                yield Static("Experiments", classes="section-title")
+                yield Static(_("Experiments"), classes="section-title")
                 yield OptionList(
                     *experiment_options(narrow=False),
                     id="experiment-list",
                 )
-                yield Static("Queue", classes="section-title")
+                yield Static(_("Queue"), classes="section-title")
                 yield OptionList(id="queue-list")
             with TabbedContent(id="exp-tabs", initial="tab-settings"):
                 with TabPane("Settings", id="tab-settings"):

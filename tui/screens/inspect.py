@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, OptionList, Static, TabbedContent, TabPane
+from textual.widgets import Input, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
@@ -30,6 +30,7 @@ from tui.screens.inspect_target import (
     load_samples,
     read_target,
 )
+from tui.widgets.footer import Footer
 from tui.widgets.inspect import ActivationsPane, FiltersPane, PreprocessingPane
 from tui.widgets.layer_table import ArithmeticView, FreezeMap, LayerTable
 from tui.widgets.lessons import LessonsView

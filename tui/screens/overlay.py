@@ -10,10 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from engine.runs import Run
+from tui.i18n import _
 from tui.widgets.charts import PALETTE, Bar, BarChart, LineChart, Series
+from tui.widgets.footer import Footer
 from tui.widgets.nav import NavBar
 from tui.widgets.run_info import RANDOM_SHORT, pct, run_title
 
@@ -59,7 +61,7 @@ class OverlayScreen(Screen[None]):
                 id="overlay-title",
             )
             with Vertical(classes="detail-box", id="overlay-legend") as box:
-                box.border_title = "runs"
+                box.border_title = _("runs")
                 legend = Text()
                 for i, (row, s) in enumerate(zip(self.rows, acc, strict=True)):
                     if i:
@@ -76,15 +78,15 @@ class OverlayScreen(Screen[None]):
                     x_label="epoch",
                     id="overlay-acc",
                 )
-                acc_chart.border_title = "validation accuracy"
+                acc_chart.border_title = _("validation accuracy")
                 yield acc_chart
                 loss_chart = LineChart(
                     loss, x_range=(1, max(x_max, 2)), x_label="epoch", id="overlay-loss"
                 )
-                loss_chart.border_title = "validation loss"
+                loss_chart.border_title = _("validation loss")
                 yield loss_chart
             with Vertical(classes="detail-box", id="overlay-bars") as box:
-                box.border_title = "final test accuracy"
+                box.border_title = _("final test accuracy")
                 bars = [
                     Bar(
                         run_title(row.info),

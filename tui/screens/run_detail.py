@@ -11,13 +11,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from engine.errors import RunError
 from engine.records import Metrics, RunRecord
 from engine.runs import Run, RunStore
+from tui.i18n import _
 from tui.messages import OpenInspector
 from tui.widgets.charts import PALETTE, Bar, BarChart, LineChart, heatmap_table, history_series
+from tui.widgets.footer import Footer
 from tui.widgets.nav import NavBar
 from tui.widgets.run_info import (
     RANDOM_MARK,
@@ -98,6 +100,7 @@ class RunDetailScreen(Screen[None]):
     BINDINGS = [
         Binding("escape,q", "back", "Back"),
         Binding("i", "inspect", "Inspect"),
+        Binding("w", "report", "Write report"),
     ]
 
     def __init__(self, row: Run) -> None:
@@ -126,10 +129,10 @@ class RunDetailScreen(Screen[None]):
             with Horizontal(classes="detail-row"):
                 if not is_parent:
                     with Vertical(classes="detail-box", id="box-metrics") as box:
-                        box.border_title = "accuracy"
+                        box.border_title = _("accuracy")
                         yield Static(metrics_table(r))
                 with Vertical(classes="detail-box", id="box-model") as box:
-                    box.border_title = "model & data"
+                    box.border_title = _("model & data")
                     yield Static(model_lines(r))
             history = r.history
             if history:
@@ -143,43 +146,45 @@ class RunDetailScreen(Screen[None]):
                         x_label="epoch",
                         id="detail-acc",
                     )
-                    acc.border_title = "accuracy per epoch"
+                    acc.border_title = _("accuracy per epoch")
                     yield acc
                     loss = LineChart(data.loss, x_range=x_range, x_label="epoch", id="detail-loss")
-                    loss.border_title = "loss per epoch"
+                    loss.border_title = _("loss per epoch")
                     yield loss
             table = children_table(r)
             if table is not None:
                 with Vertical(classes="detail-box", id="box-children") as box:
-                    box.border_title = "results" + (" (⚠ = random init)" if r.random_init else "")
+                    box.border_title = _("results") + (
+                        " (⚠ = random init)" if r.random_init else ""
+                    )
                     yield Static(table)
             if r.children:
                 with Vertical(classes="detail-box", id="box-children-list") as box:
-                    box.border_title = "child runs (enter opens one)"
+                    box.border_title = _("child runs (enter opens one)")
                     child_table: DataTable[Any] = DataTable(id="children-table", cursor_type="row")
                     yield child_table
             per_class = m.per_class_accuracy or {}
             with Horizontal(classes="detail-row"):
                 if per_class:
                     with Vertical(classes="detail-box", id="box-per-class") as box:
-                        box.border_title = "per-class test accuracy"
+                        box.border_title = _("per-class test accuracy")
                         yield BarChart(
                             per_class_bars(per_class),
                             max_value=1.0,
-                            value_format=lambda v: f"{v * 100:.0f} %",
+                            value_format=lambda v: pct(v, 0),
                         )
                 with Vertical(classes="detail-column"):
                     if not is_parent:
                         with Vertical(classes="detail-box", id="box-params") as box:
-                            box.border_title = "parameters"
+                            box.border_title = _("parameters")
                             yield Static(params_table(r))
                     with Vertical(classes="detail-box", id="box-timings") as box:
-                        box.border_title = "timings"
+                        box.border_title = _("timings")
                         yield Static(timings_table(r))
             onnx = onnx_tables(r)
             if onnx is not None:
                 with Vertical(classes="detail-box", id="box-onnx") as box:
-                    box.border_title = "ONNX (engine export / engine eval)"
+                    box.border_title = _("ONNX (engine export / engine eval)")
                     yield Static(onnx)
             matrix = m.confusion_matrix or []
             if matrix:
@@ -269,6 +274,12 @@ class RunDetailScreen(Screen[None]):
         if not (self.row.path / "summary.json").is_file() and not list(
             self.row.path.glob("*.onnx")
         ):
-            self.notify("This run has no model to inspect.", severity="warning")
+            self.notify(_("This run has no model to inspect."), severity="warning")
             return
         self.post_message(OpenInspector(self.row.path))
+
+    def action_report(self) -> None:
+        """This run's report (a parent's includes its children), via `engine report`."""
+        from tui.reports import start_report
+
+        start_report(self, [str(self.row.path)])

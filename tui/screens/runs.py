@@ -16,12 +16,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.records import Metrics
 from engine.runs import Run, RunStore
+from tui.i18n import _
 from tui.messages import OpenInspector, RunsChanged
+from tui.widgets.footer import Footer
 from tui.widgets.nav import NavBar
 from tui.widgets.run_info import (
     RANDOM_MARK,
@@ -74,6 +76,7 @@ class RunsScreen(Screen[None]):
         Binding("o", "overlay", "Overlay curves"),
         Binding("d", "delete", "Delete"),
         Binding("i", "inspect", "Inspect"),
+        Binding("w", "report", "Write report"),
         Binding("slash", "focus_filter", "Filter"),
         Binding("r", "reload", "Reload"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -135,15 +138,15 @@ class RunsScreen(Screen[None]):
         t = self.table
         t.add_column(" ", key="mark", width=1)
         if not self._narrow:
-            t.add_column("created", key="created")
-        t.add_column("experiment", key="experiment")
-        t.add_column("model", key="model")
-        t.add_column("status", key="status")
-        t.add_column("test", key="test")
-        t.add_column("val", key="val")
-        t.add_column("gap", key="gap")
-        t.add_column("ep", key="epochs")
-        t.add_column("id", key="id")
+            t.add_column(_("created"), key="created")
+        t.add_column(_("experiment"), key="experiment")
+        t.add_column(_("model"), key="model")
+        t.add_column(_("status"), key="status")
+        t.add_column(_("test"), key="test")
+        t.add_column(_("val"), key="val")
+        t.add_column(_("gap"), key="gap")
+        t.add_column(_("ep"), key="epochs")
+        t.add_column(_("id"), key="id")
 
     def on_resize(self) -> None:
         narrow = self.app.has_class("-narrow")
@@ -173,7 +176,7 @@ class RunsScreen(Screen[None]):
         self.rows = []
         self.shown = []
         self.table.clear()
-        self.query_one("#runs-count", Static).update("reading runs…")
+        self.query_one("#runs-count", Static).update(_("reading runs…"))
         self.load_runs(self.runs_root, self._generation)
 
     @work(
@@ -254,10 +257,14 @@ class RunsScreen(Screen[None]):
 
     def _update_count(self) -> None:
         total, shown = len(self.rows), len(self.shown)
-        noun = "run" if total == 1 else "runs"
-        text = f"{shown} of {total} {noun}" if shown != total else f"{total} {noun}"
+        noun = _("run") if total == 1 else _("runs")
+        text = (
+            _("{shown} of {total} {noun}").format(shown=shown, total=total, noun=noun)
+            if shown != total
+            else f"{total} {noun}"
+        )
         if self.selected:
-            text += f" · {len(self.selected)} selected"
+            text += " · " + _("{count} selected").format(count=len(self.selected))
         if not self.loaded:
             text += " …"
         self.query_one("#runs-count", Static).update(text)
@@ -375,7 +382,7 @@ class RunsScreen(Screen[None]):
         rows = self.selected_rows()
         if len(rows) < 2:
             row = self.current_row()
-            hint = "Select two or more runs with space, then press o."
+            hint = _("Select two or more runs with space, then press o.")
             if len(rows) == 1 and row is not None and row.id not in self.selected:
                 rows = [*rows, row]
             else:
@@ -384,6 +391,18 @@ class RunsScreen(Screen[None]):
         from tui.screens.overlay import OverlayScreen
 
         self.app.push_screen(OverlayScreen(rows))
+
+    def action_report(self) -> None:
+        """The report of the selected runs (else the one under the cursor), via `engine report`."""
+        rows = self.selected_rows()
+        if not rows:
+            row = self.current_row()
+            rows = [row] if row is not None else []
+        if not rows:
+            return
+        from tui.reports import start_report
+
+        start_report(self, [str(row.path) for row in rows])
 
     def action_inspect(self) -> None:
         row = self.current_row()
@@ -394,8 +413,10 @@ class RunsScreen(Screen[None]):
             return
         if not (row.path / "summary.json").is_file() and not list(row.path.glob("*.onnx")):
             self.notify(
-                "This run has no model to inspect (no summary.json or .onnx): parent runs and runs that "
-                "stopped early have none.",
+                _(
+                    "This run has no model to inspect (no summary.json or .onnx): parent runs and "
+                    "runs that stopped early have none."
+                ),
                 severity="warning",
                 timeout=5,
             )
@@ -408,7 +429,7 @@ class RunsScreen(Screen[None]):
             return
         if row.status == "running":
             self.notify(
-                "That run is still training: cancel it first (Experiments, key x).",
+                _("That run is still training: cancel it first (Experiments, key x)."),
                 severity="warning",
             )
             return
@@ -432,7 +453,10 @@ class RunsScreen(Screen[None]):
         try:
             shutil.rmtree(row.path)
         except OSError as exc:
-            self.notify(f"Could not delete {row.path}: {exc}", severity="error")
+            self.notify(
+                _("Could not delete {path}: {reason}").format(path=row.path, reason=exc),
+                severity="error",
+            )
             return
         self.rows = [r for r in self.rows if r.id != row.id]
         self.selected.discard(row.id)
@@ -442,7 +466,7 @@ class RunsScreen(Screen[None]):
             self.table.remove_row(row.id)
         self._update_count()
         self._update_preview()
-        self.notify(f"Deleted {row.id}", timeout=3)
+        self.notify(_("Deleted {run}").format(run=row.id), timeout=3)
         self.app.post_message(RunsChanged(row.id))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

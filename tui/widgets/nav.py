@@ -7,13 +7,15 @@ from textual import events
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from tui.i18n import N_, _
+
 # (mode, key, label). "inspect" is part 2's screen, pushed rather than a mode.
 NAV_ENTRIES: tuple[tuple[str, str, str], ...] = (
-    ("experiments", "1", "Experiments"),
-    ("runs", "2", "Runs"),
-    ("compare", "3", "Compare"),
-    ("data", "4", "Data"),
-    ("inspect", "5", "Inspect"),
+    ("experiments", "1", N_("Experiments")),
+    ("runs", "2", N_("Runs")),
+    ("compare", "3", N_("Compare")),
+    ("data", "4", N_("Data")),
+    ("inspect", "5", N_("Inspect")),
 )
 
 
@@ -51,7 +53,8 @@ class NavBar(Widget):
         self._spans = []
         text.append(" cnnlab ", style="bold reverse")
         text.append(" ")
-        for mode, key, label in NAV_ENTRIES:
+        for mode, key, english in NAV_ENTRIES:
+            label = _(english)
             start = text.cell_len
             if mode == self.current:
                 text.append(f" {key} {label} ", style="bold reverse")

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from engine.records import Metrics, OnnxRecord, RunRecord
 from engine.runs import Run
+from tui.i18n import number
 
 RANDOM_MARK = "⚠ random init"
 RANDOM_SHORT = "⚠rand"
@@ -30,10 +31,10 @@ STATUS_STYLES = {
 
 
 def pct(value: Any, digits: int = 2) -> str:
-    """0.6937 → '69.37 %'; missing → '–'."""
+    """0.6937 → '69.37 %' ('69,37 %' in Spanish); missing → '–'."""
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         return "–"
-    return f"{value * 100:.{digits}f} %"
+    return f"{number(value * 100, digits)} %"
 
 
 def num(value: Any, digits: int = 3) -> str:

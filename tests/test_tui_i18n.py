@@ -1,0 +1,78 @@
+"""The TUI in Spanish: nav, section titles, footer keys, column headers, percentages, lessons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import FakeEngine, plain, settle
+from textual.widgets import DataTable, Static
+from textual.widgets._footer import FooterKey
+
+from tui.app import CnnLabApp
+from tui.screens.compare import CompareScreen
+from tui.screens.runs import RunsScreen
+from tui.widgets.nav import NavBar
+from tui.widgets.run_info import pct
+
+CNN = "20260101-100000-simple-cnn-aaaa"
+
+
+def footer_labels(app: CnnLabApp) -> list[str]:
+    return [key.description for key in app.screen.query(FooterKey)]
+
+
+async def test_spanish_nav_titles_footer_columns_and_decimal_comma(runs_root: Path) -> None:
+    app = CnnLabApp(engine=FakeEngine(), runs_root=runs_root, lang="es")
+    assert app.lang == "es"
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("2")
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        await settle(pilot, lambda: screen.loaded)
+        nav = str(screen.query_one(NavBar).render())
+        assert "1 Experimentos" in nav and "2 Ejecuciones" in nav and "3 Comparar" in nav
+        await settle(pilot, lambda: "Escribir informe" in footer_labels(app))
+        assert {"Seleccionar", "Superponer curvas", "Escribir informe"} <= set(footer_labels(app))
+        table = screen.query_one("#runs-table", DataTable)
+        headers = [str(c.label) for c in table.columns.values()]
+        assert "prueba" in headers and "experimento" in headers and "modelo" in headers
+        row = [r.id for r in screen.shown].index(CNN)
+        assert str(table.get_cell_at((row, table.get_column_index("test")))) == "69,4 %"
+        table.move_cursor(row=row)
+        await settle(pilot, lambda: "69,37 %" in plain(screen.query_one("#run-preview", Static)))
+        assert "69,37 %" in plain(screen.query_one("#run-preview", Static))
+        assert "6 ejecuciones" in plain(screen.query_one("#runs-count", Static))
+        await pilot.press("3")
+        compare = app.screen
+        assert isinstance(compare, CompareScreen)
+        await settle(pilot, lambda: bool(compare.gathered.compare_runs))
+        titles = [plain(w) for w in compare.query(".section-title")]
+        assert titles[0].startswith("Nueve backbones: clasificación por precisión en prueba")
+        assert "66,01 %" in plain(compare.query_one("#ranking-table", Static))
+
+
+async def test_english_stays_the_default(runs_root: Path) -> None:
+    app = CnnLabApp(engine=FakeEngine(), runs_root=runs_root)
+    assert app.lang == "en"
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("2")
+        await settle(pilot, lambda: "Write report" in footer_labels(app))
+        assert "2 Runs" in str(app.screen.query_one(NavBar).render())
+    assert pct(0.6937) == "69.37 %"
+
+
+def test_language_from_the_locale_and_unknown_ones_refused(
+    runs_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.errors import UsageError
+    from tui.__main__ import main
+
+    monkeypatch.setenv("LANG", "es_ES.UTF-8")
+    assert CnnLabApp(engine=FakeEngine(), runs_root=runs_root).lang == "es"
+    assert pct(0.6937) == "69,37 %"
+    with pytest.raises(UsageError, match="available: en, es"):
+        CnnLabApp(engine=FakeEngine(), runs_root=runs_root, lang="xx")
+    assert main(["--lang", "xx", "--runs-dir", str(runs_root)]) == 2
