@@ -377,7 +377,7 @@ class ExperimentsScreen(Screen[None]):
 
     def _refresh_queue(self) -> None:
         options: list[Option] = []
-        for i, (request, _) in enumerate(self.running.values()):
+        for i, (request, _job) in enumerate(self.running.values()):
             gpu = f"  GPU {request.gpu}" if request.gpu is not None else ""
             options.append(
                 Option(
