@@ -335,11 +335,6 @@ def _add_runs(sub: Any) -> None:
     add_runs_export(rs)
 
 
-def run_status(run: Any) -> str:
-    """run.json's status, or 'died' when it says running but its process is gone."""
-    return "died" if run.is_stale() else run.status
-
-
 def _pct(v: Any) -> str:
     return f"{v * 100:.2f} %" if isinstance(v, (int, float)) else "–"
 
@@ -366,7 +361,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
                     "id": r.id,
                     "experiment": r.record.get("experiment"),
                     "title": r.record.get("title"),
-                    "status": run_status(r),
+                    "status": r.status,
                     "parent": r.record.get("parent"),
                     "test_accuracy": m.get("test_accuracy"),
                     "val_accuracy": m.get("val_accuracy"),
@@ -411,7 +406,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     if action == "show":
         run = store.open(args.run)
-        record = {**run.record, "status": run_status(run)}
+        record = {**run.record, "status": run.status}
         if run.problem:
             info(f"warning: {run.problem}")
         if args.json:
