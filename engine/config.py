@@ -20,6 +20,7 @@ from engine.optimizers import OPTIMIZERS as OPTIMIZER_REGISTRY
 HEADS = tuple(HEAD_REGISTRY.names())
 OPTIMIZERS = tuple(OPTIMIZER_REGISTRY.names())
 MODELS = tuple(MODEL_REGISTRY.names())
+FEATURE_BACKENDS = ("auto", "keras", "onnxruntime")
 
 
 def _f(default: Any, help: str, **meta: Any) -> Any:
@@ -69,6 +70,11 @@ class ExperimentConfig:
     patience: int = _f(3, "EarlyStopping patience in epochs", min=1, max=100)
     mlp_units: list[int] = _f([512, 256], "hidden layer widths of the MLP (comma-separated)")
     feature_cache: bool = _f(True, "frozen base: extract features once and train the head on them")
+    feature_backend: str = _f(
+        "auto",
+        "feature extraction: auto (the faster here, measured), keras or onnxruntime",
+        choices=FEATURE_BACKENDS,
+    )
     finetune_layers: int = _f(
         10, "fine-tuning: unfreeze this many layers at the end of the backbone", min=1
     )

@@ -87,7 +87,15 @@ _COMMON = (
     "early_stopping",
     "patience",
 )
-_TRANSFER = ("backbone", "weights", "input_size", "preprocessing", "head", "feature_cache")
+_TRANSFER = (
+    "backbone",
+    "weights",
+    "input_size",
+    "preprocessing",
+    "head",
+    "feature_cache",
+    "feature_backend",
+)
 
 EXPERIMENTS.add(
     "simple-cnn",
@@ -147,7 +155,8 @@ EXPERIMENTS.add(
             "head": "gap-dense256-dense10",
             "backbones": list_backbones(),
         },
-        uses=_COMMON + ("backbones", "weights", "input_size", "head", "feature_cache"),
+        uses=_COMMON
+        + ("backbones", "weights", "input_size", "head", "feature_cache", "feature_backend"),
         runner=PARENT_RUNNER,
         children=compare_children,
         table=compare_table,
@@ -165,7 +174,8 @@ EXPERIMENTS.add(
             "head": "gap-dense256-dense10",
             "backbones": ["ResNet50", "VGG16", "EfficientNetB0", "MobileNetV2"],
         },
-        uses=_COMMON + ("backbones", "weights", "input_size", "head", "feature_cache"),
+        uses=_COMMON
+        + ("backbones", "weights", "input_size", "head", "feature_cache", "feature_backend"),
         runner=PARENT_RUNNER,
         children=preprocessing_children,
         table=preprocessing_table,

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.batching import BatchChoice, activation_bytes, calibrate_batch
 from engine.config import ExperimentConfig
 from engine.events import Reporter
 from engine.optimizers import build_optimizer
@@ -18,15 +19,19 @@ from engine.training.callbacks import make_predict_callback, make_progress_callb
 # Head training on cached features runs this many batches per call into TensorFlow: the
 # batches and the maths are the same as steps_per_execution=1, without ~1 ms of Python per step.
 HEAD_STEPS_PER_EXECUTION = 32
-# Inference passes (feature extraction, evaluation) use large batches: Keras' predict costs far
-# less per image at 1,024 than at 64 on the CPU (MobileNetV2 at 32×32: 2.3 s vs 5.3 s per 10,000
-# images here), and inference results do not depend on the batch size. Scaled down for upscaled
-# inputs so a batch of activations stays around the same size in memory.
-INFERENCE_PIXELS = 1024 * 32 * 32
 
 
-def inference_batch(image_size: int) -> int:
-    return max(16, INFERENCE_PIXELS // (image_size * image_size))
+def keras_inference_batch(model: Any, x: np.ndarray, n_images: int | None = None) -> BatchChoice:
+    """The batch size of Keras' predict for `model` on inputs like `x`, measured on this machine
+    (engine.batching): inference results do not depend on it, only the speed does."""
+    key = ("keras", model.name, model.count_params(), tuple(x.shape[1:]))
+    return calibrate_batch(
+        lambda chunk, batch: model.predict(chunk, batch_size=batch, verbose=0),
+        x,
+        key=key,
+        bytes_per_image=activation_bytes(model),
+        n_images=n_images,
+    )
 
 
 def _compile(model: Any, config: ExperimentConfig, lr: float, steps_per_execution: int = 1) -> None:
@@ -167,8 +172,12 @@ class Trainer:
         phase: str | None = None,
         offset: int = 0,
         total: int = 0,
+        batch: int | None = None,
     ) -> np.ndarray:
-        """Inference in large batches (see INFERENCE_PIXELS)."""
+        """Inference at `batch`, or at the batch size measured for this model (see
+        keras_inference_batch)."""
+        if batch is None:
+            batch = keras_inference_batch(model, x).batch
         callbacks = []
         if phase is not None:
             callbacks.append(
@@ -176,7 +185,7 @@ class Trainer:
             )
         out: np.ndarray = model.predict(
             x,
-            batch_size=inference_batch(self.config.input_size),
+            batch_size=batch,
             verbose=0,
             callbacks=callbacks,
         )

@@ -1,0 +1,182 @@
+"""Inference batch sizes measured at run time, within a memory bound.
+
+The best inference batch depends on the machine (cores, caches, GPU, other load), the model and
+the input size, so no constant carries over. `calibrate_batch` times a run function on doubling
+batch sizes taken from the real inputs, after one warm-up call per size, and keeps the fastest
+(images per second) whose activations fit the memory budget. Results are cached in-process per
+(model, input shape, backend) key, so the passes of one run measure once.
+
+No TensorFlow here: the caller passes the function that runs one batch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# Share of the memory available now that one inference batch may use for its activations.
+MEMORY_SHARE = 0.25
+# Calibration stops once it has spent this share of the estimated pass time: it pays for itself.
+TIME_SHARE = 0.1
+# A batch this much slower than the best so far ends the doubling: larger ones will not win.
+SLOWDOWN = 0.8
+FIRST_BATCH = 8
+
+_CHOICES: dict[Hashable, BatchChoice] = {}
+
+
+@dataclass(frozen=True)
+class BatchChoice:
+    """The batch size chosen for one model on one machine, and what was measured."""
+
+    batch: int
+    img_per_s: float
+    budget_bytes: int
+    bytes_per_image: int
+    tried: dict[int, float] = field(default_factory=dict)  # batch -> images per second
+
+    def describe(self) -> str:
+        tried = ", ".join(f"{b}: {r:,.0f}" for b, r in self.tried.items())
+        return (
+            f"batch {self.batch} ({self.img_per_s:,.0f} img/s; tried {tried} img/s; "
+            f"memory bound {self.budget_bytes // self.bytes_per_image:,} images)"
+        )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (MemAvailable, else free pages); None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def memory_budget() -> int:
+    """Bytes one inference batch may use: a share of what is available now."""
+    available = available_memory()
+    if available is None:
+        # Unknown memory (not Linux, no sysconf): assume a small machine.
+        available = 2**31
+    return int(available * MEMORY_SHARE)
+
+
+def candidate_batches(n_images: int, bytes_per_image: int, budget_bytes: int) -> list[int]:
+    """Doubling batch sizes from FIRST_BATCH that fit the budget and are not much larger than
+    the pass itself; at least one size (1 if even FIRST_BATCH images do not fit)."""
+    per_image = max(1, bytes_per_image)
+    limit = max(1, budget_bytes // per_image)
+    out: list[int] = []
+    b = FIRST_BATCH
+    while b <= limit:
+        out.append(b)
+        if b >= n_images:
+            break
+        b *= 2
+    if not out:
+        out = [max(1, min(limit, n_images, FIRST_BATCH))]
+    return out
+
+
+def calibrate_batch(
+    run_pass: Callable[[np.ndarray, int], Any],
+    x: np.ndarray,
+    *,
+    key: Hashable,
+    bytes_per_image: int,
+    n_images: int | None = None,
+    budget_bytes: int | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> BatchChoice:
+    """The fastest batch size for `run_pass(inputs, batch)` on inputs like `x` within the memory
+    budget.
+
+    `x` holds real inputs (repeated when a candidate needs more); `n_images` is the size of the
+    pass the batch is for (default len(x)). Each size is timed on one batch and on three after a
+    warm-up: the difference is the cost of two batches without the fixed cost of a call (Keras'
+    predict spends milliseconds per call setting up), which the real pass pays once. Cached per
+    `key` for this process.
+    """
+    cached = _CHOICES.get(key)
+    if cached is not None:
+        return cached
+    n = max(1, n_images if n_images is not None else len(x))
+    budget = memory_budget() if budget_bytes is None else budget_bytes
+    tried: dict[int, float] = {}
+    spent = 0.0
+    slower = 0
+    for b in candidate_batches(n, bytes_per_image, budget):
+        chunk = _take(x, 3 * b)
+        t0 = clock()
+        run_pass(chunk[:b], b)  # warm-up: a new shape may trace, allocate or pick kernels
+        t1 = clock()
+        run_pass(chunk[:b], b)
+        t2 = clock()
+        run_pass(chunk, b)
+        t3 = clock()
+        spent += t3 - t0
+        one, three = t2 - t1, t3 - t2
+        per_batch = (three - one) / 2 if three > one else three / 3
+        tried[b] = b / max(per_batch, 1e-9)
+        best = max(tried.values())
+        # Two sizes in a row clearly slower than the best: larger ones will not win (one alone
+        # may be a hiccup of a shared machine).
+        slower = slower + 1 if tried[b] < SLOWDOWN * best else 0
+        if slower >= 2 or spent > TIME_SHARE * n / best:
+            break
+    batch = max(tried, key=lambda b: tried[b])
+    choice = BatchChoice(batch, tried[batch], budget, max(1, bytes_per_image), tried)
+    _CHOICES[key] = choice
+    return choice
+
+
+def forget_choices() -> None:
+    """Drop the in-process cache (tests; a machine whose load changed)."""
+    _CHOICES.clear()
+
+
+def _take(x: np.ndarray, n: int) -> np.ndarray:
+    """The first `n` inputs of `x`, repeated when `x` has fewer."""
+    if len(x) >= n:
+        return x[:n]
+    return np.resize(x, (n, *x.shape[1:])).astype(x.dtype, copy=False)
+
+
+def activation_bytes(model: Any) -> int:
+    """Bytes per image of a Keras model's input plus every layer output (nested models included):
+    an upper bound of what one image costs during inference (float32)."""
+    total = 0
+
+    def size(shape: Any) -> int:
+        dims = [int(d) for d in tuple(shape)[1:] if d is not None]
+        return int(np.prod(dims)) if dims else 1
+
+    def walk(layer: Any) -> None:
+        nonlocal total
+        inner = getattr(layer, "layers", None)
+        if inner:
+            for sub in inner:
+                walk(sub)
+            return
+        try:
+            outputs = layer.output
+        except (AttributeError, ValueError):  # a layer used twice has no single output
+            return
+        for out in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+            total += size(out.shape) * 4
+
+    for inp in getattr(model, "inputs", []) or []:
+        total += size(inp.shape) * 4
+    walk(model)
+    return max(total, 4)
