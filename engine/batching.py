@@ -153,6 +153,57 @@ def _take(x: np.ndarray, n: int) -> np.ndarray:
     return np.resize(x, (n, *x.shape[1:])).astype(x.dtype, copy=False)
 
 
+def keras_inference_batch(model: Any, x: np.ndarray, n_images: int | None = None) -> BatchChoice:
+    """The batch size of Keras' predict for `model` on inputs like `x`, measured on this machine:
+    inference results do not depend on it, only the speed does."""
+    key = ("keras", model.name, model.count_params(), tuple(x.shape[1:]))
+    return calibrate_batch(
+        lambda chunk, batch: model.predict(chunk, batch_size=batch, verbose=0),
+        x,
+        key=key,
+        bytes_per_image=activation_bytes(model),
+        n_images=n_images,
+    )
+
+
+def onnx_inference_batch(
+    session: Any, x: np.ndarray, *, key: Hashable, bytes_per_image: int, n_images: int | None = None
+) -> BatchChoice:
+    """The batch size of an onnxruntime session on inputs like `x`, measured on this machine."""
+    name = session.get_inputs()[0].name
+
+    def run_pass(chunk: np.ndarray, batch: int) -> None:
+        for i in range(0, len(chunk), batch):
+            session.run(None, {name: chunk[i : i + batch]})
+
+    providers = tuple(session.get_providers())
+    return calibrate_batch(
+        run_pass,
+        x,
+        key=("onnxruntime", key, providers, tuple(x.shape[1:])),
+        bytes_per_image=bytes_per_image,
+        n_images=n_images,
+    )
+
+
+def onnx_activation_bytes(model: Any) -> int:
+    """Bytes per image of every tensor an ONNX graph (ModelProto) computes, from onnx shape
+    inference with the batch dimension at 1; unknown dimensions count as 1, so an unknown
+    shape costs little rather than blocking inference. 4 bytes per element."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # shape inference is best effort on foreign files
+        inferred = model
+    graph = inferred.graph
+    total = 0
+    for vi in [*graph.input, *graph.value_info, *graph.output]:
+        dims = vi.type.tensor_type.shape.dim
+        total += int(np.prod([d.dim_value or 1 for d in dims[1:]])) * 4 if dims else 4
+    return max(total, 4)
+
+
 def activation_bytes(model: Any) -> int:
     """Bytes per image of a Keras model's input plus every layer output (nested models included):
     an upper bound of what one image costs during inference (float32)."""

@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.batching import BatchChoice, activation_bytes, calibrate_batch
+from engine.batching import BatchChoice, activation_bytes, calibrate_batch, keras_inference_batch
 from engine.preprocessing import PreprocessSpec
 from engine.records import FeaturesInfo
 from engine.runs import atomic_path
 from engine.training import ort_features
-from engine.training.trainer import Cancelled, Trainer, keras_inference_batch
+from engine.training.trainer import Cancelled, Trainer
 
 # auto exports the backbone only when the Keras pass would take longer than this: a conversion
 # costs seconds, which a shorter pass cannot win back.

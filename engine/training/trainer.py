@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.batching import BatchChoice, activation_bytes, calibrate_batch
+from engine.batching import keras_inference_batch
 from engine.config import ExperimentConfig
 from engine.events import Reporter
 from engine.optimizers import build_optimizer
@@ -19,19 +19,6 @@ from engine.training.callbacks import make_predict_callback, make_progress_callb
 # Head training on cached features runs this many batches per call into TensorFlow: the
 # batches and the maths are the same as steps_per_execution=1, without ~1 ms of Python per step.
 HEAD_STEPS_PER_EXECUTION = 32
-
-
-def keras_inference_batch(model: Any, x: np.ndarray, n_images: int | None = None) -> BatchChoice:
-    """The batch size of Keras' predict for `model` on inputs like `x`, measured on this machine
-    (engine.batching): inference results do not depend on it, only the speed does."""
-    key = ("keras", model.name, model.count_params(), tuple(x.shape[1:]))
-    return calibrate_batch(
-        lambda chunk, batch: model.predict(chunk, batch_size=batch, verbose=0),
-        x,
-        key=key,
-        bytes_per_image=activation_bytes(model),
-        n_images=n_images,
-    )
 
 
 def _compile(model: Any, config: ExperimentConfig, lr: float, steps_per_execution: int = 1) -> None:
