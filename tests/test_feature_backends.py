@@ -42,6 +42,13 @@ def test_auto_never_prefers_onnxruntime_on_the_cpu_over_tensorflow_on_a_gpu() ->
     assert choice_without_probe(GPU, ORT_CUDA) is None
 
 
+def test_with_tensorflow_on_a_gpu_onnxruntime_here_offers_the_cpu_only() -> None:
+    # TensorFlow's CUDA libraries and onnxruntime's never share a process (DESIGN.md).
+    listed = ort_features.available_providers(gpu=True)
+    assert not set(ort_features.available_providers(gpu=False)) & set(ort_features.GPU_PROVIDERS)
+    assert set(ort_features.available_providers(gpu=False)) <= set(listed)
+
+
 def test_auto_without_onnxruntime_or_its_measurement_is_keras() -> None:
     assert choose_backend(CPU, [], {"onnxruntime": 1e9})[0] == "keras"
     assert choose_backend(CPU, ORT_CPU, {"keras": 10.0})[0] == "keras"
@@ -204,7 +211,7 @@ def test_auto_on_a_short_pass_keeps_keras_and_says_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CNNLAB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(ort_features, "available_providers", lambda: ORT_CPU)
+    monkeypatch.setattr(ort_features, "available_providers", lambda gpu=True: ORT_CPU)
     info, _, _ = _transfer(tmp_path, subset=100, feature_backend="auto", epochs=1)
     assert info.features is not None and info.features.requested == "auto"
     assert info.features.backend == "keras" and "exporting" in info.features.reason

@@ -113,7 +113,10 @@ def cached_features(
                 feats = (z["train"], z["val"], z["test"])
             rep.log(f"features of {transfer.spec.name} read from the cache ({path.name})", run.id)
             trainer.timings["features"] = 0.0
-            _record(trainer, FeaturesInfo(requested=requested, backend="cache", reason=path.name))
+            info = FeaturesInfo(
+                requested=requested, backend="cache", reason=f"read from the cache ({path.name})"
+            )
+            _record(trainer, info)
             return feats
         except (OSError, ValueError, KeyError):
             rep.log(
@@ -165,7 +168,11 @@ def _pick_backend(
     requested = trainer.config.feature_backend
     rep, run = trainer.rep, trainer.run
     info = FeaturesInfo(requested=requested, backend="keras", reason="")
-    providers = ort_features.available_providers()
+    devices = tf_devices()
+    # TensorFlow's CUDA libraries and onnxruntime's never share a process (DESIGN.md): with
+    # TensorFlow on a GPU, onnxruntime here may use the CPU only, and auto then keeps Keras.
+    gpu_free = not _has_gpu(devices)
+    providers = ort_features.available_providers(gpu=gpu_free)
 
     def keras_choice() -> BatchChoice:
         return keras_inference_batch(transfer.features, sample, n_images=n_total)
@@ -174,7 +181,7 @@ def _pick_backend(
         info.reason = "asked for (feature_backend keras)"
         return None, keras_choice(), info
     if requested == "auto":
-        fixed = choice_without_probe(tf_devices(), providers)
+        fixed = choice_without_probe(devices, providers)
         if fixed is not None:
             info.reason = fixed[1]
             return None, keras_choice(), info
@@ -187,7 +194,7 @@ def _pick_backend(
             )
             info.probe_img_s = {"keras": round(kc.img_per_s, 1)}
             return None, kc, info
-    ort, note = _open_checked(trainer, transfer, sample, onnx_path, info)
+    ort, note = _open_checked(trainer, transfer, sample, onnx_path, info, gpu=gpu_free)
     if ort is None:
         info.reason = "onnxruntime could not be used"
         info.warning = note
@@ -213,17 +220,23 @@ def _pick_backend(
     probe = {"keras": round(kc.img_per_s, 1), "onnxruntime": round(oc.img_per_s, 1)}
     info.probe_img_s = probe
     # The providers the session runs on: a listed CUDA provider may have fallen back to the CPU.
-    info.backend, info.reason = choose_backend(tf_devices(), ort.providers, probe)
+    info.backend, info.reason = choose_backend(devices, ort.providers, probe)
     return (ort, oc, info) if info.backend == "onnxruntime" else (None, kc, info)
 
 
 def _open_checked(
-    trainer: Trainer, transfer: Any, sample: np.ndarray, onnx_path: Path, info: FeaturesInfo
+    trainer: Trainer,
+    transfer: Any,
+    sample: np.ndarray,
+    onnx_path: Path,
+    info: FeaturesInfo,
+    *,
+    gpu: bool,
 ) -> tuple[ort_features.OrtFeatures | None, str]:
     """The onnxruntime extractor when it converts, loads and matches Keras; else (None, why)."""
     rep, run = trainer.rep, trainer.run
     try:
-        ort = ort_features.open_features(transfer.features, onnx_path)
+        ort = ort_features.open_features(transfer.features, onnx_path, gpu=gpu)
     except ort_features.OrtFeaturesError as exc:
         return None, str(exc)
     except Exception as exc:  # e.g. the cache folder is not writable: Keras still works

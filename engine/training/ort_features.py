@@ -60,24 +60,26 @@ class OrtFeatures:
         return np.concatenate([self(x[i : i + batch]) for i in range(0, len(x), batch)])
 
 
-def available_providers() -> list[str]:
-    """onnxruntime's execution providers on this machine ([] when onnxruntime is missing)."""
+def available_providers(*, gpu: bool = True) -> list[str]:
+    """onnxruntime's execution providers on this machine ([] when onnxruntime is missing);
+    without `gpu`, the CPU's only."""
     try:
         import onnxruntime as ort
     except ImportError:
         return []
-    return list(ort.get_available_providers())
+    return [p for p in ort.get_available_providers() if gpu or p not in GPU_PROVIDERS]
 
 
-def open_features(features_model: Any, path: Path) -> OrtFeatures:
+def open_features(features_model: Any, path: Path, *, gpu: bool = True) -> OrtFeatures:
     """A session for `features_model`, from the cached .onnx at `path` when it is intact, else
-    converted now and cached there. Raises OrtFeaturesError with the reason it cannot."""
+    converted now and cached there; on the CPU only unless `gpu`. Raises OrtFeaturesError with
+    the reason it cannot."""
     notes: list[str] = []
     if path.is_file() or _sidecar(path).is_file():
         problem = _cache_problem(path)
         if problem is None:
             try:
-                session, providers = _session(path)
+                session, providers = _session(path, gpu)
                 return OrtFeatures(session, path, providers, exported=False)
             except Exception as exc:  # onnxruntime raises its own types for a bad file
                 problem = f"not loadable by onnxruntime ({_first_line(exc)})"
@@ -93,7 +95,7 @@ def open_features(features_model: Any, path: Path) -> OrtFeatures:
     write_json_atomic(_sidecar(path), {"size": len(data), "blake2b": _digest(data)})
     export_time = time.perf_counter() - t0
     try:
-        session, providers = _session(path)
+        session, providers = _session(path, gpu)
     except Exception as exc:
         raise OrtFeaturesError(f"onnxruntime cannot load the converted backbone: {exc}") from None
     return OrtFeatures(
@@ -157,12 +159,12 @@ def _convert(features_model: Any) -> bytes:
     return data
 
 
-def _session(path: Path) -> tuple[Any, list[str]]:
+def _session(path: Path, gpu: bool) -> tuple[Any, list[str]]:
     try:
         import onnxruntime as ort
     except ImportError as exc:
         raise OrtFeaturesError(f"onnxruntime is not installed ({exc})") from None
-    available = set(ort.get_available_providers())
+    available = set(available_providers(gpu=gpu))
     providers = [p for p in FEATURE_PROVIDERS if p in available] or ["CPUExecutionProvider"]
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
