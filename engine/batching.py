@@ -26,6 +26,9 @@ TIME_SHARE = 0.1
 # A batch this much slower than the best so far ends the doubling: larger ones will not win.
 SLOWDOWN = 0.8
 FIRST_BATCH = 8
+# Images every size is timed on (sizes above it: one batch), so each pays a call's fixed cost
+# over the same work.
+FAIR_IMAGES = 256
 
 _CHOICES: dict[Hashable, BatchChoice] = {}
 
@@ -103,11 +106,10 @@ def calibrate_batch(
     budget.
 
     `x` holds real inputs (repeated when a candidate needs more); `n_images` is the size of the
-    pass the batch is for (default len(x)). Each size is timed on one batch and on three after a
-    warm-up (the faster of two tries each): the difference is the cost of two batches without
-    the fixed cost of a call (Keras' predict spends milliseconds per call setting up), which the
-    real pass pays once. Cached per
-    `key` for this process.
+    pass the batch is for (default len(x)). Each size is warmed up on one batch, then timed
+    (the faster of two tries) on the same number of images, at least `FAIR_IMAGES`: every size
+    then pays the fixed cost of a call (Keras' predict spends milliseconds setting up) once over
+    the same work, so sizes compare on their cost per image. Cached per `key` for this process.
     """
     cached = _CHOICES.get(key)
     if cached is not None:
@@ -117,18 +119,16 @@ def calibrate_batch(
     tried: dict[int, float] = {}
     spent = 0.0
     slower = 0
+    work = min(n, FAIR_IMAGES)
     for b in candidate_batches(n, bytes_per_image, budget):
-        chunk = _take(x, 3 * b)
+        images = max(b, work)
+        chunk = _take(x, images)
         t0 = clock()
         run_pass(chunk[:b], b)  # warm-up: a new shape may trace, allocate or pick kernels
-        # The fastest of two tries of each: a shared machine only ever adds time.
-        one, three = (
-            min(_timed(run_pass, chunk[:b], b, clock) for _ in range(2)),
-            min(_timed(run_pass, chunk, b, clock) for _ in range(2)),
-        )
+        # The faster of two tries: a shared machine only ever adds time.
+        seconds = min(_timed(run_pass, chunk, b, clock) for _ in range(2))
         spent += clock() - t0
-        per_batch = (three - one) / 2 if three > one else three / 3
-        tried[b] = b / max(per_batch, 1e-9)
+        tried[b] = images / max(seconds, 1e-9)
         best = max(tried.values())
         # Two sizes in a row clearly slower than the best: larger ones will not win (one alone
         # may be a hiccup of a shared machine).
