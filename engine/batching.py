@@ -23,8 +23,12 @@ import numpy as np
 MEMORY_SHARE = 0.25
 # Calibration stops once it has spent this share of the estimated pass time: it pays for itself.
 TIME_SHARE = 0.1
-# A batch this much slower than the best so far ends the doubling: larger ones will not win.
+# A size below this share of the best rate counts as slower; SLOWER_IN_A_ROW of them end the
+# doubling.
 SLOWDOWN = 0.8
+SLOWER_IN_A_ROW = 3
+# Sizes within this share of the best rate count as ties (measurement noise).
+TIE = 0.9
 FIRST_BATCH = 8
 # Images every size is timed on (sizes above it: one batch), so each pays a call's fixed cost
 # over the same work.
@@ -120,22 +124,31 @@ def calibrate_batch(
     spent = 0.0
     slower = 0
     work = min(n, FAIR_IMAGES)
-    for b in candidate_batches(n, bytes_per_image, budget):
+
+    def measure(b: int) -> float:
         images = max(b, work)
         chunk = _take(x, images)
-        t0 = clock()
-        run_pass(chunk[:b], b)  # warm-up: a new shape may trace, allocate or pick kernels
         # The faster of two tries: a shared machine only ever adds time.
-        seconds = min(_timed(run_pass, chunk, b, clock) for _ in range(2))
+        return images / max(min(_timed(run_pass, chunk, b, clock) for _ in range(2)), 1e-9)
+
+    for b in candidate_batches(n, bytes_per_image, budget):
+        t0 = clock()
+        run_pass(_take(x, b), b)  # warm-up: a new shape may trace, allocate or pick kernels
+        tried[b] = measure(b)
         spent += clock() - t0
-        tried[b] = images / max(seconds, 1e-9)
         best = max(tried.values())
-        # Two sizes in a row clearly slower than the best: larger ones will not win (one alone
-        # may be a hiccup of a shared machine).
+        # Sizes clearly slower than the best, several in a row: larger ones will not win (one
+        # or two may be a busy moment of a shared machine).
         slower = slower + 1 if tried[b] < SLOWDOWN * best else 0
-        if slower >= 2 or spent > TIME_SHARE * n / best:
+        if slower >= SLOWER_IN_A_ROW or spent > TIME_SHARE * n / best:
             break
-    batch = max(tried, key=lambda b: tried[b])
+    # The load of a shared machine changes while sizes are timed one after another: the two
+    # runners-up are timed again and keep their better figure.
+    for b in sorted(tried, key=lambda b: tried[b], reverse=True)[1:3]:
+        tried[b] = max(tried[b], measure(b))
+    best = max(tried.values())
+    # Near-ties go to the larger batch: it pays the fixed cost per batch fewer times.
+    batch = max(b for b, rate in tried.items() if rate >= TIE * best)
     choice = BatchChoice(batch, tried[batch], budget, max(1, bytes_per_image), tried)
     _CHOICES[key] = choice
     return choice
