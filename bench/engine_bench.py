@@ -181,7 +181,8 @@ class TransferBench:
                 )
             say(
                 f"extraction, engine {backend}: {rate:,.0f} img/s ({t['features']:.1f} s for "
-                f"{n} images; used {feats.get('backend')}, batch {feats.get('batch')}{extra}"
+                f"{n} images; used {feats.get('backend')}, batch {feats.get('batch')} of "
+                f"{feats.get('batches_tried')} img/s{extra}"
                 f"{'; WARNING ' + feats['warning'] if feats.get('warning') else ''})"
             )
             say(

@@ -233,6 +233,7 @@ class FeaturesInfo(Record):
     reason: str
     probe_img_s: dict[str, float] | None = optional()  # measured images/s per backend
     batch: int | None = optional()  # the measured inference batch size
+    batches_tried: dict[str, float] | None = optional()  # batch size -> img/s measured
     parity_max_abs: float | None = optional()  # max |Δ| of pooled features, onnxruntime vs Keras
     providers: list[str] | None = optional()  # onnxruntime's providers, when it ran
     onnx_cache: str | None = optional()  # the cached .onnx of the backbone

@@ -130,6 +130,7 @@ def cached_features(
     extract, choice, info = _pick_backend(trainer, transfer, sample, n_total, onnx_path)
     batch = choice.batch
     info.batch = batch
+    info.batches_tried = {str(b): round(rate, 1) for b, rate in choice.tried.items()}
     rep.log(f"features: {info.backend} ({info.reason}); {choice.describe()}", run.id)
     total_steps = sum(-(-len(a) // batch) for a in (d.x_train, d.x_val, d.x_test))
     rep("phase_started", run.id, phase="features", epochs=1, steps=total_steps)
