@@ -21,6 +21,7 @@ from engine.optimizers import OPTIMIZERS as OPTIMIZER_REGISTRY
 HEADS = tuple(HEAD_REGISTRY.names())
 OPTIMIZERS = tuple(OPTIMIZER_REGISTRY.names())
 MODELS = tuple(MODEL_REGISTRY.names())
+FEATURE_BACKENDS = ("auto", "keras", "onnxruntime")
 
 
 def _f(default: Any, help: str, **meta: Any) -> Any:
@@ -87,6 +88,11 @@ class ExperimentConfig:
         [512, 256], "hidden layer widths of the MLP (comma-separated)", min=1, max=65_536
     )
     feature_cache: bool = _f(True, "frozen base: extract features once and train the head on them")
+    feature_backend: str = _f(
+        "auto",
+        "feature extraction: auto (the faster here, measured), keras or onnxruntime",
+        choices=FEATURE_BACKENDS,
+    )
     finetune_layers: int = _f(
         10, "fine-tuning: unfreeze this many layers at the end of the backbone", min=1, max=10_000
     )

@@ -89,7 +89,15 @@ _COMMON = (
 )
 # How a parent spreads its children (engine.scale); `strategy` applies to every experiment.
 _SCALE = ("parallel", "executor", "address")
-_TRANSFER = ("backbone", "weights", "input_size", "preprocessing", "head", "feature_cache")
+_TRANSFER = (
+    "backbone",
+    "weights",
+    "input_size",
+    "preprocessing",
+    "head",
+    "feature_cache",
+    "feature_backend",
+)
 
 EXPERIMENTS.add(
     "simple-cnn",
@@ -149,7 +157,9 @@ EXPERIMENTS.add(
             "head": "gap-dense256-dense10",
             "backbones": list_backbones(),
         },
-        uses=_COMMON + ("backbones", "weights", "input_size", "head", "feature_cache") + _SCALE,
+        uses=_COMMON
+        + ("backbones", "weights", "input_size", "head", "feature_cache", "feature_backend")
+        + _SCALE,
         runner=PARENT_RUNNER,
         children=compare_children,
         table=compare_table,
@@ -167,7 +177,9 @@ EXPERIMENTS.add(
             "head": "gap-dense256-dense10",
             "backbones": ["ResNet50", "VGG16", "EfficientNetB0", "MobileNetV2"],
         },
-        uses=_COMMON + ("backbones", "weights", "input_size", "head", "feature_cache") + _SCALE,
+        uses=_COMMON
+        + ("backbones", "weights", "input_size", "head", "feature_cache", "feature_backend")
+        + _SCALE,
         runner=PARENT_RUNNER,
         children=preprocessing_children,
         table=preprocessing_table,

@@ -255,6 +255,27 @@ class Phase(Record):
 
 
 @dataclass(kw_only=True)
+class FeaturesInfo(Record):
+    """How the frozen backbone's features were computed: run.json `features`.
+
+    `backend` is keras, onnxruntime or cache (read from the feature cache, nothing ran);
+    `reason` says why it was chosen, `warning` why onnxruntime was asked for and not used.
+    """
+
+    requested: str  # auto | keras | onnxruntime
+    backend: str
+    reason: str
+    probe_img_s: dict[str, float] | None = optional()  # measured images/s per backend
+    batch: int | None = optional()  # the measured inference batch size
+    batches_tried: dict[str, float] | None = optional()  # batch size -> img/s measured
+    parity_max_abs: float | None = optional()  # max |Δ| of pooled features, onnxruntime vs Keras
+    providers: list[str] | None = optional()  # onnxruntime's providers, when it ran
+    onnx_cache: str | None = optional()  # the cached .onnx of the backbone
+    warning: str | None = optional()
+    notes: list[str] = field(default_factory=list)  # e.g. a corrupted cache rebuilt
+
+
+@dataclass(kw_only=True)
 class HistoryEntry(Record):
     """One epoch of run.json `history`."""
 
@@ -526,6 +547,7 @@ class RunRecord(Record):
     history: list[HistoryEntry] = field(default_factory=list)
     metrics: Metrics | None = None
     timings: dict[str, float | None] = field(default_factory=dict)
+    features: FeaturesInfo | None = optional()  # frozen base on cached features only
     environment: dict[str, Any] | None = None
     table: list[CompareRow | PreprocessingRow] | None = None
     onnx: OnnxRecord | None = None

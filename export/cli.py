@@ -269,8 +269,8 @@ def _add_eval(sub: Any) -> None:
     p.add_argument(
         "--batch-size",
         type=int,
-        default=256,
-        help="batch for accuracy and throughput (default 256)",
+        default=None,
+        help="batch for accuracy and throughput (default: the fastest measured here)",
     )
     p.add_argument(
         "--latency-runs",

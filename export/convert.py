@@ -175,8 +175,13 @@ def _is_functional(model: Any) -> bool:
     return isinstance(model, Functional)
 
 
-def keras_predict(model: Any, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Keras' output for x (already preprocessed), as float32 numpy."""
+def keras_predict(model: Any, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+    """Keras' output for x (already preprocessed), as float32 numpy; at the batch size measured
+    on this machine unless one is given."""
+    from engine.batching import keras_inference_batch
+
+    if batch_size is None:
+        batch_size = keras_inference_batch(model, x).batch
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
 
 
@@ -525,8 +530,28 @@ def parity_sample(x: np.ndarray, n: int) -> np.ndarray:
     return x[np.linspace(0, len(x) - 1, n).round().astype(int)]
 
 
-def run_onnx(session: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Run the session on x in batches; the first output as float32."""
+def run_onnx(
+    session: Any,
+    x: np.ndarray,
+    batch_size: int | None = None,
+    *,
+    model: Any = None,
+    key: str = "",
+) -> np.ndarray:
+    """Run the session on x in batches; the first output as float32.
+
+    Without `batch_size` the batch is measured on this machine (engine.batching), within the
+    memory that `model` (the session's ModelProto, for its tensor sizes) needs per image; `key`
+    names the model in the in-process cache of measured batches.
+    """
+    from engine.batching import onnx_activation_bytes, onnx_inference_batch
+
+    if batch_size is None:
+        if model is None:
+            raise ValueError("run_onnx needs the ModelProto to measure a batch size")
+        batch_size = onnx_inference_batch(
+            session, x, key=key, bytes_per_image=onnx_activation_bytes(model)
+        ).batch
     name = session.get_inputs()[0].name
     outs = [
         session.run(None, {name: x[i : i + batch_size]})[0] for i in range(0, len(x), batch_size)
@@ -602,7 +627,7 @@ def export_keras_model(
             keras_out = keras_predict(model, spec.apply(raw))
             session = create_session(tmp, "cpu").session
             feed = raw.astype(np.uint8) if with_preprocessing else spec.apply(raw)
-            onnx_out = run_onnx(session, feed)
+            onnx_out = run_onnx(session, feed, model=proto, key=hashlib.sha256(blob).hexdigest())
             parity = compare_outputs(keras_out, onnx_out, tolerance)
             parity_time = round(time.perf_counter() - t1, 3)
             if not parity.passed:

@@ -21,7 +21,6 @@ from engine.runs import Run, RunStore, now_iso
 from export.convert import cnnlab_metadata, read_metadata
 from export.providers import SessionFactory, create_session
 
-DEFAULT_BATCH = 256
 DEFAULT_LATENCY_RUNS = 100
 WARMUP_RUNS = 5
 
@@ -142,7 +141,7 @@ def evaluate(
     *,
     data: str | None = None,
     provider: str = "auto",
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int | None = None,
     latency_runs: int = DEFAULT_LATENCY_RUNS,
     subset: int | None = None,
     preprocessing: str | None = None,
@@ -158,12 +157,13 @@ def evaluate(
     """Evaluate an ONNX file on a data source's test set; return (and store) the result.
 
     `images`/`labels`/`classes` bypass the data loader (tests); `available` and `factory` are
-    passed to create_session so tests control the providers.
+    passed to create_session so tests control the providers. Without `batch_size` the batch of
+    the accuracy and throughput pass is measured on this machine (engine.batching).
     """
     from export.onnx_file import OnnxFileError, load_onnx
 
     path = Path(path)
-    if batch_size < 1 or latency_runs < 0:
+    if (batch_size is not None and batch_size < 1) or latency_runs < 0:
         raise UsageError("batch size must be at least 1 and latency runs at least 0")
     # The file first: an empty, corrupt or unusable file is reported before any question about
     # how to feed it (--preprocessing), and before onnxruntime's C++ messages could be.
@@ -211,6 +211,12 @@ def evaluate(
                 f"{path}: onnxruntime could not run it on these images ({_first_line(exc)})"
             ) from None
 
+    if batch_size is None:
+        from engine.batching import onnx_activation_bytes, onnx_inference_batch
+
+        batch_size = onnx_inference_batch(
+            session, feed, key=str(path.resolve()), bytes_per_image=onnx_activation_bytes(header)
+        ).batch
     run_batch(feed[:batch_size])  # warm-up: first runs allocate and pick kernels
     t0 = time.perf_counter()
     outputs = [run_batch(feed[i : i + batch_size]) for i in range(0, len(feed), batch_size)]

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.batching import keras_inference_batch
 from engine.config import ExperimentConfig
 from engine.events import Reporter
 from engine.optimizers import build_optimizer
@@ -22,15 +23,6 @@ from engine.training.callbacks import (
 # Head training on cached features runs this many batches per call into TensorFlow: the
 # batches and the maths are the same as steps_per_execution=1, without ~1 ms of Python per step.
 HEAD_STEPS_PER_EXECUTION = 32
-# Inference passes (feature extraction, evaluation) use large batches: Keras' predict costs far
-# less per image at 1,024 than at 64 on the CPU (MobileNetV2 at 32×32: 2.3 s vs 5.3 s per 10,000
-# images here), and inference results do not depend on the batch size. Scaled down for upscaled
-# inputs so a batch of activations stays around the same size in memory.
-INFERENCE_PIXELS = 1024 * 32 * 32
-
-
-def inference_batch(image_size: int) -> int:
-    return max(16, INFERENCE_PIXELS // (image_size * image_size))
 
 
 def _compile(model: Any, config: ExperimentConfig, lr: float, steps_per_execution: int = 1) -> None:
@@ -181,8 +173,12 @@ class Trainer:
         phase: str | None = None,
         offset: int = 0,
         total: int = 0,
+        batch: int | None = None,
     ) -> np.ndarray:
-        """Inference in large batches (see INFERENCE_PIXELS)."""
+        """Inference at `batch`, or at the batch size measured for this model (see
+        keras_inference_batch)."""
+        if batch is None:
+            batch = keras_inference_batch(model, x).batch
         callbacks = []
         if phase is not None:
             callbacks.append(
@@ -190,7 +186,7 @@ class Trainer:
             )
         out: np.ndarray = model.predict(
             x,
-            batch_size=inference_batch(self.config.input_size),
+            batch_size=batch,
             verbose=0,
             callbacks=callbacks,
         )
