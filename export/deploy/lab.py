@@ -274,10 +274,10 @@ def _relative(path: Path, run_dir: Path | None) -> str:
 def record_variants(run: Run, entries: list[dict[str, Any]]) -> None:
     """Put these variants in run.json's `onnx.variants`, replacing ones of the same name;
     atomic (re-read first: another command may have written since)."""
-    from export.convert import empty_onnx_record
+    from engine.records import OnnxRecord
 
     fresh = RunStore(run.path.parent).open(run.path)
-    onnx_rec = fresh.record.get("onnx") or empty_onnx_record()
+    onnx_rec = fresh.record.get("onnx") or OnnxRecord().to_json()
     new = {e["variant"] for e in entries}
     kept = [v for v in onnx_rec.get("variants") or [] if v.get("variant") not in new]
     stored = [{k: v for k, v in e.items() if k != "path"} for e in entries]
