@@ -43,8 +43,9 @@ def built_for(info: Any = None, build_text: str | None = None) -> dict[str, str 
     """The CUDA/cuDNN/TensorRT versions this onnxruntime was built against (None: not said)."""
     if info is None:
         import onnxruntime
-        from onnxruntime.capi import build_and_package_info as info  # noqa: N813
+        from onnxruntime.capi import build_and_package_info
 
+        info = build_and_package_info
         build_text = onnxruntime.get_build_info()
     trt = re.search(r"tensorrt[- _]?(?:version)?[=: ]+([\d.]+)", build_text or "", re.IGNORECASE)
     return {
