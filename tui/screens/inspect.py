@@ -128,6 +128,9 @@ class InspectScreen(Screen[None]):
         self.target_path = Path(target) if target is not None else None
         self.runs_root = Path(runs_root) if runs_root is not None else None
         self.initial_tab = tab if tab in TABS else None
+        if self.initial_tab not in (None, "tab-layers"):
+            # Focusing the layer table would switch TabbedContent back to Layers.
+            self.AUTO_FOCUS = None  # type: ignore[misc,assignment]  # per screen: Textual reads self.AUTO_FOCUS
         self.loaded: LoadedTarget | None = None
         self.samples: dict[str, Samples] = {}
         self._samples_pending: set[str] = set()
@@ -145,7 +148,7 @@ class InspectScreen(Screen[None]):
             yield Static("Open a run or an ONNX file (Enter), or type a path:")
             yield OptionList(id="picker-list")
             yield Input(placeholder="path to a run folder, .onnx or .keras file", id="picker-path")
-        with TabbedContent(id="inspect-tabs"):
+        with TabbedContent(id="inspect-tabs", initial=self.initial_tab or "tab-layers"):
             with TabPane("Layers", id="tab-layers"):
                 with Horizontal(id="layers-split"):
                     with Vertical(id="layers-left"):
@@ -204,8 +207,6 @@ class InspectScreen(Screen[None]):
 
     # -- loading
     def on_mount(self) -> None:
-        if self.initial_tab is not None:
-            self.tabs.active = self.initial_tab
         if self.target_path is not None:
             self.load(self.target_path)
         else:

@@ -113,6 +113,9 @@ class DeployPane(InspectPane):
     DeployPane #deploy-scroll { height: 1fr; }
     """
 
+    # What R runs besides the target: every variant, the per-layer error, a short latency run.
+    options: list[str] = ["--layer-error", "--latency-runs", "20"]
+
     class Progress(Message):
         """A progress line from the deploy child's stderr."""
 
@@ -170,7 +173,9 @@ class DeployPane(InspectPane):
         stored = onnx.get("variants") or []
         self.query_one("#deploy-run", Button).disabled = target.onnx_path is None
         if stored:
-            self.show({"variants": stored, "layer_error": None})
+            # run.json keeps the per-layer error on the int8 entry.
+            layers = next((v["layer_error"] for v in stored if v.get("layer_error")), None)
+            self.show({"variants": stored, "layer_error": layers})
             self._status(f"{len(stored)} variant(s) stored in run.json; R runs deploy again")
         else:
             self.show({"variants": [], "layer_error": None})
@@ -246,7 +251,7 @@ class DeployPane(InspectPane):
         args = ["deploy", str(target.path if target.kind == "run" else target.onnx_path)]
         if target.kind == "run":
             args += ["--runs-dir", str(target.path.parent)]
-        return [*args, "--layer-error", "--latency-runs", "20", "--json"]
+        return [*args, *self.options, "--json"]
 
     def start(self) -> None:
         if self.target is None or self.target.onnx_path is None or self.running:
