@@ -149,3 +149,40 @@ async def test_diff_from_inspect_picks_the_second_model(
         # The run's own export: the engine refuses a model against itself, in one line.
         await wait_for(pilot, lambda: "failed" in text_of(screen, "#diff-title"))
         assert "same model" in text_of(screen, "#diff-title")
+
+
+async def test_lessons_show_the_reference_check(tmp_path: Path) -> None:
+    import json
+
+    from engine.runs import RunStore
+
+    run = RunStore(tmp_path).create("transfer", config={"data": "synthetic:200"})
+    rows = [
+        {"name": "input", "type": "InputLayer", "output_shape": [None, 32, 32, 3], "params": 0, "trainable_params": 0, "macs": 0, "parent": "resnet50", "inbound": []},
+        {"name": "conv1", "type": "Conv2D", "output_shape": [None, 16, 16, 64], "params": 9472, "trainable_params": 9472, "macs": 2_359_296, "parent": "resnet50", "inbound": ["input"]},
+        {"name": "bn1", "type": "BatchNormalization", "output_shape": [None, 16, 16, 64], "params": 256, "trainable_params": 128, "macs": 0, "parent": "resnet50", "inbound": ["conv1"]},
+        {"name": "dense", "type": "Dense", "output_shape": [None, 10], "params": 650, "trainable_params": 650, "macs": 640, "inbound": ["bn1"]},
+    ]  # fmt: skip
+    summary = {
+        "model": "transfer",
+        "format": "keras",
+        "inputs": [{"name": "input", "shape": [None, 32, 32, 3]}],
+        "outputs": [],
+        "layers": rows,
+        "totals": {
+            "total": 10378,
+            "trainable": 10250,
+            "frozen": 128,
+            "macs": 2_359_936,
+            "layers": 4,
+        },
+    }
+    run.summary_path.write_text(json.dumps(summary))
+    run.update(status="finished")
+    app = Host(InspectScreen(target=run.path, runs_root=tmp_path, tab="tab-lessons"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_inspector(pilot)
+        await wait_for(pilot, lambda: "Reference check" in text_of(screen, "#reference-check"))
+        text = text_of(screen, "#reference-check")
+        assert "ResNet50" in text and "128 here, in 1 layers" in text and "v1.5" in text
+        assert "32×32" in text and "(dense) adds 650" in text

@@ -102,6 +102,13 @@ def reference_check(
         if own["batchnorm_layers"]
         else {
             "cause": "batchnorm",
+            "text": "This ONNX file has BatchNorm folded into the convolutions before it: its statistics "
+            "are not stored, so it holds fewer numbers than the Keras count "
+            f"({figures['keras_params']:,}), which includes them.",
+        }
+        if summary.get("format") == "onnx"
+        else {
+            "cause": "batchnorm",
             "text": f"{backbone} has no BatchNormalization: no statistics are counted as parameters.",
         }
     )

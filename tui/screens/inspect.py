@@ -35,6 +35,7 @@ from tui.widgets.inspect import ActivationsPane, DeployPane, FiltersPane, Prepro
 from tui.widgets.layer_table import ArithmeticView, FreezeMap, LayerTable
 from tui.widgets.lessons import LessonsView
 from tui.widgets.onnx_pane import OnnxPane
+from tui.widgets.reference import ReferenceView
 
 TABS = (
     "tab-layers",
@@ -169,6 +170,7 @@ class InspectScreen(Screen[None]):
             with TabPane("Lessons", id="tab-lessons"):
                 with VerticalScroll(id="lessons-scroll"):
                     yield LessonsView(id="lessons")
+                    yield ReferenceView(id="reference-check")
         yield Footer()
 
     # -- typed accessors
@@ -279,7 +281,11 @@ class InspectScreen(Screen[None]):
     )
     def _lessons_worker(self, target: LoadedTarget) -> None:
         from engine.inspect import preprocessing_results
+        from engine.inspect.reference import reference_check
 
+        self.app.call_from_thread(
+            self.query_one("#reference-check", ReferenceView).show, reference_check(target.summary)
+        )
         results = preprocessing_results(target.runs_root)
         self.app.call_from_thread(
             self.query_one("#lessons", LessonsView).show, target.summary, target.run, results
