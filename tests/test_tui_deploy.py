@@ -186,3 +186,34 @@ async def test_lessons_show_the_reference_check(tmp_path: Path) -> None:
         text = text_of(screen, "#reference-check")
         assert "ResNet50" in text and "128 here, in 1 layers" in text and "v1.5" in text
         assert "32×32" in text and "(dense) adds 650" in text
+
+
+async def test_runs_list_diffs_two_marked_runs_and_details_open_deploy(tmp_path: Path) -> None:
+    from tui.app import CnnLabApp
+    from tui.screens.run_detail import RunDetailScreen
+    from tui.screens.runs import RunsScreen
+
+    first, second = make_run(tmp_path), make_run(tmp_path)
+    app = CnnLabApp(engine=FakeEngine(), runs_root=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("2")
+        runs = await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen)
+        await wait_for(pilot, lambda: len(runs.shown) == 2)
+        await pilot.press("equals_sign")  # nothing marked: a hint, no screen
+        assert app.screen is runs
+        await pilot.press("space", "space", "equals_sign")
+        diff = await wait_for(pilot, lambda: isinstance(app.screen, DiffScreen) and app.screen)
+        await wait_for(pilot, lambda: diff.result is not None)
+        assert {diff.result["a"]["run_id"], diff.result["b"]["run_id"]} == {first.id, second.id}
+        assert diff.result["outputs"]["agreement"] == 1.0  # the same hand-built net twice
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is runs)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        await pilot.press("D")
+        inspect = await wait_for(
+            pilot, lambda: isinstance(app.screen, InspectScreen) and app.screen
+        )
+        await wait_for(pilot, lambda: inspect.loaded is not None)
+        assert inspect.tabs.active == "tab-deploy"
