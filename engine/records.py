@@ -399,12 +399,37 @@ class OnnxEval(Record):
 
 
 @dataclass(kw_only=True)
+class OnnxVariant(Record):
+    """One deployment variant from `engine deploy` (docs/onnx.md): the file, how it was built
+    and its measurements per provider; keys beyond these stay in `extra`."""
+
+    variant: str
+    file: str
+    description: str = ""
+    source: str | None = None
+    created: str | None = optional()
+    data: str | None = None
+    test_images: int | None = None
+    size_bytes: int | None = None
+    ops: dict[str, int] = field(default_factory=dict)
+    build: dict[str, Any] = field(default_factory=dict)
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
 class OnnxRecord(Record):
-    """run.json `onnx`: exports and evaluations of the run's model."""
+    """run.json `onnx`: exports, evaluations and deployment variants of the run's model."""
 
     schema: int = ONNX_SCHEMA
     exports: list[OnnxExport] = field(default_factory=list)
     evals: list[OnnxEval] = field(default_factory=list)
+    variants: list[OnnxVariant] = field(default_factory=list)
+
+    def with_variants(self, entries: list[OnnxVariant]) -> OnnxRecord:
+        """A copy with `entries` added, replacing variants of the same name (newest last)."""
+        new = {e.variant for e in entries}
+        kept = [v for v in self.variants if v.variant not in new]
+        return dataclasses.replace(self, schema=ONNX_SCHEMA, variants=[*kept, *entries])
 
     def with_export(self, entry: OnnxExport) -> OnnxRecord:
         """A copy with `entry` added, replacing an export of the same path."""

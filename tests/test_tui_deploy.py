@@ -20,7 +20,7 @@ from export.deploy.lab import deploy
 from tui.screens.diff import DiffScreen
 from tui.screens.inspect import InspectScreen
 from tui.widgets.charts import BarChart
-from tui.widgets.inspect.deploy_pane import DeployPane, variant_rows
+from tui.widgets.inspect.deploy_pane import DeployPane, read_variants, variant_rows
 
 FAST_CHILD = ["--variants", "fp32,int8", "--calibration", "32", "--latency-runs", "2", "--throughput-repeats", "1", "--layer-error", "--provider", "cpu"]  # fmt: skip
 
@@ -104,15 +104,13 @@ async def test_deploy_runs_as_a_child_and_can_be_cancelled(
 
 
 def test_variant_rows_keep_errors() -> None:
-    rows = variant_rows(
-        [
-            {
-                "variant": "fp16",
-                "size_bytes": 2e6,
-                "results": [{"provider": {"requested": "cpu"}, "error": "no kernel"}],
-            }
-        ]
-    )
+    stored = {
+        "variant": "fp16",
+        "file": "deploy/fp16.onnx",
+        "size_bytes": 2_000_000,
+        "results": [{"provider": {"requested": "cpu"}, "error": "no kernel"}],
+    }
+    rows = variant_rows(read_variants([stored]))
     assert rows[0].error == "no kernel" and rows[0].size_mb == 2.0 and rows[0].accuracy is None
 
 

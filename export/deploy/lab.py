@@ -274,15 +274,13 @@ def _relative(path: Path, run_dir: Path | None) -> str:
 def record_variants(run: Run, entries: list[dict[str, Any]]) -> None:
     """Put these variants in run.json's `onnx.variants`, replacing ones of the same name;
     atomic (re-read first: another command may have written since)."""
-    from engine.records import OnnxRecord
+    from engine.records import OnnxRecord, OnnxVariant
 
     fresh = RunStore(run.path.parent).open(run.path)
-    onnx_rec = fresh.record.get("onnx") or OnnxRecord().to_json()
-    new = {e["variant"] for e in entries}
-    kept = [v for v in onnx_rec.get("variants") or [] if v.get("variant") not in new]
-    stored = [{k: v for k, v in e.items() if k != "path"} for e in entries]
-    onnx_rec["variants"] = [*kept, *stored]
-    onnx_rec.setdefault("exports", [])
-    onnx_rec.setdefault("evals", [])
-    fresh.update(onnx=onnx_rec)
+    current = fresh.info.onnx or OnnxRecord()
+    stored = [
+        OnnxVariant.from_json({k: v for k, v in e.items() if k != "path"}, "variant")
+        for e in entries
+    ]
+    fresh.update(onnx=current.with_variants(stored))
     run.record = fresh.record

@@ -25,6 +25,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, DataTable, Static
 
+from engine.records import OnnxVariant
 from tui.widgets.charts import PALETTE, Bar, BarChart
 from tui.widgets.inspect.base import InspectPane
 
@@ -47,24 +48,27 @@ class VariantRow:
     error: str | None = None
 
 
-def variant_rows(variants: list[dict[str, Any]]) -> list[VariantRow]:
-    """run.json `onnx.variants` (or `engine deploy --json`'s `variants`) → table rows."""
+def read_variants(entries: list[dict[str, Any]]) -> list[OnnxVariant]:
+    """run.json `onnx.variants` (or `engine deploy --json`'s `variants`) as typed records."""
+    return [OnnxVariant.from_json(entry, "variant") for entry in entries]
+
+
+def variant_rows(variants: list[OnnxVariant]) -> list[VariantRow]:
+    """One table row per variant and provider."""
     rows = []
     for entry in variants:
-        size = float(entry.get("size_bytes") or 0) / 1e6
-        for result in entry.get("results") or []:
+        size = float(entry.size_bytes or 0) / 1e6
+        for result in entry.results:
             provider = result.get("provider") or {}
             name = str(provider.get("primary") or provider.get("requested") or "?")
             if result.get("error"):
-                rows.append(
-                    VariantRow(str(entry.get("variant")), name, size, error=result["error"])
-                )
+                rows.append(VariantRow(entry.variant, name, size, error=result["error"]))
                 continue
             latency = result.get("latency_ms") or {}
             timed = bool(latency.get("runs"))
             rows.append(
                 VariantRow(
-                    variant=str(entry.get("variant")),
+                    variant=entry.variant,
                     provider=name,
                     size_mb=size,
                     accuracy=result.get("accuracy"),
@@ -170,15 +174,17 @@ class DeployPane(InspectPane):
     def set_target(self, target: Any) -> None:
         super().set_target(target)
         onnx = (target.run or {}).get("onnx") or {}
-        stored = onnx.get("variants") or []
+        stored = read_variants(onnx.get("variants") or [])
         self.query_one("#deploy-run", Button).disabled = target.onnx_path is None
         if stored:
             # run.json keeps the per-layer error on the int8 entry.
-            layers = next((v["layer_error"] for v in stored if v.get("layer_error")), None)
-            self.show({"variants": stored, "layer_error": layers})
+            layers: list[dict[str, Any]] = next(
+                (v.extra["layer_error"] for v in stored if v.extra.get("layer_error")), []
+            )
+            self._show(stored, layers)
             self._status(f"{len(stored)} variant(s) stored in run.json; R runs deploy again")
         else:
-            self.show({"variants": [], "layer_error": None})
+            self._show([], [])
             self._status(
                 "No variants yet: press R to build fp32/fp16/int8 variants and measure them "
                 "(engine deploy)."
@@ -187,9 +193,12 @@ class DeployPane(InspectPane):
             )
 
     def show(self, result: dict[str, Any]) -> None:
-        """Fill the table, chart and layer list from a deploy result (or stored variants)."""
+        """Fill the table, chart and layer list from an `engine deploy --json` result."""
         self.result = result
-        self.rows = variant_rows(result.get("variants") or [])
+        self._show(read_variants(result.get("variants") or []), result.get("layer_error") or [])
+
+    def _show(self, variants: list[OnnxVariant], layers: list[dict[str, Any]]) -> None:
+        self.rows = variant_rows(variants)
         table = self.variants_table
         table.clear(columns=True)
         table.add_columns("variant", "provider", "MB", "acc %", "agree %", "max Δp", "p50 ms", "p99 ms", "img/s")  # fmt: skip
@@ -209,7 +218,7 @@ class DeployPane(InspectPane):
                 _cell(row.images_per_s, ",.0f"),
             )
         self.query_one("#deploy-chart", BarChart).bars = chart_bars(self.rows)
-        self._show_layers(result.get("layer_error") or [])
+        self._show_layers(layers)
 
     def _show_layers(self, layers: list[dict[str, Any]]) -> None:
         table = self.layers_table
