@@ -75,6 +75,14 @@ async def test_stored_variants_table_chart_and_layer_error(
         assert {b.label.split()[0] for b in bars} == {"acc", "p50", "MB"}
         assert pane.layers_table.row_count == len(result["layer_error"]) > 0
         assert "stored in run.json" in text_of(pane, "#deploy-status")
+        # Enter on the worst node keeps it in float on the next run.
+        worst = result["layer_error"][0]["node"]
+        pane.layers_table.focus()
+        await pilot.press("enter")
+        assert pane.excluded == [worst] and worst in text_of(pane, "#deploy-status")
+        assert pane.deploy_args()[4:6] == ["--exclude", worst]
+        await pilot.press("enter")
+        assert pane.excluded == [] and "--exclude" not in pane.deploy_args()
 
 
 async def test_deploy_runs_as_a_child_and_can_be_cancelled(

@@ -1,7 +1,8 @@
 """The Deploy pane: a model's fp32/fp16/int8 variants side by side, and where int8 loses accuracy.
 
 It shows what run.json's `onnx.variants` holds (or the last `engine deploy` result): the variants
-table, a bar chart of accuracy, latency and size, and the per-layer error list. `R` runs
+table, a bar chart of accuracy, latency and size, and the per-layer error list (Enter on a node
+keeps it in float on the next run: `--exclude`). `R` runs
 `engine deploy ... --json --layer-error` as a child process in a thread worker; its stderr
 lines are the progress, and `C` cancels it (SIGINT, then SIGKILL): deploy is all-or-nothing,
 so a cancelled run leaves the run folder as it was.
@@ -139,6 +140,7 @@ class DeployPane(InspectPane):
         super().__init__(**kwargs)
         self.result: dict[str, Any] | None = None
         self.rows: list[VariantRow] = []
+        self.excluded: list[str] = []  # nodes `--exclude` keeps in float (Enter on the layer list)
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._cancelled = False
@@ -173,6 +175,7 @@ class DeployPane(InspectPane):
     # -- showing results
     def set_target(self, target: Any) -> None:
         super().set_target(target)
+        self.excluded = []
         onnx = (target.run or {}).get("onnx") or {}
         stored = read_variants(onnx.get("variants") or [])
         self.query_one("#deploy-run", Button).disabled = target.onnx_path is None
@@ -260,7 +263,22 @@ class DeployPane(InspectPane):
         args = ["deploy", str(target.path if target.kind == "run" else target.onnx_path)]
         if target.kind == "run":
             args += ["--runs-dir", str(target.path.parent)]
+        if self.excluded:
+            args += ["--exclude", ",".join(self.excluded)]
         return [*args, *self.options, "--json"]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a layer-error row keeps that node in float on the next run (or no longer)."""
+        if event.data_table.id != "deploy-layers":
+            return
+        event.stop()
+        node = str(event.data_table.get_row_at(event.cursor_row)[0])
+        if node in self.excluded:
+            self.excluded.remove(node)
+        else:
+            self.excluded.append(node)
+        kept = ", ".join(self.excluded) or "none"
+        self._status(f"kept in float on the next run (R): {kept}", style="yellow")
 
     def start(self) -> None:
         if self.target is None or self.target.onnx_path is None or self.running:
