@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "export.inspect_cli",
     "engine.report.cli",
     "export.deploy.cli",
+    "export.diff_cli",
 )
 
 # Commands whose handlers expect TensorFlow already imported (quietly) before they start.

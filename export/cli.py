@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from engine.errors import UsageError
 from engine.output import console, info, print_json
+from export.providers import add_tensorrt_arguments
 
 
 def _say(text: str) -> None:
@@ -188,8 +189,9 @@ def _resolve_onnx(target: str, runs_root: Path) -> Path:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from export.evaluate import evaluate
-    from export.providers import session_options
+    from export.providers import configure_tensorrt, session_options, tensorrt_from_args
 
+    configure_tensorrt(tensorrt_from_args(args))
     runs_root = _runs_root(args)
     path = _resolve_onnx(args.file, runs_root)
     options = session_options(
@@ -304,6 +306,7 @@ def _add_eval(sub: Any) -> None:
         "--no-store", action="store_true", help="do not write the result into the source run"
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_tensorrt_arguments(p)
     _add_runs_dir(p)
     p.set_defaults(handler=cmd_eval)
 

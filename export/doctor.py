@@ -25,6 +25,16 @@ def _ort_probe() -> dict[str, Any] | str:
         return f"probe failed: {exc}"
 
 
+def _gpu_stack(providers: list[str]) -> tuple[dict[str, Any] | str, list[str]]:
+    """CUDA, cuDNN and TensorRT: the versions onnxruntime was built for beside those found."""
+    try:
+        from export.gpu_stack import gpu_stack
+
+        return gpu_stack(providers)
+    except Exception as exc:  # doctor reports, it does not crash
+        return f"could not check: {exc}", []
+
+
 def diagnose() -> dict[str, Any]:
     """A JSON-able report: ONNX package versions, ORT providers, and what GPU inference lacks."""
     gpu_wheel = package_version("onnxruntime-gpu")
@@ -42,6 +52,8 @@ def diagnose() -> dict[str, Any]:
         report["ort_session_providers"] = _ort_probe()
         if "CUDAExecutionProvider" not in report["ort_available_providers"]:
             missing.append("onnxruntime has no CUDA provider (install onnxruntime-gpu)")
+        report["gpu_libraries"], lacking = _gpu_stack(report["ort_available_providers"])
+        missing.extend(lacking)
     except Exception as exc:  # report, don't crash: doctor is what people run when things break
         report["ort_available_providers"] = f"unavailable: {exc}"
     report["missing_for_gpu"] = missing

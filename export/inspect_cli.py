@@ -33,6 +33,11 @@ def add_commands(sub: Any) -> None:
     p.add_argument("target", metavar="MODEL_OR_RUN", help="run id or folder, .keras or .onnx file")
     p.add_argument("--layer", help="explain this layer (or ONNX node)")
     p.add_argument("--all", action="store_true", help="with --json: the arithmetic of every layer")
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="params and MACs beside the backbone's published figures, and why they differ",
+    )
     add_dim_flag(p)
     _common(p)
     p.set_defaults(handler=cmd_inspect)
@@ -143,10 +148,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         result["layer"] = explain(row)
     if args.all:
         result["arithmetic"] = [explain(r) for r in summary.get("layers", [])]
+    if args.reference:
+        result["reference"] = _reference(summary)
     if args.json:
         print_json(result)
         return 0
     _print_summary(summary, phases)
+    if args.reference:
+        _print_reference(result["reference"])
     if args.layer:
         explained = result["layer"]
         console.print(f"\n[bold]{explained['layer']}[/] ({explained['type']})", highlight=False)
@@ -159,6 +168,46 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 highlight=False,
             )
     return 0
+
+
+def _reference(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """The reference check; the backbone is recognised by its Keras model name (a transfer
+    model's nested backbone included)."""
+    from engine.inspect.reference import reference_check
+
+    return reference_check(summary)
+
+
+def _print_reference(check: dict[str, Any] | None) -> None:
+    from rich.table import Table
+
+    if check is None:
+        console.print("reference: not one of the nine backbones, nothing published to compare with")
+        return
+    pub, own = check["published"], check["model"]
+    size = pub["input_size"]
+    table = Table(title=f"{check['backbone']}: this model beside the published figures")
+    for col in (
+        "",
+        f"published ({size}×{size})",
+        f"this model ({own['input_size']}×{own['input_size']})",
+    ):
+        table.add_column(col, justify="left" if not col else "right")
+    table.add_row("params (Keras, include_top)", f"{pub['keras_params']:,}", f"{own['params']:,}")
+    table.add_row(
+        "params without the ImageNet top",
+        f"{pub['keras_params'] - pub['top_params']:,}",
+        f"{own['backbone_params']:,}",
+    )
+    table.add_row("MACs", f"{pub['macs']:,}", f"{own['macs']:,}")
+    console.print(table)
+    for reason in check["differences"]:
+        console.print(f"- {reason['cause']}: {reason['text']}", highlight=False, markup=False)
+    console.print(
+        f"sources: {pub['keras_source_text']}; {pub['params_source_text']}; {pub['macs_source_text']}",
+        highlight=False,
+        markup=False,
+    )
 
 
 def _print_summary(summary: dict[str, Any], phases: list[dict[str, Any]]) -> None:

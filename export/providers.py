@@ -12,12 +12,14 @@ pretend to have a GPU. onnxruntime is imported lazily.
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from engine.errors import CnnlabError, UsageError
@@ -33,7 +35,9 @@ PROVIDERS: dict[str, str] = {
 AUTO_ORDER: tuple[str, ...] = ("tensorrt", "cuda", "cpu")
 PROVIDER_CHOICES: tuple[str, ...] = ("auto", *AUTO_ORDER)
 
-SessionFactory = Callable[[Any, Any, list[str]], Any]
+SessionFactory = Callable[
+    [Any, Any, list[Any]], Any
+]  # (model, options, providers or (name, options))
 
 
 class ProviderError(CnnlabError):
@@ -84,6 +88,89 @@ def choose_providers(requested: str, available: Sequence[str] | None = None) -> 
     # TensorRT hands unsupported subgraphs to CUDA, and both hand the rest to the CPU.
     index = AUTO_ORDER.index(requested)
     return [PROVIDERS[name] for name in AUTO_ORDER[index:] if PROVIDERS[name] in have]
+
+
+@dataclass(frozen=True)
+class TensorRTOptions:
+    """TensorRT's own switches, passed only when TensorRT is among the providers tried.
+
+    int8 on a float model needs a calibration table TensorRT does not have here: use it on a
+    QDQ int8 variant (`engine deploy --activation-type int8`), whose scales are in the graph.
+    The engine cache saves minutes of engine building on every session after the first."""
+
+    fp16: bool = False
+    int8: bool = False
+    cache_dir: Path | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.fp16 or self.int8 or self.cache_dir is not None
+
+    def provider_options(self) -> dict[str, str]:
+        """onnxruntime's option names (string values, as its C API takes them)."""
+        options = {
+            "trt_fp16_enable": str(self.fp16).lower(),
+            "trt_int8_enable": str(self.int8).lower(),
+        }
+        if self.cache_dir is not None:
+            options["trt_engine_cache_enable"] = "true"
+            options["trt_engine_cache_path"] = str(self.cache_dir)
+        return options
+
+    def describe(self) -> str:
+        parts = [name for name, on in (("fp16", self.fp16), ("int8", self.int8)) if on]
+        if self.cache_dir is not None:
+            parts.append(f"engine cache {self.cache_dir}")
+        return ", ".join(parts) or "defaults"
+
+
+# What `--trt-*` flags set for this process (one command per process); create_session reads it.
+_tensorrt_options = TensorRTOptions()
+
+
+def configure_tensorrt(options: TensorRTOptions) -> None:
+    """Set the TensorRT options every later session of this process uses."""
+    global _tensorrt_options
+    if (
+        options.cache_dir is not None
+        and options.cache_dir.exists()
+        and not options.cache_dir.is_dir()
+    ):
+        raise UsageError(f"--trt-cache {options.cache_dir}: not a folder")
+    _tensorrt_options = options
+
+
+def provider_entries(tried: Sequence[str], trt: TensorRTOptions) -> list[Any]:
+    """The `providers` argument for onnxruntime: names, with TensorRT as (name, options) when
+    it has options to pass."""
+    if not trt.active:
+        return list(tried)
+    return [(p, trt.provider_options()) if p == PROVIDERS["tensorrt"] else p for p in tried]
+
+
+def add_tensorrt_arguments(p: argparse.ArgumentParser) -> None:
+    """`--trt-fp16`, `--trt-int8`, `--trt-cache DIR` (used only when TensorRT loads)."""
+    p.add_argument("--trt-fp16", action="store_true", help="TensorRT: allow fp16 kernels")
+    p.add_argument(
+        "--trt-int8",
+        action="store_true",
+        help="TensorRT: allow int8 kernels (for QDQ int8 models; a float model needs a calibration table)",
+    )
+    p.add_argument(
+        "--trt-cache",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="TensorRT: keep built engines in DIR and reuse them (the first session builds them)",
+    )
+
+
+def tensorrt_from_args(args: argparse.Namespace) -> TensorRTOptions:
+    return TensorRTOptions(
+        fp16=bool(getattr(args, "trt_fp16", False)),
+        int8=bool(getattr(args, "trt_int8", False)),
+        cache_dir=getattr(args, "trt_cache", None),
+    )
 
 
 @dataclass
@@ -216,11 +303,13 @@ def create_session(
     available: Sequence[str] | None = None,
     factory: SessionFactory | None = None,
     quiet: bool = True,
+    tensorrt: TensorRTOptions | None = None,
 ) -> SessionInfo:
     """Open an onnxruntime session on `model` (a path or serialized bytes) with `provider`.
 
     auto: tries TensorRT → CUDA → CPU and notes any fallback. An explicit provider that does not
     actually load (onnxruntime would quietly use the CPU) raises ProviderError with the reason.
+    `tensorrt` (default: what `configure_tensorrt` set) goes to TensorRT when it is tried.
     """
     import onnxruntime as ort
 
@@ -231,13 +320,17 @@ def create_session(
         options = session_options()
     make = factory or _default_factory
     model_arg = str(model) if isinstance(model, os.PathLike) else model
+    trt = tensorrt if tensorrt is not None else _tensorrt_options
+    if trt.cache_dir is not None and PROVIDERS["tensorrt"] in tried:
+        trt.cache_dir.mkdir(parents=True, exist_ok=True)
+    entries = provider_entries(tried, trt)
     lines: list[str] = []
     try:
         if quiet:
             with captured_native_output() as lines:
-                session = make(model_arg, options, tried)
+                session = make(model_arg, options, entries)
         else:
-            session = make(model_arg, options, tried)
+            session = make(model_arg, options, entries)
     except CnnlabError:
         raise
     except Exception as exc:  # onnxruntime raises its own types (Fail, InvalidGraph, ...)
@@ -259,6 +352,8 @@ def create_session(
         )
     if requested == "auto" and fell_back:
         notes.append(f"auto: fell back to {short_name(used[0])}")
+    if trt.active and PROVIDERS["tensorrt"] in used:
+        notes.append(f"tensorrt: {trt.describe()}")
     return SessionInfo(
         session=session,
         requested=requested,

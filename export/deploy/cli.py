@@ -13,6 +13,7 @@ from typing import Any
 from rich.markup import escape
 
 from engine.output import console, info, print_json
+from export.providers import add_tensorrt_arguments
 
 # Mirrors of export.deploy constants, so that building the parser imports nothing heavy.
 VARIANT_NAMES = ("fp32", "fp16", "int8", "int8-dynamic")
@@ -32,7 +33,9 @@ def _exclude(text: str | None) -> list[str]:
 def cmd_deploy(args: argparse.Namespace) -> int:
     from engine.runs import default_runs_root
     from export.deploy.lab import deploy
+    from export.providers import configure_tensorrt, tensorrt_from_args
 
+    configure_tensorrt(tensorrt_from_args(args))
     result = deploy(
         args.target,
         variants=args.variants,
@@ -256,6 +259,7 @@ def add_commands(sub: Any) -> None:
         action="store_true",
         help="7-bit weights (can help accuracy on CPUs without VNNI)",
     )
+    add_tensorrt_arguments(p)
     p.add_argument("--no-store", action="store_true", help="do not write the result into the run")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument(

@@ -1,7 +1,8 @@
 """The Inspect screen: see inside a run's model or any .onnx file.
 
 Panes (tabs): Layers (table, freeze map, arithmetic of the selected layer), Filters,
-Activations, Preprocessing, ONNX, Lessons. Everything heavy happens in thread workers (json,
+Activations, Preprocessing, ONNX, Deploy (variants; `engine deploy`), Lessons. Ctrl+D diffs
+the model against a second run or file (`engine diff`). Everything heavy happens in thread workers (json,
 h5py, onnx, onnxruntime, numpy, imported lazily) or in `python -m engine ... --json` child
 processes; this process never imports TensorFlow or Keras.
 """
@@ -31,10 +32,11 @@ from tui.screens.inspect_target import (
     read_target,
 )
 from tui.widgets.footer import Footer
-from tui.widgets.inspect import ActivationsPane, FiltersPane, PreprocessingPane
+from tui.widgets.inspect import ActivationsPane, DeployPane, FiltersPane, PreprocessingPane
 from tui.widgets.layer_table import ArithmeticView, FreezeMap, LayerTable
 from tui.widgets.lessons import LessonsView
 from tui.widgets.onnx_pane import OnnxPane
+from tui.widgets.reference import ReferenceView
 
 TABS = (
     "tab-layers",
@@ -42,6 +44,7 @@ TABS = (
     "tab-activations",
     "tab-preprocessing",
     "tab-onnx",
+    "tab-deploy",
     "tab-lessons",
 )
 SAMPLES_PER_CLASS = 10
@@ -77,6 +80,10 @@ class InspectScreen(Screen[None]):
         Binding("a", "show_tab('tab-activations')", "Activations"),
         Binding("p", "show_tab('tab-preprocessing')", "Preproc"),
         Binding("o", "show_tab('tab-onnx')", "ONNX"),
+        Binding("d", "show_tab('tab-deploy')", "Deploy"),
+        Binding("R", "deploy", "Run deploy", show=False),
+        Binding("C", "cancel_deploy", "Cancel deploy", show=False),
+        Binding("ctrl+d", "diff", "Diff…", show=False),
         Binding("e", "show_tab('tab-lessons')", "Lessons"),
         Binding("left_square_bracket", "page(-1)", "Page", show=False),
         Binding("right_square_bracket", "page(1)", "Page ±", key_display="[ ]"),
@@ -114,6 +121,7 @@ class InspectScreen(Screen[None]):
         target: Path | None = None,
         runs_root: Path | None = None,
         *,
+        tab: str | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -121,6 +129,10 @@ class InspectScreen(Screen[None]):
         super().__init__(name=name, id=id, classes=classes)
         self.target_path = Path(target) if target is not None else None
         self.runs_root = Path(runs_root) if runs_root is not None else None
+        self.initial_tab = tab if tab in TABS else None
+        if self.initial_tab not in (None, "tab-layers"):
+            # Focusing the layer table would switch TabbedContent back to Layers.
+            self.AUTO_FOCUS = None  # type: ignore[misc,assignment]  # per screen: Textual reads self.AUTO_FOCUS
         self.loaded: LoadedTarget | None = None
         self.samples: dict[str, Samples] = {}
         self._samples_pending: set[str] = set()
@@ -138,7 +150,7 @@ class InspectScreen(Screen[None]):
             yield Static("Open a run or an ONNX file (Enter), or type a path:")
             yield OptionList(id="picker-list")
             yield Input(placeholder="path to a run folder, .onnx or .keras file", id="picker-path")
-        with TabbedContent(id="inspect-tabs"):
+        with TabbedContent(id="inspect-tabs", initial=self.initial_tab or "tab-layers"):
             with TabPane("Layers", id="tab-layers"):
                 with Horizontal(id="layers-split"):
                     with Vertical(id="layers-left"):
@@ -154,9 +166,12 @@ class InspectScreen(Screen[None]):
                 yield PreprocessingPane(id="preprocessing-pane")
             with TabPane("ONNX", id="tab-onnx"):
                 yield OnnxPane(id="onnx-pane")
+            with TabPane("Deploy", id="tab-deploy"):
+                yield DeployPane(id="deploy-pane")
             with TabPane("Lessons", id="tab-lessons"):
                 with VerticalScroll(id="lessons-scroll"):
                     yield LessonsView(id="lessons")
+                    yield ReferenceView(id="reference-check")
         yield Footer()
 
     # -- typed accessors
@@ -183,7 +198,12 @@ class InspectScreen(Screen[None]):
             self.query_one("#activations-pane", ActivationsPane),
             self.query_one("#preprocessing-pane", PreprocessingPane),
             self.query_one("#onnx-pane", OnnxPane),
+            self.deploy_pane,
         ]
+
+    @property
+    def deploy_pane(self) -> DeployPane:
+        return self.query_one("#deploy-pane", DeployPane)
 
     def _title(self, text: str) -> None:
         self.query_one("#inspect-title", Static).update(text)
@@ -262,7 +282,11 @@ class InspectScreen(Screen[None]):
     )
     def _lessons_worker(self, target: LoadedTarget) -> None:
         from engine.inspect import preprocessing_results
+        from engine.inspect.reference import reference_check
 
+        self.app.call_from_thread(
+            self.query_one("#reference-check", ReferenceView).show, reference_check(target.summary)
+        )
         results = preprocessing_results(target.runs_root)
         self.app.call_from_thread(
             self.query_one("#lessons", LessonsView).show, target.summary, target.run, results
@@ -402,6 +426,21 @@ class InspectScreen(Screen[None]):
     def action_evaluate(self) -> None:
         self.action_show_tab("tab-onnx")
         self.query_one("#onnx-pane", OnnxPane).evaluate()
+
+    def action_deploy(self) -> None:
+        self.action_show_tab("tab-deploy")
+        self.deploy_pane.start()
+
+    def action_cancel_deploy(self) -> None:
+        self.deploy_pane.cancel()
+
+    def action_diff(self) -> None:
+        """Diff the loaded model against a second run or file (picked on the Diff screen)."""
+        if self.loaded is None:
+            return
+        from tui.screens.diff import DiffScreen
+
+        self.app.push_screen(DiffScreen(self.loaded.path, None, runs_root=self.runs_root))
 
     def action_export(self) -> None:
         self.query_one("#activations-pane", ActivationsPane).export()

@@ -101,6 +101,7 @@ class RunDetailScreen(Screen[None]):
         Binding("escape,q", "back", "Back"),
         Binding("i", "inspect", "Inspect"),
         Binding("w", "report", "Write report"),
+        Binding("D", "deploy", "Deploy"),
     ]
 
     def __init__(self, row: Run) -> None:
@@ -269,6 +270,15 @@ class RunDetailScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_deploy(self) -> None:
+        """The Inspect screen on this run, opened at its Deploy pane."""
+        from tui.screens.inspect import InspectScreen
+
+        runs_root = getattr(self.app, "runs_root", None)
+        self.app.push_screen(
+            InspectScreen(target=self.row.path, runs_root=runs_root, tab="tab-deploy")
+        )
 
     def action_inspect(self) -> None:
         if not (self.row.path / "summary.json").is_file() and not list(

@@ -77,6 +77,7 @@ class RunsScreen(Screen[None]):
         Binding("d", "delete", "Delete"),
         Binding("i", "inspect", "Inspect"),
         Binding("w", "report", "Write report"),
+        Binding("equals_sign", "diff", "Diff two"),
         Binding("slash", "focus_filter", "Filter"),
         Binding("r", "reload", "Reload"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -422,6 +423,16 @@ class RunsScreen(Screen[None]):
             )
             return
         self.post_message(OpenInspector(row.path))
+
+    def action_diff(self) -> None:
+        """`engine diff` of the two selected runs (space marks them)."""
+        rows = self.selected_rows()
+        if len(rows) != 2:
+            self.notify("Select exactly two runs with space, then press =.", timeout=4)
+            return
+        from tui.screens.diff import DiffScreen
+
+        self.app.push_screen(DiffScreen(rows[0].path, rows[1].path, runs_root=self.runs_root))
 
     def action_delete(self) -> None:
         row = self.current_row()
