@@ -290,12 +290,12 @@ class OnnxRecord(Record):
     schema: int = ONNX_SCHEMA
     exports: list[OnnxExport] = field(default_factory=list)
     evals: list[OnnxEval] = field(default_factory=list)
-    variants: list[OnnxVariant] = field(default_factory=list)
+    variants: list[OnnxVariant] | None = optional()  # absent until `engine deploy` writes one
 
     def with_variants(self, entries: list[OnnxVariant]) -> OnnxRecord:
         """A copy with `entries` added, replacing variants of the same name (newest last)."""
         new = {e.variant for e in entries}
-        kept = [v for v in self.variants if v.variant not in new]
+        kept = [v for v in self.variants or [] if v.variant not in new]
         return dataclasses.replace(self, schema=ONNX_SCHEMA, variants=[*kept, *entries])
 
     def with_export(self, entry: OnnxExport) -> OnnxRecord:
