@@ -92,7 +92,8 @@ def build_models(data: Any, args: argparse.Namespace, tmp: Path) -> list[dict[st
 
     from engine.models import build_simple_cnn, calibrate_batchnorm
     from engine.preprocessing import get_preprocessing
-    from export.convert import export_keras_model, parity_sample
+    from export.checks import parity_sample
+    from export.convert import export_keras_model
 
     parity_images = parity_sample(data.x_test, 512)
     x_train, y_train = data.x_train[: args.train_subset], data.y_train[: args.train_subset]
@@ -133,9 +134,9 @@ def build_models(data: Any, args: argparse.Namespace, tmp: Path) -> list[dict[st
 def build_variants(
     model: dict[str, Any], data: Any, args: argparse.Namespace, tmp: Path
 ) -> dict[str, dict[str, Any]]:
-    from export.convert import read_metadata
     from export.deploy.source import DeployData, DeployTarget, calibration_reader
     from export.deploy.variants import BuildOptions, write_variant
+    from export.onnx_metadata import read_metadata
 
     target = DeployTarget(model["path"], {}, None, False, model["spec"])
     dd = DeployData(data.source, list(data.classes), data.x_train, data.x_test, data.y_test)
@@ -159,7 +160,7 @@ def accuracy(
     model: dict[str, Any], built: dict[str, dict[str, Any]], data: Any, args: argparse.Namespace
 ) -> None:
     """Accuracy and agreement with fp32 on the same test images, stored in `built`."""
-    from export.convert import parity_sample
+    from export.checks import parity_sample
     from export.deploy.measure import open_session, run_batches
 
     picked = parity_sample(np.arange(len(data.x_test)), args.test_images)

@@ -328,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     from engine.data import load_dataset
     from engine.models import build_transfer, calibrate_batchnorm
     from engine.preprocessing import get_preprocessing
-    from export.convert import export_keras_model, parity_sample
+    from export.checks import parity_sample
+    from export.convert import export_keras_model
     from export.info import onnx_info
 
     env = {

@@ -14,12 +14,11 @@ failed export leaves nothing behind. TensorFlow, tf2onnx and onnxruntime are imp
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,38 +29,29 @@ from engine.errors import CnnlabError, UsageError
 from engine.preprocessing import CAFFE_MEAN_BGR, PreprocessSpec, get_preprocessing
 from engine.records import OnnxExport, OnnxRecord
 from engine.runs import Run, RunStore, atomic_path, now_iso
+from export.checks import (
+    DEFAULT_PARITY_SAMPLES,
+    DEFAULT_TOLERANCE,
+    ExportError,
+    Parity,
+    ParityError,
+    check_exported,
+    compare_outputs,
+    first_line,
+    graph_dims,
+    parity_sample,
+    run_onnx,
+)
+from export.onnx_metadata import (
+    BATCH_DIM,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    build_metadata,
+    set_metadata,
+)
 
 DEFAULT_OPSET = 17  # tf2onnx 1.17 writes opsets up to 18; 17 runs on every onnxruntime since 1.14
 MIN_OPSET, MAX_OPSET = 13, 18
-DEFAULT_TOLERANCE = 1e-4
-DEFAULT_PARITY_SAMPLES = 512
-INPUT_NAME = "image"
-OUTPUT_NAME = "probabilities"
-BATCH_DIM = "batch"
-META_PREFIX = "cnnlab."
-
-
-class ExportError(CnnlabError):
-    """Conversion failed, or produced a graph that is not what cnnlab promises."""
-
-
-class ParityError(ExportError):
-    """The ONNX file's outputs differ from Keras' beyond the tolerance."""
-
-
-@dataclass
-class Parity:
-    """How closely the ONNX file reproduces Keras on the same images."""
-
-    max_abs_diff: float
-    mean_abs_diff: float
-    top1_agreement: float
-    n: int
-    tolerance: float
-    passed: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -138,7 +128,7 @@ def load_keras_model(path: Path) -> Any:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:
         raise ExportError(
-            f"{path}: Keras could not load the model ({type(exc).__name__}: {_first_line(exc)})"
+            f"{path}: Keras could not load the model ({type(exc).__name__}: {first_line(exc)})"
         ) from None
 
 
@@ -239,7 +229,7 @@ def keras_to_onnx(model: Any, *, opset: int = DEFAULT_OPSET) -> tuple[Any, list[
             raise
         except Exception as exc:
             raise ExportError(
-                f"tf2onnx could not convert the model: {type(exc).__name__}: {_first_line(exc)}"
+                f"tf2onnx could not convert the model: {type(exc).__name__}: {first_line(exc)}"
             ) from None
     _name_io(proto)
     if any("optimize_transpose" in n for n in notes):
@@ -251,11 +241,6 @@ def keras_to_onnx(model: Any, *, opset: int = DEFAULT_OPSET) -> tuple[Any, list[
             "onnxruntime's own optimiser removes them when a session loads it"
         )
     return proto, notes
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _rename_tensor(graph: Any, old: str, new: str) -> None:
@@ -363,202 +348,6 @@ def bake_preprocessing(proto: Any, spec: PreprocessSpec) -> Any:
     return proto
 
 
-# ------------------------------------------------------------------------------ metadata
-def build_metadata(
-    *,
-    classes: list[str],
-    image_shape: tuple[int, ...] | list[int],
-    spec: PreprocessSpec,
-    baked: bool,
-    source_run: str | None,
-    model_info: dict[str, Any] | None = None,
-) -> dict[str, str]:
-    """The `metadata_props` that make the file self-describing (all values are strings)."""
-    model_info = model_info or {}
-    h, w, c = (int(v) for v in image_shape)
-    meta = {
-        "classes": json.dumps(list(classes)),
-        "num_classes": str(len(classes)),
-        "input_name": INPUT_NAME,
-        "input_layout": "NHWC",
-        "input_shape": json.dumps([h, w, c]),
-        "input_size": str(h) if h == w else f"{h}x{w}",
-        "input_dtype": "uint8" if baked else "float32",
-        "input_range": json.dumps([0.0, 255.0] if baked else list(spec.output_range)),
-        "output_name": OUTPUT_NAME,
-        "output": "probabilities (softmax)",
-        "preprocessing": spec.name,
-        "preprocessing_mode": spec.mode,
-        "preprocessing_formula": spec.formula,
-        "preprocessing_range": json.dumps(list(spec.output_range)),
-        "preprocessing_baked": "true" if baked else "false",
-        "source_run": source_run or "",
-        "model": str(model_info.get("name") or ""),
-        "backbone": str(model_info.get("backbone") or ""),
-        "model_input_size": str(model_info.get("input_size") or h),
-        "weights": str(model_info.get("weights") or ""),
-        "random_init": "true" if model_info.get("random_init") else "false",
-        "version": __version__,
-    }
-    return {META_PREFIX + k: v for k, v in meta.items()}
-
-
-def set_metadata(proto: Any, metadata: dict[str, str]) -> None:
-    """Replace cnnlab's metadata_props (other keys are kept)."""
-    keep = [(p.key, p.value) for p in proto.metadata_props if p.key not in metadata]
-    del proto.metadata_props[:]
-    for key, value in [*keep, *metadata.items()]:
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-
-
-def read_metadata(source: Any) -> dict[str, str]:
-    """All metadata_props of a ModelProto or file, as a plain dict."""
-    import onnx
-
-    proto = (
-        source
-        if hasattr(source, "metadata_props")
-        else onnx.load(str(source), load_external_data=False)
-    )
-    return {p.key: p.value for p in proto.metadata_props}
-
-
-def cnnlab_metadata(metadata: dict[str, str]) -> dict[str, Any]:
-    """cnnlab's keys decoded to Python values (classes as a list, ranges as floats, ...)."""
-    out: dict[str, Any] = {}
-    for key, value in metadata.items():
-        if not key.startswith(META_PREFIX):
-            continue
-        name = key[len(META_PREFIX) :]
-        if name in ("classes", "input_shape", "input_range", "preprocessing_range"):
-            try:
-                out[name] = json.loads(value)
-            except json.JSONDecodeError:
-                out[name] = value
-        elif name in ("preprocessing_baked", "random_init"):
-            out[name] = value == "true"
-        elif name == "num_classes" and value.isdigit():
-            out[name] = int(value)
-        else:
-            out[name] = value
-    return out
-
-
-# ------------------------------------------------------------------------------ checks
-def check_exported(
-    proto: Any, *, image_shape: tuple[int, ...], baked: bool, num_classes: int | None = None
-) -> None:
-    """Assert the promises: valid ONNX, one input `image` (NHWC, dynamic batch), one output."""
-    import onnx
-    from onnx import TensorProto
-
-    try:
-        onnx.checker.check_model(proto)
-    except Exception as exc:
-        raise ExportError(f"the exported graph fails onnx.checker: {_first_line(exc)}") from None
-    graph = proto.graph
-    initializers = {t.name for t in graph.initializer}
-    inputs = [i for i in graph.input if i.name not in initializers]
-    if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
-        raise ExportError(
-            f"expected one graph input named {INPUT_NAME!r}, got {[i.name for i in inputs]}"
-        )
-    tensor_type = inputs[0].type.tensor_type
-    want_type = TensorProto.UINT8 if baked else TensorProto.FLOAT
-    if tensor_type.elem_type != want_type:
-        raise ExportError(
-            f"input {INPUT_NAME!r} has type {TensorProto.DataType.Name(tensor_type.elem_type)}, "
-            f"expected {TensorProto.DataType.Name(want_type)}"
-        )
-    dims = tensor_type.shape.dim
-    if len(dims) != 4 or dims[0].dim_value or not dims[0].dim_param:
-        raise ExportError(
-            f"input {INPUT_NAME!r} must be 4-D with a dynamic batch dimension, got {_dims(dims)}"
-        )
-    if [d.dim_value for d in dims[1:]] != [int(v) for v in image_shape]:
-        raise ExportError(
-            f"input {INPUT_NAME!r} is {_dims(dims)}, expected [batch, {', '.join(map(str, image_shape))}]"
-        )
-    if len(graph.output) != 1 or graph.output[0].name != OUTPUT_NAME:
-        raise ExportError(
-            f"expected one output named {OUTPUT_NAME!r}, got {[o.name for o in graph.output]}"
-        )
-    out_dims = graph.output[0].type.tensor_type.shape.dim
-    if num_classes is not None and (
-        len(out_dims) != 2 or out_dims[1].dim_value not in (0, num_classes)
-    ):
-        raise ExportError(
-            f"output {OUTPUT_NAME!r} is {_dims(out_dims)}, expected [batch, {num_classes}]"
-        )
-
-
-def _dims(dims: Any) -> list[Any]:
-    return [d.dim_param or d.dim_value for d in dims]
-
-
-def as_probabilities(y: np.ndarray) -> np.ndarray:
-    """`y` if its rows are already probabilities, else their softmax (for logits models)."""
-    y = np.asarray(y, dtype=np.float64)
-    if y.ndim == 2 and y.min() >= 0 and np.allclose(y.sum(axis=1), 1.0, atol=1e-3):
-        return y
-    e = np.exp(y - y.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def compare_outputs(keras_out: np.ndarray, onnx_out: np.ndarray, tolerance: float) -> Parity:
-    """Max/mean abs difference of the probabilities and top-1 agreement."""
-    a, b = as_probabilities(keras_out), as_probabilities(onnx_out)
-    if a.shape != b.shape:
-        raise ParityError(f"ONNX output shape {b.shape} differs from Keras' {a.shape}")
-    diff = np.abs(a - b)
-    max_diff = float(diff.max()) if diff.size else 0.0
-    return Parity(
-        max_abs_diff=max_diff,
-        mean_abs_diff=float(diff.mean()) if diff.size else 0.0,
-        top1_agreement=float((a.argmax(axis=1) == b.argmax(axis=1)).mean()) if len(a) else 1.0,
-        n=int(len(a)),
-        tolerance=float(tolerance),
-        passed=bool(max_diff <= tolerance),
-    )
-
-
-def parity_sample(x: np.ndarray, n: int) -> np.ndarray:
-    """Up to n images spread evenly over x (test sets are often sorted by class)."""
-    if n <= 0 or n >= len(x):
-        return x
-    return x[np.linspace(0, len(x) - 1, n).round().astype(int)]
-
-
-def run_onnx(
-    session: Any,
-    x: np.ndarray,
-    batch_size: int | None = None,
-    *,
-    model: Any = None,
-    key: str = "",
-) -> np.ndarray:
-    """Run the session on x in batches; the first output as float32.
-
-    Without `batch_size` the batch is measured on this machine (engine.batching), within the
-    memory that `model` (the session's ModelProto, for its tensor sizes) needs per image; `key`
-    names the model in the in-process cache of measured batches.
-    """
-    from engine.batching import onnx_activation_bytes, onnx_inference_batch
-
-    if batch_size is None:
-        if model is None:
-            raise ValueError("run_onnx needs the ModelProto to measure a batch size")
-        batch_size = onnx_inference_batch(
-            session, x, key=key, bytes_per_image=onnx_activation_bytes(model)
-        ).batch
-    name = session.get_inputs()[0].name
-    outs = [
-        session.run(None, {name: x[i : i + batch_size]})[0] for i in range(0, len(x), batch_size)
-    ]
-    return np.concatenate(outs).astype(np.float32) if outs else np.zeros((0,), np.float32)
-
-
 # ------------------------------------------------------------------------------ export
 def export_keras_model(
     model: Any,
@@ -641,7 +430,7 @@ def export_keras_model(
         else:
             notes.append("parity check skipped (--no-parity-check)")
     graph = proto.graph
-    in_dims = _dims(graph.input[0].type.tensor_type.shape.dim)
+    in_dims = graph_dims(graph.input[0].type.tensor_type.shape.dim)
     return ExportResult(
         path=output,
         opset=opset,
@@ -652,7 +441,10 @@ def export_keras_model(
             "shape": in_dims,
             "layout": "NHWC",
         },
-        output={"name": OUTPUT_NAME, "shape": _dims(graph.output[0].type.tensor_type.shape.dim)},
+        output={
+            "name": OUTPUT_NAME,
+            "shape": graph_dims(graph.output[0].type.tensor_type.shape.dim),
+        },
         preprocessing=spec.name,
         parity=parity,
         export_time=export_time,

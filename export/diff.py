@@ -259,7 +259,7 @@ def _na(reason: str) -> dict[str, Any]:
 
 def _test_images(run: Run | None, data: str | None, n: int) -> np.ndarray | None:
     from engine.data import config_of_run, dataset_for
-    from export.convert import parity_sample
+    from export.checks import parity_sample
 
     record = run.record if run else {}
     if not data and not config_of_run(record).data:

@@ -18,7 +18,8 @@ from engine.errors import CnnlabError, DataError, UsageError
 from engine.preprocessing import PreprocessSpec, get_preprocessing
 from engine.records import OnnxEval, OnnxRecord
 from engine.runs import Run, RunStore, now_iso
-from export.convert import cnnlab_metadata, read_metadata
+from export.checks import first_line
+from export.onnx_metadata import cnnlab_metadata, read_metadata
 from export.providers import SessionFactory, create_session
 
 DEFAULT_LATENCY_RUNS = 100
@@ -87,12 +88,6 @@ def image_input(model: Any, path: Path) -> Any:
             f"{path}: the model takes {len(inputs)} inputs ({names}); engine eval feeds one image input"
         )
     return inputs[0]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
-    return first if len(first) <= 200 else first[:199] + "…"
 
 
 def class_mapping(file_classes: list[str] | None, data_classes: list[str]) -> np.ndarray | None:
@@ -208,7 +203,7 @@ def evaluate(
             return np.asarray(session.run(None, {name: batch})[0])
         except Exception as exc:  # onnxruntime's own types (Fail, InvalidArgument, ...)
             raise OnnxFileError(
-                f"{path}: onnxruntime could not run it on these images ({_first_line(exc)})"
+                f"{path}: onnxruntime could not run it on these images ({first_line(exc)})"
             ) from None
 
     if batch_size is None:

@@ -32,7 +32,7 @@ def onnx_info(
     cnnlab, external_data, warnings. `dims` fixes named dims (`{"N": 1}`). Raises
     OnnxFileError for files it cannot read safely.
     """
-    from export.convert import cnnlab_metadata
+    from export.onnx_metadata import cnnlab_metadata
 
     a = analyze_onnx(path, dims=dims, initializer_stats=initializer_stats)
     model = a.model

@@ -21,14 +21,9 @@ from engine.errors import UsageError  # noqa: E402
 from engine.preprocessing import get_preprocessing  # noqa: E402
 from engine.runs import RunStore  # noqa: E402
 from export import convert  # noqa: E402
-from export.convert import (  # noqa: E402
-    ParityError,
-    bake_preprocessing,
-    cnnlab_metadata,
-    export_keras_model,
-    keras_to_onnx,
-    read_metadata,
-)
+from export.checks import ParityError
+from export.convert import bake_preprocessing, export_keras_model, keras_to_onnx
+from export.onnx_metadata import cnnlab_metadata, read_metadata
 from export.providers import create_session  # noqa: E402
 
 CLASSES = [f"c{i}" for i in range(10)]

@@ -189,7 +189,7 @@ def mutated_onnx(draw: st.DrawFn) -> bytes:
 
 
 def test_the_fixture_is_a_real_export() -> None:
-    from export.convert import cnnlab_metadata, read_metadata
+    from export.onnx_metadata import cnnlab_metadata, read_metadata
 
     assert ORIGINAL, f"{TINY_ONNX} is missing: run tests/fixtures/onnx/make_tiny_export.py"
     assert cnnlab_metadata(read_metadata(TINY_ONNX))["preprocessing"] == "unit"

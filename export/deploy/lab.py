@@ -88,7 +88,7 @@ def _workload(
     throughput_batch: int,
     throughput_repeats: int,
 ) -> Workload:
-    from export.convert import parity_sample
+    from export.checks import parity_sample
     from export.evaluate import class_mapping
 
     if data is None:
@@ -204,7 +204,7 @@ def deploy(
         activation_type=activation_type,
         reduce_range=reduce_range,
     )
-    from export.convert import read_metadata
+    from export.onnx_metadata import read_metadata
 
     metadata = read_metadata(tgt.model)
     final_dir = Path(out_dir) if out_dir is not None else tgt.out_dir

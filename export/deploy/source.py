@@ -82,9 +82,9 @@ def resolve_target(
     """RUN|FILE → DeployTarget. A file exported from a run is attached to that run."""
     import onnx
 
-    from export.convert import cnnlab_metadata, read_metadata
     from export.evaluate import _input_feed, find_source_run
     from export.info import OnnxFileError
+    from export.onnx_metadata import cnnlab_metadata, read_metadata
 
     path = Path(target)
     run: Run | None = None

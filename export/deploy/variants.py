@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.errors import UsageError
 from engine.runs import atomic_path
+from export.checks import first_line
 from export.deploy.source import DeployError, TrainingImageReader
 
 CALIBRATE_METHODS = ("minmax", "entropy", "percentile")
@@ -77,11 +78,6 @@ def parse_variants(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
 def op_types(path: Path) -> dict[str, int]:
     """Op histogram of a file (the evidence a variant is what it claims to be)."""
     import onnx
@@ -119,7 +115,7 @@ def build_fp16(source: Path, out: Path, options: BuildOptions) -> dict[str, Any]
             warnings.simplefilter("ignore")  # it warns about every value clamped to fp16
             converted = convert_float_to_float16(model, keep_io_types=True)
     except Exception as exc:
-        raise DeployError(f"fp16 conversion failed: {_first_line(exc)}") from None
+        raise DeployError(f"fp16 conversion failed: {first_line(exc)}") from None
     onnx.save(converted, str(out))
     return {"keep_io_types": True, "meant_for": "GPU providers (cuda, tensorrt)"}
 
@@ -134,7 +130,7 @@ def preprocess_for_quantization(source: Path, workdir: Path) -> Path:
         quant_pre_process(str(source), str(out))
     except Exception as exc:
         raise QuantizationError(
-            f"cannot prepare the model for quantization: {_first_line(exc)}"
+            f"cannot prepare the model for quantization: {first_line(exc)}"
         ) from None
     return out
 
@@ -227,7 +223,7 @@ def build_int8(source: Path, out: Path, options: BuildOptions) -> dict[str, Any]
         except (UsageError, DeployError):
             raise
         except Exception as exc:
-            raise QuantizationError(f"onnxruntime could not quantize: {_first_line(exc)}") from None
+            raise QuantizationError(f"onnxruntime could not quantize: {first_line(exc)}") from None
         _require_quantized(out, op_types(prepared))
     return {
         "format": "QDQ",
@@ -259,7 +255,7 @@ def build_int8_dynamic(source: Path, out: Path, options: BuildOptions) -> dict[s
                 nodes_to_exclude=list(options.exclude),
             )
         except Exception as exc:
-            raise QuantizationError(f"onnxruntime could not quantize: {_first_line(exc)}") from None
+            raise QuantizationError(f"onnxruntime could not quantize: {first_line(exc)}") from None
         _require_quantized(out, op_types(prepared))
     return {
         "per_channel": True,
@@ -277,7 +273,7 @@ def write_variant(
     metadata (so `engine eval` can feed it) plus `cnnlab.variant`."""
     import onnx
 
-    from export.convert import set_metadata
+    from export.onnx_metadata import set_metadata
 
     variant = VARIANTS[name]
     with atomic_path(dest) as tmp:
