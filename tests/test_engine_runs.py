@@ -222,7 +222,7 @@ def test_a_real_engine_run_speaks_the_record_classes(tmp_path: Path) -> None:
 
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CNNLAB_CACHE": str(tmp_path / "cache")}
     done = subprocess.run(
-        [sys.executable, "-m", "engine", "run", "simple-cnn", "--data", "synthetic"]
+        [sys.executable, "-m", "engine", "run", "simple-cnn", "--data", "synthetic:easy"]
         + ["--subset", "200", "--epochs", "1", "--events", "jsonl"]
         + ["--runs-dir", str(tmp_path / "runs")],
         capture_output=True,

@@ -137,7 +137,7 @@ def test_a_file_onnxruntime_cannot_load_is_rebuilt(tiny: Any, tmp_path: Path) ->
 # ---------------------------------------------------------------------------- in a run
 def _transfer(tmp_path: Path, **settings: Any) -> tuple[RunRecord, ListSink, Any]:
     sink = ListSink()
-    settings = {"data": "synthetic", "weights": "none", "epochs": 2, **settings}
+    settings = {"data": "synthetic:easy", "weights": "none", "epochs": 2, **settings}
     cfg = get_experiment("transfer").config(early_stopping=False, **settings)
     run = run_experiment(
         "transfer", cfg, store=RunStore(tmp_path / "runs"), reporter=Reporter(sink)
@@ -185,7 +185,7 @@ def test_onnxruntime_trains_the_same_model_and_falls_back_to_keras_on_a_parity_m
     from engine.data import load_dataset
     from engine.preprocessing import get_preprocessing
 
-    data = load_dataset("synthetic", subset=150)
+    data = load_dataset("synthetic:easy", subset=150)
     images = get_preprocessing("mobilenet_v2").apply(data.x_test)
     with np.load(npz) as z:
         test_features = z["test"]

@@ -54,7 +54,7 @@ def test_a_kill_right_after_model_keras_leaves_a_consistent_listable_run(
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.run(
         [sys.executable, "-c", KILL_AFTER_MODEL, "run", "mlp"]
-        + ["--data", "synthetic", "--subset", "100", "--epochs", "1", "--mlp-units", "8"]
+        + ["--data", "synthetic:easy", "--subset", "100", "--epochs", "1", "--mlp-units", "8"]
         + ["--events", "none", "--runs-dir", str(runs)],
         env=env,
         cwd=tmp_path,

@@ -54,7 +54,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 def test_parallel_zero_is_one_line_exit_2(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "engine", "run", "compare", "--data", "synthetic"]
+        [sys.executable, "-m", "engine", "run", "compare", "--data", "synthetic:easy"]
         + ["--parallel", "0", "--runs-dir", str(tmp_path / "runs")],
         capture_output=True,
         text=True,
@@ -82,7 +82,7 @@ def test_children_in_parallel_one_dies_then_the_parent_is_cancelled(tmp_path: Pa
     """Two children at once; one is killed (recorded as failed, with why); then Ctrl-C on the
     parent cancels the other, which keeps what it trained."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine", "run", "preprocessing", "--data", "synthetic"]
+        [sys.executable, "-m", "engine", "run", "preprocessing", "--data", "synthetic:easy"]
         + ["--subset", "200", "--backbones", "MobileNetV2", "--weights", "none"]
         + ["--epochs", "1000", "--early-stopping", "no", "--parallel", "2", "--events", "jsonl"]
         + ["--runs-dir", str(tmp_path / "runs")],

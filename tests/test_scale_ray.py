@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_unreachable_address_is_one_line_exit_2(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "engine", "run", "compare", "--data", "synthetic"]
+        [sys.executable, "-m", "engine", "run", "compare", "--data", "synthetic:easy"]
         + ["--executor", "ray", "--address", "127.0.0.1:9", "--runs-dir", str(tmp_path / "r")],
         capture_output=True,
         text=True,
@@ -58,7 +58,7 @@ def local_ray(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def _compare(runs: Path, sink: ListSink) -> object:
     cfg = get_experiment("compare").config(
-        data="synthetic",
+        data="synthetic:easy",
         subset=200,
         epochs=1,
         weights="none",

@@ -46,7 +46,7 @@ def _engine(tmp_path: Path, *args: str, logical_cpus: str = "") -> subprocess.Co
 
 
 def test_mirrored_without_devices_is_one_line_exit_2(tmp_path: Path) -> None:
-    done = _engine(tmp_path, "mlp", "--data", "synthetic", "--strategy", "mirrored")
+    done = _engine(tmp_path, "mlp", "--data", "synthetic:easy", "--strategy", "mirrored")
     assert done.returncode == 2, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "--strategy mirrored: no GPU" in lines[0]
@@ -55,7 +55,7 @@ def test_mirrored_without_devices_is_one_line_exit_2(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_mirrored_over_two_logical_cpus_trains_and_records_two_replicas(tmp_path: Path) -> None:
-    common = ["--data", "synthetic", "--subset", "200", "--epochs", "1", "--weights", "none"]
+    common = ["--data", "synthetic:easy", "--subset", "200", "--epochs", "1", "--weights", "none"]
     common += ["--backbone", "MobileNetV2", "--input-size", "32", "--events", "jsonl"]
     done = _engine(tmp_path, "transfer", *common, "--strategy", "mirrored", logical_cpus="2")
     assert done.returncode == 0, done.stderr[-2000:]

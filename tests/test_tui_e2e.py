@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 async def test_real_engine_short_run(tmp_path: Path) -> None:
     runs_root = tmp_path / "runs"
     tf_before = "tensorflow" in sys.modules  # other tests in this process may have loaded it
-    app = CnnLabApp(engine=EngineClient(), runs_root=runs_root, data_source="synthetic")
+    app = CnnLabApp(engine=EngineClient(), runs_root=runs_root, data_source="synthetic:easy")
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         screen = app.screen
@@ -41,7 +41,7 @@ async def test_real_engine_short_run(tmp_path: Path) -> None:
         assert screen.done[-1][0].startswith("✓"), (screen.done, state.error)
         assert state.status == "finished"
         assert len(state.history) == 1 and state.epochs == 1
-        assert state.data is not None and state.data.source == "synthetic"
+        assert state.data is not None and state.data.source == "synthetic:easy"
         assert tf_before or "tensorflow" not in sys.modules
         run_dirs = [p for p in runs_root.iterdir() if (p / "run.json").is_file()]
         assert len(run_dirs) == 1
