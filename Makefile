@@ -19,14 +19,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/cnnlab $(ARGS)
 
+# One pytest worker per CPU (pytest-xdist's `auto`, counted at run time); a test file stays on
+# one worker so its module fixtures are built once.
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n auto --dist loadfile $(PYTEST_ARGS)
 
 check: $(STAMP)
 	$(VENV)/bin/ruff format --check cnnlab engine export tui tests bench
 	$(VENV)/bin/ruff check cnnlab engine export tui tests bench
 	$(VENV)/bin/mypy cnnlab engine export tui
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 # Translations: extract the marked strings (engine/ and tui/; `Binding:3` is a key's footer label), merge them into each language's .po, compile the .mo
 # (committed, so installs need no build step). Edit the .po files between `make i18n` runs.
