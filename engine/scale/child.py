@@ -66,8 +66,7 @@ def train_child(job: ChildJob) -> int:
     from engine.records import Placement
     from engine.runs import Run
     from engine.tfquiet import load_tensorflow
-    from engine.training.runners import environment_info, guarded, load_data_for
-    from engine.training.single import train_one
+    from engine.training.runners import train_in
 
     sink = JsonlSink()
     reporter = Reporter(sink)
@@ -81,18 +80,7 @@ def train_child(job: ChildJob) -> int:
     config = ExperimentConfig.from_dict(job.config)
     spec = get_experiment(job.experiment)
     try:
-        guarded(
-            run,
-            reporter,
-            lambda: train_one(
-                run,
-                config,
-                load_data_for(run, config, reporter),
-                reporter,
-                finetune=spec.finetune,
-                env=environment_info(),
-            ),
-        )
+        train_in(run, spec, config, reporter)
     except Exception:  # recorded in run.json (and error.log) and sent as an `error` event
         return EXIT_FAILED
     finally:

@@ -87,6 +87,13 @@ def run_single(
     run = store.create(spec.name, title=spec.title, config=config.to_dict())
     if on_run:
         on_run(run)
+    train_in(run, spec, config, reporter)
+    return run
+
+
+def train_in(run: Run, spec: ExperimentSpec, config: ExperimentConfig, reporter: Reporter) -> None:
+    """Load the data and train `spec`'s model into the already created `run` (in this process,
+    or in a child process of a parent), marking the run failed on any error."""
     guarded(
         run,
         reporter,
@@ -99,7 +106,6 @@ def run_single(
             env=environment_info(),
         ),
     )
-    return run
 
 
 def load_data_for(run: Run, config: ExperimentConfig, rep: Reporter) -> Any:
