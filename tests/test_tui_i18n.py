@@ -76,3 +76,29 @@ def test_language_from_the_locale_and_unknown_ones_refused(
     with pytest.raises(UsageError, match="available: en, es"):
         CnnLabApp(engine=FakeEngine(), runs_root=runs_root, lang="xx")
     assert main(["--lang", "xx", "--runs-dir", str(runs_root)]) == 2
+
+
+async def test_spanish_experiments_screen_titles_form_and_monitor(runs_root: Path) -> None:
+    from textual.widgets import Label, OptionList
+
+    from tui.screens.experiments import ExperimentsScreen
+    from tui.widgets.settings_form import SettingsForm
+
+    app = CnnLabApp(engine=FakeEngine(), runs_root=runs_root, lang="es")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ExperimentsScreen)
+        await settle(pilot, lambda: isinstance(screen.form, SettingsForm))
+        options = screen.query_one("#experiment-list", OptionList)
+        prompts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert any("CNN simple desde cero" in p for p in prompts)
+        description = plain(screen.query_one("#exp-description", Static))
+        assert "CNN simple desde cero" in description and "69,37 % en prueba" in description
+        form = screen.form
+        assert isinstance(form, SettingsForm)
+        row = form.row("batch_size")
+        assert plain(row.query_one(".setting-name", Label)) == "tamaño de lote"
+        assert "máximo de épocas" in plain(form.row("epochs").query_one(".setting-help", Static))
+        await settle(pilot, lambda: bool(screen.query("#live-header")))
+        assert "No se está entrenando nada" in plain(screen.query_one("#live-header"))
