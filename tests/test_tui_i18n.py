@@ -102,3 +102,20 @@ async def test_spanish_experiments_screen_titles_form_and_monitor(runs_root: Pat
         assert "máximo de épocas" in plain(form.row("epochs").query_one(".setting-help", Static))
         await settle(pilot, lambda: bool(screen.query("#live-header")))
         assert "No se está entrenando nada" in plain(screen.query_one("#live-header"))
+
+
+async def test_spanish_data_screen(runs_root: Path) -> None:
+    from tui.screens.data import DataScreen
+
+    app = CnnLabApp(engine=FakeEngine(), runs_root=runs_root, data_source="synthetic", lang="es")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("4")
+        data = app.screen
+        assert isinstance(data, DataScreen)
+        await settle(pilot, lambda: "clase" in plain(data.query_one("#data-counts", Static)))
+        assert data.query_one("#counts-box").border_title == "imágenes por clase"
+        counts = plain(data.query_one("#data-counts", Static))
+        assert "validación" in counts and "total" in counts
+        about = plain(data.query_one("#data-about", Static))
+        assert "10 clases" in about and "división estratificada" in about
