@@ -119,3 +119,20 @@ async def test_spanish_data_screen(runs_root: Path) -> None:
         assert "validación" in counts and "total" in counts
         about = plain(data.query_one("#data-about", Static))
         assert "10 clases" in about and "división estratificada" in about
+
+
+async def test_spanish_inspect_tabs_and_picker(runs_root: Path) -> None:
+    from textual.widgets import TabbedContent
+
+    from tui.screens.inspect import InspectScreen
+
+    app = CnnLabApp(engine=FakeEngine(), runs_root=runs_root, lang="es")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("5")
+        screen = app.screen
+        assert isinstance(screen, InspectScreen)
+        await settle(pilot, lambda: "elige qué abrir" in plain(screen.query_one("#inspect-title")))
+        tabs = screen.query_one("#inspect-tabs", TabbedContent)
+        labels = [str(tabs.get_tab(pane.id or "").label) for pane in tabs.query("TabPane")]
+        assert {"Capas", "Filtros", "Activaciones", "Preprocesamiento", "Lecciones"} <= set(labels)
