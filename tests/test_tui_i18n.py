@@ -136,3 +136,21 @@ async def test_spanish_inspect_tabs_and_picker(runs_root: Path) -> None:
         tabs = screen.query_one("#inspect-tabs", TabbedContent)
         labels = [str(tabs.get_tab(pane.id or "").label) for pane in tabs.query("TabPane")]
         assert {"Capas", "Filtros", "Activaciones", "Preprocesamiento", "Lecciones"} <= set(labels)
+
+
+def test_onnx_pane_percentages_with_a_decimal_comma() -> None:
+    import tui.i18n
+    from tui.widgets.onnx_pane import render_eval
+
+    result = {
+        "provider": {"requested": "cpu", "used": ["CPUExecutionProvider"]},
+        "accuracy": 0.6937,
+        "keras_test_accuracy": 0.7012,
+        "data": "synthetic",
+        "n": 100,
+    }
+    assert "ONNX test accuracy 69.37 % · Keras 70.12 %" in render_eval(result).plain
+    tui.i18n.set_language("es")
+    text = render_eval(result).plain
+    assert "Precisión en prueba de ONNX 69,37 % · Keras 70,12 %" in text
+    assert text.startswith("evaluación ")
