@@ -34,7 +34,7 @@ check: $(STAMP)
 # (committed, so installs need no build step). Edit the .po files between `make i18n` runs.
 LOCALE := engine/locale
 i18n: $(STAMP)
-	$(VENV)/bin/pybabel extract --project cnnlab --version 0.1.0 --no-location --sort-output -k Binding:3 -o $(LOCALE)/cnnlab.pot engine tui
+	$(VENV)/bin/pybabel extract --project cnnlab --version 0.1.0 --no-location --sort-output -k Binding:3 -k _f:2 -o $(LOCALE)/cnnlab.pot engine tui
 	$(VENV)/bin/pybabel update --no-fuzzy-matching --ignore-pot-creation-date -D cnnlab -i $(LOCALE)/cnnlab.pot -d $(LOCALE)
 	$(VENV)/bin/pybabel compile -D cnnlab -d $(LOCALE) --statistics
 

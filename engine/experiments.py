@@ -22,6 +22,7 @@ from engine.comparisons import (
     preprocessing_table,
 )
 from engine.config import ExperimentConfig
+from engine.i18n import N_
 from engine.registry import Registry
 
 if TYPE_CHECKING:
@@ -103,9 +104,11 @@ EXPERIMENTS.add(
     "simple-cnn",
     ExperimentSpec(
         name="simple-cnn",
-        title="Simple CNN from scratch",
-        description="Conv32 → pool → Conv64 → pool → Dense512 → Dense10 on x/255 pixels: "
-        "2,122,186 parameters, 10 epochs with EarlyStopping (assignment: 69.37 % test).",
+        title=N_("Simple CNN from scratch"),
+        description=N_(
+            "Conv32 → pool → Conv64 → pool → Dense512 → Dense10 on x/255 pixels: "
+            "2,122,186 parameters, 10 epochs with EarlyStopping (assignment: 69.37 % test)."
+        ),
         defaults={"model": "simple_cnn"},
         uses=_COMMON,
     ),
@@ -114,9 +117,11 @@ EXPERIMENTS.add(
     "mlp",
     ExperimentSpec(
         name="mlp",
-        title="MLP baseline",
-        description="Flatten → Dense 512 → Dense 256 → Dense 10 on x/255 pixels: the dense "
-        "baseline the CNN beats (best MLP of the previous assignment: 56.2 %).",
+        title=N_("MLP baseline"),
+        description=N_(
+            "Flatten → Dense 512 → Dense 256 → Dense 10 on x/255 pixels: the dense "
+            "baseline the CNN beats (best MLP of the previous assignment: 56.2 %)."
+        ),
         defaults={"model": "mlp"},
         uses=_COMMON + ("mlp_units",),
     ),
@@ -125,9 +130,11 @@ EXPERIMENTS.add(
     "transfer",
     ExperimentSpec(
         name="transfer",
-        title="Transfer learning, frozen base",
-        description="MobileNetV2 (ImageNet) frozen, global average pooling → Dense 10 trained "
-        "on its own preprocessing: 12,810 trainable of 2,270,794 (assignment: 55.5 % test).",
+        title=N_("Transfer learning, frozen base"),
+        description=N_(
+            "MobileNetV2 (ImageNet) frozen, global average pooling → Dense 10 trained "
+            "on its own preprocessing: 12,810 trainable of 2,270,794 (assignment: 55.5 % test)."
+        ),
         defaults={"model": "transfer", "backbone": "MobileNetV2", "head": "gap-dense10"},
         uses=_COMMON + _TRANSFER,
     ),
@@ -136,9 +143,11 @@ EXPERIMENTS.add(
     "finetune",
     ExperimentSpec(
         name="finetune",
-        title="Fine-tuning",
-        description="The frozen-base model, then the last 10 backbone layers unfrozen at "
-        "lr 1e-4 for 20 epochs: 745,290 trainable parameters.",
+        title=N_("Fine-tuning"),
+        description=N_(
+            "The frozen-base model, then the last 10 backbone layers unfrozen at "
+            "lr 1e-4 for 20 epochs: 745,290 trainable parameters."
+        ),
         defaults={"model": "transfer", "backbone": "MobileNetV2", "head": "gap-dense10"},
         uses=_COMMON + _TRANSFER + ("finetune_layers", "finetune_lr", "finetune_epochs"),
         finetune=True,
@@ -148,10 +157,12 @@ EXPERIMENTS.add(
     "compare",
     ExperimentSpec(
         name="compare",
-        title="Nine backbones compared",
-        description="Each backbone frozen with its own preprocessing and a GAP → Dense 256 → "
-        "Dense 10 head, ranked by test accuracy with parameters and efficiency "
-        "(accuracy / millions of parameters).",
+        title=N_("Nine backbones compared"),
+        description=N_(
+            "Each backbone frozen with its own preprocessing and a GAP → Dense 256 → "
+            "Dense 10 head, ranked by test accuracy with parameters and efficiency "
+            "(accuracy / millions of parameters)."
+        ),
         defaults={
             "model": "transfer",
             "head": "gap-dense256-dense10",
@@ -169,9 +180,11 @@ EXPERIMENTS.add(
     "preprocessing",
     ExperimentSpec(
         name="preprocessing",
-        title="Wrong vs right preprocessing",
-        description="Each chosen backbone trained twice: x/255 for every model, then its own "
-        "preprocess_input. Before/after table (assignment: ResNet50 27.02 % → 66.01 %).",
+        title=N_("Wrong vs right preprocessing"),
+        description=N_(
+            "Each chosen backbone trained twice: x/255 for every model, then its own "
+            "preprocess_input. Before/after table (assignment: ResNet50 27.02 % → 66.01 %)."
+        ),
         defaults={
             "model": "transfer",
             "head": "gap-dense256-dense10",

@@ -26,6 +26,11 @@ DEFAULT_LANGUAGE = "en"
 LOCALE_ENV = ("LC_ALL", "LC_MESSAGES", "LANG")
 
 
+def N_(message: str) -> str:
+    """Mark a string for extraction; it is translated where it is shown (the TUI's `_`)."""
+    return message
+
+
 def available_languages() -> list[str]:
     """English plus every language with a compiled catalog, sorted."""
     found = {DEFAULT_LANGUAGE}

@@ -76,3 +76,81 @@ def test_language_from_the_locale_and_unknown_ones_refused(
     with pytest.raises(UsageError, match="available: en, es"):
         CnnLabApp(engine=FakeEngine(), runs_root=runs_root, lang="xx")
     assert main(["--lang", "xx", "--runs-dir", str(runs_root)]) == 2
+
+
+async def test_spanish_experiments_screen_titles_form_and_monitor(runs_root: Path) -> None:
+    from textual.widgets import Label, OptionList
+
+    from tui.screens.experiments import ExperimentsScreen
+    from tui.widgets.settings_form import SettingsForm
+
+    app = CnnLabApp(engine=FakeEngine(), runs_root=runs_root, lang="es")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ExperimentsScreen)
+        await settle(pilot, lambda: isinstance(screen.form, SettingsForm))
+        options = screen.query_one("#experiment-list", OptionList)
+        prompts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert any("CNN simple desde cero" in p for p in prompts)
+        description = plain(screen.query_one("#exp-description", Static))
+        assert "CNN simple desde cero" in description and "69,37 % en prueba" in description
+        form = screen.form
+        assert isinstance(form, SettingsForm)
+        row = form.row("batch_size")
+        assert plain(row.query_one(".setting-name", Label)) == "tamaño de lote"
+        assert "máximo de épocas" in plain(form.row("epochs").query_one(".setting-help", Static))
+        await settle(pilot, lambda: bool(screen.query("#live-header")))
+        assert "No se está entrenando nada" in plain(screen.query_one("#live-header"))
+
+
+async def test_spanish_data_screen(runs_root: Path) -> None:
+    from tui.screens.data import DataScreen
+
+    app = CnnLabApp(engine=FakeEngine(), runs_root=runs_root, data_source="synthetic", lang="es")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("4")
+        data = app.screen
+        assert isinstance(data, DataScreen)
+        await settle(pilot, lambda: "clase" in plain(data.query_one("#data-counts", Static)))
+        assert data.query_one("#counts-box").border_title == "imágenes por clase"
+        counts = plain(data.query_one("#data-counts", Static))
+        assert "validación" in counts and "total" in counts
+        about = plain(data.query_one("#data-about", Static))
+        assert "10 clases" in about and "división estratificada" in about
+
+
+async def test_spanish_inspect_tabs_and_picker(runs_root: Path) -> None:
+    from textual.widgets import TabbedContent
+
+    from tui.screens.inspect import InspectScreen
+
+    app = CnnLabApp(engine=FakeEngine(), runs_root=runs_root, lang="es")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("5")
+        screen = app.screen
+        assert isinstance(screen, InspectScreen)
+        await settle(pilot, lambda: "elige qué abrir" in plain(screen.query_one("#inspect-title")))
+        tabs = screen.query_one("#inspect-tabs", TabbedContent)
+        labels = [str(tabs.get_tab(pane.id or "").label) for pane in tabs.query("TabPane")]
+        assert {"Capas", "Filtros", "Activaciones", "Preprocesamiento", "Lecciones"} <= set(labels)
+
+
+def test_onnx_pane_percentages_with_a_decimal_comma() -> None:
+    import tui.i18n
+    from tui.widgets.onnx_pane import render_eval
+
+    result = {
+        "provider": {"requested": "cpu", "used": ["CPUExecutionProvider"]},
+        "accuracy": 0.6937,
+        "keras_test_accuracy": 0.7012,
+        "data": "synthetic",
+        "n": 100,
+    }
+    assert "ONNX test accuracy 69.37 % · Keras 70.12 %" in render_eval(result).plain
+    tui.i18n.set_language("es")
+    text = render_eval(result).plain
+    assert "Precisión en prueba de ONNX 69,37 % · Keras 70,12 %" in text
+    assert text.startswith("evaluación ")

@@ -78,11 +78,11 @@ def ranking_table(rows: list[CompareRow]) -> Table:
     """A compare table as the engine ranked it."""
     table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
     table.add_column("#", justify="right")
-    table.add_column("backbone", no_wrap=True)
-    table.add_column("test acc", justify="right")
-    table.add_column("params", justify="right")
-    table.add_column("effic.", justify="right")
-    table.add_column("assignment", justify="right", style="dim", no_wrap=True)
+    table.add_column(_("backbone"), no_wrap=True)
+    table.add_column(_("test acc"), justify="right")
+    table.add_column(_("params"), justify="right")
+    table.add_column(_("effic."), justify="right")
+    table.add_column(_("assignment"), justify="right", style="dim", no_wrap=True)
     for row in rows:
         name = Text(row.backbone)
         if row.random_init:
@@ -115,12 +115,12 @@ def ranking_bars(rows: list[CompareRow]) -> list[Bar]:
 
 def preprocessing_table(record: RunRecord) -> Table:
     table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
-    table.add_column("backbone", no_wrap=True)
-    table.add_column("own preprocessing", no_wrap=True)
+    table.add_column(_("backbone"), no_wrap=True)
+    table.add_column(_("own preprocessing"), no_wrap=True)
     table.add_column("x/255", justify="right")
-    table.add_column("own", justify="right")
+    table.add_column(_("own"), justify="right")
     table.add_column("Δ", justify="right")
-    table.add_column("assignment", justify="right", style="dim", no_wrap=True)
+    table.add_column(_("assignment"), justify="right", style="dim", no_wrap=True)
     reference = assignment_preprocessing()
     for row in record.preprocessing_rows:
         name = Text(row.backbone)
@@ -157,8 +157,11 @@ def with_legend(table: Table, random_init: bool) -> Any:
     from rich.console import Group
 
     note = Text(
-        f"⚠ {RANDOM_MARK[2:]}: backbone trained from random weights (--weights none), not ImageNet — "
-        "not comparable with the assignment's column.",
+        f"⚠ {RANDOM_MARK[2:]}: "
+        + _(
+            "backbone trained from random weights (--weights none), not ImageNet — "
+            "not comparable with the assignment's column."
+        ),
         style="yellow",
     )
     return Group(table, Text(""), note)
@@ -167,7 +170,13 @@ def with_legend(table: Table, random_init: bool) -> Any:
 def source_label(run: Run) -> str:
     r = run.info
     mark = f"  {RANDOM_MARK}" if r.random_init else ""
-    return f"{r.experiment} run {created_label(r)} · {len(r.table or [])} rows · {run.status}{mark}"
+    line = _("{experiment} run {created} · {rows} rows · {status}").format(
+        experiment=r.experiment,
+        created=created_label(r),
+        rows=len(r.table or []),
+        status=run.status,
+    )
+    return line + mark
 
 
 class CompareScreen(Screen[None]):
@@ -198,7 +207,7 @@ class CompareScreen(Screen[None]):
             )
             yield Select[str](
                 [],
-                prompt="source of the ranking",
+                prompt=_("source of the ranking"),
                 id="ranking-source",
                 compact=True,
                 allow_blank=True,
@@ -220,7 +229,7 @@ class CompareScreen(Screen[None]):
                 classes="section-title",
             )
             yield Select[str](
-                [], prompt="preprocessing run", id="prep-source", compact=True, allow_blank=True
+                [], prompt=_("preprocessing run"), id="prep-source", compact=True, allow_blank=True
             )
             with Horizontal(classes="detail-row", id="prep-row"):
                 with Vertical(classes="detail-box", id="prep-box") as box:
@@ -264,7 +273,9 @@ class CompareScreen(Screen[None]):
         if self.gathered.transfer_rows:
             options.append(
                 (
-                    f"transfer runs on disk (newest per backbone: {len(self.gathered.transfer_rows)})",
+                    _("transfer runs on disk (newest per backbone: {count})").format(
+                        count=len(self.gathered.transfer_rows)
+                    ),
                     TRANSFER_SOURCE,
                 )
             )
@@ -298,9 +309,14 @@ class CompareScreen(Screen[None]):
         if not rows:
             table.update(
                 Text(
-                    "No compare run or transfer run on disk yet. Run the 'compare' experiment (key 1, pick "
-                    "compare, ctrl+s). Offline, choose weights none: the backbones then train from random "
-                    "init and are marked ⚠ here.\n\nThe assignment's ranking, for reference:\n"
+                    _(
+                        "No compare run or transfer run on disk yet. Run the 'compare' experiment "
+                        "(key 1, pick compare, ctrl+s). Offline, choose weights none: the backbones "
+                        "then train from random init and are marked ⚠ here."
+                    )
+                    + "\n\n"
+                    + _("The assignment's ranking, for reference:")
+                    + "\n"
                     + "\n".join(
                         f"  {i}. {name:<17} {acc:6.2f} %  {p:5.1f} M  {e:.3f}"
                         for i, (name, (acc, p, e)) in enumerate(ASSIGNMENT_RANKING.items(), start=1)
@@ -322,8 +338,13 @@ class CompareScreen(Screen[None]):
         if record is None:
             table.update(
                 Text(
-                    "No preprocessing run on disk yet: run the 'preprocessing' experiment. It trains each "
-                    "backbone twice, on x/255 and on its own preprocess_input.\n\nThe assignment's figures:\n"
+                    _(
+                        "No preprocessing run on disk yet: run the 'preprocessing' experiment. It "
+                        "trains each backbone twice, on x/255 and on its own preprocess_input."
+                    )
+                    + "\n\n"
+                    + _("The assignment's figures:")
+                    + "\n"
                     + "\n".join(
                         f"  {name:<15} {b:>6} % → {a} %"
                         for name, (b, a) in assignment_preprocessing().items()

@@ -39,10 +39,10 @@ def counts_table(info: dict[str, Any]) -> Table:
     counts = info.get("counts") or {}
     classes = list(info.get("classes") or [])
     table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
-    table.add_column("class", no_wrap=True)
+    table.add_column(_("class"), no_wrap=True)
     splits = [s for s in ("train", "val", "test") if s in counts]
     for split in splits:
-        table.add_column("validation" if split == "val" else split, justify="right")
+        table.add_column(_("validation") if split == "val" else _(split), justify="right")
     totals = dict.fromkeys(splits, 0)
     for name in classes:
         cells = []
@@ -52,7 +52,7 @@ def counts_table(info: dict[str, Any]) -> Table:
             cells.append(f"{n:,}")
         table.add_row(name, *cells)
     table.add_row(
-        Text("total", style="bold"), *[Text(f"{totals[s]:,}", style="bold") for s in splits]
+        Text(_("total"), style="bold"), *[Text(f"{totals[s]:,}", style="bold") for s in splits]
     )
     return table
 
@@ -97,20 +97,20 @@ class DataScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield NavBar("data")
         with Horizontal(id="data-bar"):
-            yield Label("source ")
+            yield Label(_("source") + " ")
             yield Input(
                 str(getattr(self.app, "data_source", "synthetic")),
                 suggester=SuggestFromList(["cifar10", "synthetic", "folder:", "npz:"]),
                 id="data-source",
                 compact=True,
             )
-            yield Button("Load  l", id="data-load", compact=True)
+            yield Button(_("Load  l"), id="data-load", compact=True)
             yield Static("", id="data-status")
         with VerticalScroll(id="data-scroll"):
             with Horizontal(classes="detail-row"):
                 with Vertical(classes="detail-box", id="counts-box") as box:
                     box.border_title = _("images per class")
-                    yield Static(Text("press l to load", style="dim"), id="data-counts")
+                    yield Static(Text(_("press l to load"), style="dim"), id="data-counts")
                 with Vertical(classes="detail-box", id="data-about-box") as box:
                     box.border_title = _("source")
                     yield Static("", id="data-about")
@@ -179,16 +179,20 @@ class DataScreen(Screen[None]):
         shape = info.get("image_shape") or []
         about = Text()
         about.append(f"{info.get('source', message.source)}\n", style="bold")
-        about.append(f"{len(info.get('classes') or [])} classes\n")
+        about.append(_("{count} classes").format(count=len(info.get("classes") or [])) + "\n")
         about.append(
-            f"train {_n(info.get('train'))} · validation {_n(info.get('val'))} · "
-            f"test {_n(info.get('test'))}\n"
+            _("train {train} · validation {val} · test {test}").format(
+                train=_n(info.get("train")), val=_n(info.get("val")), test=_n(info.get("test"))
+            )
+            + "\n"
         )
         if shape:
-            about.append("images " + "×".join(str(s) for s in shape) + "\n")
+            about.append(_("images {shape}").format(shape="×".join(str(s) for s in shape)) + "\n")
         about.append(
-            "validation is a stratified split of the training images (val_split); the class balance "
-            "above is what the model sees.",
+            _(
+                "validation is a stratified split of the training images (val_split); the class "
+                "balance above is what the model sees."
+            ),
             style="dim",
         )
         self.query_one("#data-about", Static).update(about)
@@ -197,17 +201,25 @@ class DataScreen(Screen[None]):
     def on_data_screen_failed(self, message: Failed) -> None:
         self.loaded_source = message.source
         self.query_one("#data-status", Static).update(Text(f"✗ {message.source}", style="bold red"))
-        body = Text(f"Could not load {message.source}: {message.reason}", style="red")
+        body = Text(
+            _("Could not load {source}: {reason}").format(
+                source=message.source, reason=message.reason
+            ),
+            style="red",
+        )
         self.query_one("#data-counts", Static).update(body)
         self.notify(
-            message.reason, title=f"Data source {message.source}", severity="error", timeout=8
+            message.reason,
+            title=_("Data source {source}").format(source=message.source),
+            severity="error",
+            timeout=8,
         )
 
     async def _draw_samples(self) -> None:
         grid = self.query_one("#samples-grid", Vertical)
         await grid.remove_children()
         if self.images is None or self.labels is None:
-            await grid.mount(Static(Text("no sample images", style="dim")))
+            await grid.mount(Static(Text(_("no sample images"), style="dim")))
             return
         classes = list(self.info.get("classes") or [])
         # As many images per row as fit: label (12) + images (pixel_width + 1 margin) + box (4).

@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
+from tui.i18n import _
 from tui.screens.inspect_target import engine_command, list_inspectable, run_engine_json
 from tui.widgets.footer import Footer
 
@@ -57,20 +58,33 @@ def summary_text(result: dict[str, Any]) -> Text:
     layers = result.get("layers")
     if layers is not None:
         text.append(
-            f"{result['unit']}: {layers['same']} same, {len(layers['changed'])} changed, "
-            f"{len(layers['added'])} added, {len(layers['removed'])} removed\n"
+            f"{result['unit']}: "
+            + _("{same} same, {changed} changed, {added} added, {removed} removed").format(
+                same=layers["same"],
+                changed=len(layers["changed"]),
+                added=len(layers["added"]),
+                removed=len(layers["removed"]),
+            )
+            + "\n"
         )
     for note in result.get("notes") or []:
-        text.append(f"note: {note}\n", style="dim")
+        text.append(_("note: {note}").format(note=note) + "\n", style="dim")
     out = result["outputs"]
     if out["available"]:
         text.append(
-            f"outputs on {out['images']} test images: top-1 agreement "
-            f"{out['agreement'] * 100:.1f}%, max |Δprob| {out['max_abs_dprob']:.3g}",
+            _(
+                "outputs on {images} test images: top-1 agreement {agreement}%, max |Δprob| {dprob}"
+            ).format(
+                images=out["images"],
+                agreement=f"{out['agreement'] * 100:.1f}",
+                dprob=f"{out['max_abs_dprob']:.3g}",
+            ),
             style="bold green" if out["agreement"] == 1.0 else "bold yellow",
         )
     else:
-        text.append(f"output divergence: n/a ({out['reason']})", style="dim")
+        text.append(
+            _("output divergence: n/a ({reason})").format(reason=out["reason"]), style="dim"
+        )
     return text
 
 
@@ -114,9 +128,11 @@ class DiffScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("Diff", id="diff-title")
         with Vertical(id="diff-picker"):
-            yield Static(f"Diff {Path(self.a).name} against (Enter), or type a path:")
+            yield Static(
+                _("Diff {name} against (Enter), or type a path:").format(name=Path(self.a).name)
+            )
             yield OptionList(id="diff-picker-list")
-            yield Input(placeholder="a run folder or an .onnx file", id="diff-picker-path")
+            yield Input(placeholder=_("a run folder or an .onnx file"), id="diff-picker-path")
         yield Static("", id="diff-summary")
         yield DataTable(id="diff-table", zebra_stripes=True, cursor_type="row")
         yield Footer()
@@ -131,7 +147,7 @@ class DiffScreen(Screen[None]):
     def on_mount(self) -> None:
         if self.b is None:
             self.add_class("picking")
-            self._title(f"Diff · {Path(self.a).name} against …")
+            self._title(_("Diff · {name} against …").format(name=Path(self.a).name))
             self._picker_worker(self.runs_root)
         else:
             self.start(self.b)
@@ -139,7 +155,11 @@ class DiffScreen(Screen[None]):
     def start(self, b: str) -> None:
         self.b = b
         self.remove_class("picking")
-        self._title(f"Diff · {Path(self.a).name} vs {Path(b).name} · running engine diff …")
+        self._title(
+            _("Diff · {a} vs {b} · running engine diff …").format(
+                a=Path(self.a).name, b=Path(b).name
+            )
+        )
         args = ["diff", self.a, b, "--json"]
         if self.runs_root is not None:
             args += ["--runs-dir", str(self.runs_root)]
@@ -155,7 +175,7 @@ class DiffScreen(Screen[None]):
         self.query_one("#diff-summary", Static).update(summary_text(message.result))
         table = self.table
         table.clear(columns=True)
-        table.add_columns("", "A", "B", "what differs")
+        table.add_columns("", "A", "B", _("what differs"))
         for row in diff_rows(message.result):
             table.add_row(*row)
         table.focus()
@@ -164,7 +184,7 @@ class DiffScreen(Screen[None]):
         if event.state != WorkerState.ERROR:
             return
         reason = str(event.worker.error) or type(event.worker.error).__name__
-        self._title(f"Diff · failed: {reason}")
+        self._title(_("Diff · failed: {reason}").format(reason=reason))
         self.notify(reason, severity="error", timeout=10)
 
     # -- picking B

@@ -56,7 +56,7 @@ def experiment_options(narrow: bool) -> list[Option]:
     for spec in list_experiments():
         prompt = Text(spec.name, style="bold")
         if not narrow:
-            prompt.append("\n" + spec.title, style="not bold dim")
+            prompt.append("\n" + _(spec.title), style="not bold dim")
         options.append(Option(prompt, id=spec.name))
     return options
 
@@ -110,7 +110,7 @@ class ExperimentsScreen(Screen[None]):
                 yield Static(_("Queue"), classes="section-title")
                 yield OptionList(id="queue-list")
             with TabbedContent(id="exp-tabs", initial="tab-settings"):
-                with TabPane("Settings", id="tab-settings"):
+                with TabPane(_("Settings"), id="tab-settings"):
                     with VerticalScroll(id="settings-scroll"):
                         yield Static("", id="exp-description")
                         # Forms are mounted after the first frame (see on_mount): the first
@@ -118,17 +118,17 @@ class ExperimentsScreen(Screen[None]):
                         yield ContentSwitcher(id="forms")
                         with Horizontal(id="form-buttons"):
                             yield Button(
-                                "Start ▶  ctrl+s",
+                                _("Start ▶  ctrl+s"),
                                 id="start-button",
                                 variant="success",
                                 compact=True,
                             )
-                            yield Button("Defaults  ctrl+r", id="reset-button", compact=True)
-                with TabPane("Progress", id="tab-progress"):
+                            yield Button(_("Defaults  ctrl+r"), id="reset-button", compact=True)
+                with TabPane(_("Progress"), id="tab-progress"):
                     yield Vertical(id="monitor-slot")
                     with Horizontal(id="monitor-buttons"):
                         yield Button(
-                            "Cancel run  x", id="cancel-button", variant="error", compact=True
+                            _("Cancel run  x"), id="cancel-button", variant="error", compact=True
                         )
         yield Footer()
 
@@ -225,7 +225,7 @@ class ExperimentsScreen(Screen[None]):
 
     def _show_description(self) -> None:
         self.query_one("#exp-description", Static).update(
-            Text.assemble((self.spec.title, "bold"), "\n", (self.spec.description, ""))
+            Text.assemble((_(self.spec.title), "bold"), "\n", (_(self.spec.description), ""))
         )
 
     def select_experiment(self, name: str) -> None:
@@ -309,14 +309,14 @@ class ExperimentsScreen(Screen[None]):
     def request_from_form(self) -> RunRequest | None:
         """The current form as a RunRequest, or None (and the reasons shown) if it is refused."""
         if not self.ready or self.spec.name not in self._forms:
-            self.notify("The settings are still being drawn; press ctrl+s again.", timeout=3)
+            self.notify(_("The settings are still being drawn; press ctrl+s again."), timeout=3)
             return None
         problems = self.form.problems()
         if problems:
             self.form.show_problems(problems)
             self.tabs.active = "tab-settings"
             self.notify(
-                "\n".join(problems[:4]), title="Settings refused", severity="error", timeout=6
+                "\n".join(problems[:4]), title=_("Settings refused"), severity="error", timeout=6
             )
             return None
         return RunRequest(
@@ -336,7 +336,12 @@ class ExperimentsScreen(Screen[None]):
     def enqueue(self, request: RunRequest) -> None:
         self.pending.append(request)
         if self.busy:
-            self.notify(f"Queued {request.label} (#{len(self.pending)} in line)", timeout=3)
+            self.notify(
+                _("Queued {label} (#{position} in line)").format(
+                    label=request.label, position=len(self.pending)
+                ),
+                timeout=3,
+            )
         self._refresh_queue()
         if len(self._workers) < self.slots:
             gpu = next((g for g in self.gpus if g not in self._workers), None)
@@ -353,7 +358,7 @@ class ExperimentsScreen(Screen[None]):
         index = int((option.id or "pending-0").split("-")[1])
         if 0 <= index < len(self.pending):
             removed = self.pending.pop(index)
-            self.notify(f"Removed {removed.label} from the queue", timeout=3)
+            self.notify(_("Removed {label} from the queue").format(label=removed.label), timeout=3)
             self._refresh_queue()
 
     def action_cancel(self) -> None:
@@ -373,7 +378,7 @@ class ExperimentsScreen(Screen[None]):
             if self.pending
             else ""
         )
-        self.notify("Cancelling: the engine keeps the epochs it finished." + more, timeout=4)
+        self.notify(_("Cancelling: the engine keeps the epochs it finished.") + more, timeout=4)
 
     def _refresh_queue(self) -> None:
         options: list[Option] = []
@@ -512,22 +517,29 @@ class ExperimentsScreen(Screen[None]):
             status = "finished"
             note = f"test {pct(metrics.test_accuracy)}" if metrics.test_accuracy is not None else ""
             self.done.append((f"✓ {label}", note))
-            self.notify(f"{label}: finished. {note}", title="Run finished", timeout=6)
+            self.notify(
+                _("{label}: finished. {note}").format(label=label, note=note),
+                title=_("Run finished"),
+                timeout=6,
+            )
         elif message.cancelled:
             status = "cancelled"
             self.done.append((f"⏹ {label}", "cancelled"))
-            self.notify(f"{label}: cancelled; what it trained is kept (see Runs).", timeout=5)
+            self.notify(
+                _("{label}: cancelled; what it trained is kept (see Runs).").format(label=label),
+                timeout=5,
+            )
         else:
             status = "failed"
             reason = error or message.reason or describe_exit(code)
             if code == EXIT_USAGE and error:
-                reason = f"the engine refused the settings: {error}"
+                reason = _("the engine refused the settings: {error}").format(error=error)
             self.done.append((f"✗ {label}", "failed" if code != EXIT_USAGE else "refused"))
             if watched:
                 self.monitor.ended("failed", reason, [] if code == EXIT_USAGE else message.tail)
             self.notify(
                 f"{label}: {reason}",
-                title=f"Engine {describe_exit(code)}",
+                title=_("Engine {outcome}").format(outcome=describe_exit(code)),
                 severity="error",
                 timeout=10,
             )

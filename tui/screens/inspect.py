@@ -22,6 +22,7 @@ from textual.widgets import Input, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
+from tui.i18n import _
 from tui.screens.inspect_target import (
     LoadedTarget,
     Samples,
@@ -147,28 +148,28 @@ class InspectScreen(Screen[None]):
             pass
         yield Static("Inspect", id="inspect-title")
         with Vertical(id="inspect-picker"):
-            yield Static("Open a run or an ONNX file (Enter), or type a path:")
+            yield Static(_("Open a run or an ONNX file (Enter), or type a path:"))
             yield OptionList(id="picker-list")
             yield Input(placeholder="path to a run folder, .onnx or .keras file", id="picker-path")
         with TabbedContent(id="inspect-tabs", initial=self.initial_tab or "tab-layers"):
-            with TabPane("Layers", id="tab-layers"):
+            with TabPane(_("Layers"), id="tab-layers"):
                 with Horizontal(id="layers-split"):
                     with Vertical(id="layers-left"):
                         yield LayerTable(id="layer-table")
                     with VerticalScroll(id="layers-right"):
                         yield ArithmeticView(id="arithmetic")
                         yield FreezeMap(id="freeze-map")
-            with TabPane("Filters", id="tab-filters"):
+            with TabPane(_("Filters"), id="tab-filters"):
                 yield FiltersPane(id="filters-pane")
-            with TabPane("Activations", id="tab-activations"):
+            with TabPane(_("Activations"), id="tab-activations"):
                 yield ActivationsPane(id="activations-pane")
-            with TabPane("Preprocessing", id="tab-preprocessing"):
+            with TabPane(_("Preprocessing"), id="tab-preprocessing"):
                 yield PreprocessingPane(id="preprocessing-pane")
             with TabPane("ONNX", id="tab-onnx"):
                 yield OnnxPane(id="onnx-pane")
-            with TabPane("Deploy", id="tab-deploy"):
+            with TabPane(_("Deploy"), id="tab-deploy"):
                 yield DeployPane(id="deploy-pane")
-            with TabPane("Lessons", id="tab-lessons"):
+            with TabPane(_("Lessons"), id="tab-lessons"):
                 with VerticalScroll(id="lessons-scroll"):
                     yield LessonsView(id="lessons")
                     yield ReferenceView(id="reference-check")
@@ -225,7 +226,7 @@ class InspectScreen(Screen[None]):
         """Read a run folder or model file in a worker; the panes fill in when it arrives."""
         self.target_path = Path(path)
         self.remove_class("picking")
-        self._title(f"Inspect · loading {path} …")
+        self._title(_("Inspect · loading {path} …").format(path=path))
         self._load_worker(Path(path), engine_command(self.app), self.runs_root)
 
     def reload(self) -> None:
@@ -246,13 +247,14 @@ class InspectScreen(Screen[None]):
         target = self.loaded = message.target
         totals = target.summary.get("totals", {})
         fmt = target.summary.get("format", "keras")
-        bits = [f"Inspect · {target.path.name}", str(target.summary.get("model", "?"))]
+        bits = [_("Inspect") + f" · {target.path.name}", str(target.summary.get("model", "?"))]
         if totals.get("total") is not None:
-            bits.append(f"{int(totals['total']):,} params")
+            bits.append(_("{count} params").format(count=f"{int(totals['total']):,}"))
         if totals.get("trainable") is not None:
-            bits.append(f"{int(totals['trainable']):,} trainable")
+            bits.append(_("{count} trainable").format(count=f"{int(totals['trainable']):,}"))
         bits.append(
-            f"{len(target.summary.get('layers', []))} {'nodes' if fmt == 'onnx' else 'layers'}"
+            f"{len(target.summary.get('layers', []))} "
+            + (_("nodes") if fmt == "onnx" else _("layers"))
         )
         if fmt == "onnx":  # the same figure and convention as the ONNX pane
             from export.onnx_analysis import macs_summary
@@ -261,7 +263,7 @@ class InspectScreen(Screen[None]):
         if (target.run or {}).get("model", {}) and (target.run or {}).get("model", {}).get(
             "random_init"
         ):
-            bits.append("random init (not ImageNet)")
+            bits.append(_("random init (not ImageNet)"))
         self._title(" · ".join(bits))
         phases = (target.run or {}).get("phases")
         self.layer_table.show(target.summary, phases)
@@ -329,7 +331,7 @@ class InspectScreen(Screen[None]):
     # -- picker
     def action_pick(self) -> None:
         self.add_class("picking")
-        self._title("Inspect · choose what to open")
+        self._title(_("Inspect · choose what to open"))
         self._picker_worker(self.runs_root)
         self.query_one("#picker-path", Input).focus()
 
@@ -355,7 +357,7 @@ class InspectScreen(Screen[None]):
             options.focus()
         else:
             options.add_option(
-                Option("no runs with a model here — type a path below", disabled=True)
+                Option(_("no runs with a model here — type a path below"), disabled=True)
             )
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
@@ -390,7 +392,7 @@ class InspectScreen(Screen[None]):
         if event.worker.group == "inspect-export":
             self.query_one("#act-export").disabled = False
         if event.worker.group == "inspect-load":
-            self._title(f"Inspect · could not open: {reason}")
+            self._title(_("Inspect · could not open: {reason}").format(reason=reason))
             if self.loaded is None:
                 self.add_class("picking")
                 self.query_one("#picker-list", OptionList).focus()

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Static
 
 from engine.inspect import shape_text
 from export.onnx_layers import explain
+from tui.i18n import _
 
 # Layer types whose rows are dimmed: they reshape or normalise but hold no structure to learn.
 _PLUMBING = {
@@ -229,12 +230,12 @@ class FreezeMap(Static):
     def show(self, summary: dict[str, Any], phases: list[dict[str, Any]] | None = None) -> None:
         layers = [r for r in summary.get("layers", []) if int(r.get("params") or 0) > 0]
         text = Text()
-        text.append("freeze map", style="bold")
-        text.append(f" ({len(layers)} layers with weights; ")
+        text.append(_("freeze map"), style="bold")
+        text.append(" (" + _("{count} layers with weights").format(count=len(layers)) + "; ")
         text.append("■", style="green")
-        text.append(" trains  ")
+        text.append(" " + _("trains") + "  ")
         text.append("■", style="blue")
-        text.append(" frozen)\n")
+        text.append(" " + _("frozen") + ")\n")
         for name, trainable in phase_trainable_sets(phases, summary.get("layers", [])):
             n_train = 0
             if trainable is not None:

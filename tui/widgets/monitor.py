@@ -30,6 +30,7 @@ from engine.records import (
     RunFinished,
     RunStarted,
 )
+from tui.i18n import _
 from tui.widgets.charts import PALETTE, LineChart, Series
 from tui.widgets.run_info import RANDOM_MARK, pct, seconds
 
@@ -343,7 +344,7 @@ class RunMonitor(Vertical):
     def compose(self) -> ComposeResult:
         yield LiveText(
             Text(
-                "Nothing is training. Pick an experiment, adjust its settings and press ctrl+s.",
+                _("Nothing is training. Pick an experiment, adjust its settings and press ctrl+s."),
                 style="dim",
             ),
             id="live-header",
@@ -351,13 +352,13 @@ class RunMonitor(Vertical):
         yield LiveText("", id="live-progress")
         with Horizontal(id="live-charts"):
             acc = LineChart(x_label="epoch", y_range=(0.0, 1.0), id="acc-chart")
-            acc.border_title = "accuracy"
+            acc.border_title = _("accuracy")
             yield acc
             loss = LineChart(x_label="epoch", id="loss-chart")
-            loss.border_title = "loss"
+            loss.border_title = _("loss")
             yield loss
         log = RichLog(id="live-log", max_lines=1000, wrap=True, markup=False, highlight=False)
-        log.border_title = "engine log"
+        log.border_title = _("engine log")
         yield log
 
     @property
@@ -425,15 +426,17 @@ class RunMonitor(Vertical):
         self.state.status = status
         log = self.log_view
         if status == "failed":
-            log.write(Text(f"✗ the engine stopped: {reason}", style="bold red"))
+            log.write(
+                Text(_("✗ the engine stopped: {reason}").format(reason=reason), style="bold red")
+            )
             if tail:
-                log.write(Text("last lines of the engine's log:", style="red"))
+                log.write(Text(_("last lines of the engine's log:"), style="red"))
                 for line in tail[-12:]:
                     log.write(Text("  " + line, style="red"))
         elif status == "cancelled":
             log.write(
                 Text(
-                    "⏹ cancelled: the run keeps the epochs it finished (see Runs)",
+                    _("⏹ cancelled: the run keeps the epochs it finished (see Runs)"),
                     style="bold yellow",
                 )
             )

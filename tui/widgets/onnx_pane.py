@@ -20,7 +20,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Select, Static
 
+from tui.i18n import _
 from tui.widgets.charts import Bar, render_bar_chart
+from tui.widgets.run_info import pct
 
 PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
 
@@ -116,7 +118,7 @@ def render_eval(result: dict[str, Any]) -> Text:
     """One `engine eval --json` result: accuracy, providers used, latency, throughput."""
     provider = result.get("provider") or {}
     text = Text()
-    text.append("evaluation ", style="bold")
+    text.append(_("evaluation") + " ", style="bold")
     text.append(f"on {result.get('data')} ({_num(result.get('n'))} test images)\n")
     text.append("provider: asked ")
     text.append(str(provider.get("requested")), style="bold")
@@ -128,10 +130,12 @@ def render_eval(result: dict[str, Any]) -> Text:
     for note in provider.get("notes") or []:
         text.append(f"  {note}\n", style="dim")
     acc = result.get("accuracy")
-    text.append(f"ONNX test accuracy {_num(acc * 100 if acc is not None else None, '{:.2f}')} %")
+    text.append(
+        _("ONNX test accuracy {accuracy}").format(accuracy=pct(acc) if acc is not None else "– %")
+    )
     keras_acc = result.get("keras_test_accuracy")
     if keras_acc is not None:
-        text.append(f" · Keras {keras_acc * 100:.2f} %")
+        text.append(f" · Keras {pct(keras_acc)}")
     text.append("\n")
     lat = result.get("latency_ms") or {}
     thr = result.get("throughput") or {}
@@ -147,7 +151,7 @@ def render_parity(run: dict[str, Any] | None, onnx_path: Path | None) -> Text:
     """Keras vs ONNX for a file that came from a run: parity at export, accuracy, speed."""
     text = Text()
     if not run:
-        text.append("Not from a run on disk: no Keras model to compare with.", style="dim")
+        text.append(_("Not from a run on disk: no Keras model to compare with."), style="dim")
         return text
     record = run.get("onnx") or {}
     exports = record.get("exports") or []
@@ -160,11 +164,14 @@ def render_parity(run: dict[str, Any] | None, onnx_path: Path | None) -> Text:
         parity = export.get("parity") or {}
         if parity:
             ok = parity.get("passed")
-            text.append("parity at export: ")
+            text.append(_("parity at export: "))
             text.append("passed" if ok else "FAILED", style="bold green" if ok else "bold red")
             text.append(
                 f" · max |Δp| {parity.get('max_abs_diff', 0):.2e} (tolerance {parity.get('tolerance', 0):.0e})"
-                f" · top-1 agreement {parity.get('top1_agreement', 0) * 100:.2f} % on {parity.get('n')} images\n"
+                + _(" · top-1 agreement {agreement} on {n} images").format(
+                    agreement=pct(parity.get("top1_agreement", 0)), n=parity.get("n")
+                )
+                + "\n"
             )
         text.append(
             f"exported with {export.get('converter', '?')}, opset {export.get('opset')}, "
@@ -177,22 +184,22 @@ def render_parity(run: dict[str, Any] | None, onnx_path: Path | None) -> Text:
             + "\n"
         )
     else:
-        text.append("no export record for this file in run.json\n", style="dim")
+        text.append(_("no export record for this file in run.json") + "\n", style="dim")
     keras_acc = metrics.get("test_accuracy")
     mine = [e for e in evals if Path(str(e.get("file") or e.get("path"))).name == name]
     if keras_acc is not None:
-        text.append(f"Keras test accuracy {keras_acc * 100:.2f} %\n")
+        text.append(_("Keras test accuracy {accuracy}").format(accuracy=pct(keras_acc)) + "\n")
     for e in mine[-4:]:
         provider = e.get("provider") or {}
         thr = (e.get("throughput") or {}).get("images_per_s")
         lat = (e.get("latency_ms") or {}).get("p50")
         text.append(
             f"ONNX on {','.join(provider.get('used') or [])} ({e.get('data')}): "
-            f"{(e.get('accuracy') or 0) * 100:.2f} % · p50 {_num(lat, '{:.3f}')} ms · "
+            f"{pct(e.get('accuracy') or 0)} · p50 {_num(lat, '{:.3f}')} ms · "
             f"{_num(thr, '{:,.0f}')} img/s\n"
         )
     if not mine:
-        text.append("not evaluated yet: choose a provider and press Evaluate", style="dim")
+        text.append(_("not evaluated yet: choose a provider and press Evaluate"), style="dim")
     return text
 
 
@@ -235,7 +242,7 @@ class OnnxPane(VerticalScroll):
                 [(p, p) for p in PROVIDERS], allow_blank=False, value="auto", id="onnx-provider"
             )
             yield Input(value="synthetic", placeholder="data source", id="onnx-data")
-            yield Button("Evaluate  v", id="onnx-eval", variant="primary")
+            yield Button(_("Evaluate  v"), id="onnx-eval", variant="primary")
         yield Static("", id="onnx-eval-result")
         yield Static("", id="onnx-overview")
 

@@ -25,8 +25,41 @@ from engine.config import ExperimentConfig, parse_value, validate
 from engine.errors import CnnlabError
 from engine.experiments import ExperimentSpec
 from engine.preprocessing import list_preprocessing
+from tui.i18n import N_, _
 
 _FIELDS = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
+# The rows' labels are the settings' names with spaces; marked here so babel extracts them.
+_LABELS = (
+    N_("data"),
+    N_("subset"),
+    N_("resize"),
+    N_("val split"),
+    N_("seed"),
+    N_("model"),
+    N_("backbone"),
+    N_("backbones"),
+    N_("weights"),
+    N_("input size"),
+    N_("preprocessing"),
+    N_("head"),
+    N_("epochs"),
+    N_("batch size"),
+    N_("learning rate"),
+    N_("optimizer"),
+    N_("early stopping"),
+    N_("patience"),
+    N_("tensorboard"),
+    N_("mlp units"),
+    N_("feature cache"),
+    N_("feature backend"),
+    N_("finetune layers"),
+    N_("finetune lr"),
+    N_("finetune epochs"),
+    N_("strategy"),
+    N_("parallel"),
+    N_("executor"),
+    N_("address"),
+)
 
 
 def field_error(name: str, value: Any) -> str | None:
@@ -122,12 +155,12 @@ class SettingRow(Horizontal):
         self.error: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield Label(self.setting.replace("_", " "), classes="setting-name")
+        yield Label(_(self.setting.replace("_", " ")), classes="setting-name")
         yield self._editor()
         yield Static(self.help_text(), classes="setting-help")
 
     def help_text(self) -> str:
-        help_text = str(self.meta.get("help", ""))
+        help_text = _(str(self.meta.get("help", "")))
         bounds = []
         if "min" in self.meta:
             bounds.append(f"≥ {self.meta['min']}")

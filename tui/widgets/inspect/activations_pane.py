@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Select, Static
 
+from tui.i18n import _
 from tui.screens.inspect_target import LoadedTarget, Samples
 from tui.widgets.activations import FeatureMaps, render_top5
 from tui.widgets.pixels import HalfBlockImage
@@ -326,7 +327,7 @@ class ActivationsPane(InspectPane):
     def export(self) -> None:
         """Run `engine export` on this run (a child process: tf2onnx needs TensorFlow)."""
         if self.target is None or not self.can_export():
-            self.app.notify("Nothing to export: this is not a run without an ONNX file.")
+            self.app.notify(_("Nothing to export: this is not a run without an ONNX file."))
             return
         self.query_one("#act-export", Button).disabled = True
         self._info(

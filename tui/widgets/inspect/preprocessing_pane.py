@@ -13,6 +13,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Select, Static
 
+from tui.i18n import _
 from tui.screens.inspect_target import LoadedTarget, Samples
 from tui.widgets.histogram import render_histograms, render_range_line
 
@@ -173,14 +174,15 @@ class PreprocessingPane(InspectPane):
         lo, hi = spec.output_range
         text = Text()
         text.append(f"{spec.name}", style="bold")
-        text.append(f" — used by {who}\n")
-        text.append("does:      ", style="dim")
+        text.append(" — " + _("used by {who}").format(who=who) + "\n")
+        text.append(_("does:").ljust(11), style="dim")
         text.append(f"{spec.formula}\n")
-        text.append("in words:  ", style="dim")
+        text.append(_("in words:").ljust(11), style="dim")
         text.append(f"{spec.description}\n")
-        text.append("produces:  ", style="dim")
+        text.append(_("produces:").ljust(11), style="dim")
         text.append(
-            f"[{lo:g}, {hi:g}] from pixels in [0, 255] — the range the pretrained weights were trained on"
+            f"[{lo:g}, {hi:g}] "
+            + _("from pixels in [0, 255] — the range the pretrained weights were trained on")
         )
         self.query_one("#prep-spec", Static).update(text)
 
@@ -224,10 +226,11 @@ class PreprocessingPane(InspectPane):
         from tui.widgets.charts import Bar, render_bar_chart
 
         text = Text()
-        text.append("test accuracy, x/255 vs own preprocessing\n", style="bold")
+        text.append(_("test accuracy, x/255 vs own preprocessing") + "\n", style="bold")
         if choice == "unit":
             text.append(
-                "(no backbone: x/255 is right for a model trained from scratch)\n", style="dim"
+                _("(no backbone: x/255 is right for a model trained from scratch)") + "\n",
+                style="dim",
             )
             return text
         bars: list[Bar] = []
@@ -252,7 +255,7 @@ class PreprocessingPane(InspectPane):
             if mine.get("after") is not None:
                 bars.append(Bar("your run own", mine["after"] * 100, color="#5faf5f", note=note))
         if not bars:
-            text.append("no runs on disk yet: try the `preprocessing` experiment", style="dim")
+            text.append(_("no runs on disk yet: try the `preprocessing` experiment"), style="dim")
             return text
         text.append(
             render_bar_chart(
