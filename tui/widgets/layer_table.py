@@ -119,13 +119,13 @@ class LayerTable(DataTable[Any]):
         layers = list(summary.get("layers", []))
         self.rows_data = layers
         self.phases = phase_trainable_sets(phases, layers)
-        self.add_column("layer", key="name")
-        self.add_column("type", key="type")
-        self.add_column("output", key="shape")
-        self.add_column("params", key="params")
+        self.add_column(_("layer"), key="name")
+        self.add_column(_("type"), key="type")
+        self.add_column(_("output"), key="shape")
+        self.add_column(_("params"), key="params")
         self.add_column("MACs", key="macs")
         if summary.get("format") != "onnx":
-            self.add_column("trains", key="trains")
+            self.add_column(_("trains"), key="trains")
         rows = []
         for row in layers:
             dim = row.get("type") in _PLUMBING

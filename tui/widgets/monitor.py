@@ -223,24 +223,29 @@ def header_text(label: str, state: LiveState) -> Text:
     style = {"finished": "bold green", "cancelled": "bold yellow", "failed": "bold red"}.get(
         state.status, "bold cyan"
     )
-    text.append(f"{icon} {state.status} ", style=style)
+    text.append(f"{icon} {_(state.status)} ", style=style)
     text.append(label, style="bold")
     if state.parent_id:
         done = len(state.children_done)
         text.append(
-            f"  ·  {state.parent_experiment}: training {min(state.children_started, state.children_total)}"
-            f" of {state.children_total}, {done} done"
+            "  ·  "
+            + _("{experiment}: training {n} of {total}, {done} done").format(
+                experiment=state.parent_experiment,
+                n=min(state.children_started, state.children_total),
+                total=state.children_total,
+                done=done,
+            )
         )
     if state.run_id:
-        text.append(f"\nrun {state.run_id}", style="dim")
+        text.append("\n" + _("run {id}").format(id=state.run_id), style="dim")
     text.append("\n")
     if state.model is not None:
-        text.append(f"model {state.model.label}")
+        text.append(_("model {label}").format(label=state.model.label))
     if state.random_init:
         text.append(f"  {RANDOM_MARK}", style="bold yellow")
     if state.data is not None:
         d = state.data
-        text.append(f"   data {d.source}: {d.counts()}")
+        text.append("   " + _("data {source}: {counts}").format(source=d.source, counts=d.counts()))
     return text
 
 
@@ -249,7 +254,7 @@ def progress_text(state: LiveState, width: int) -> Text:
     bar_w = max(min(width - 42, 40), 8)
     if not state.phase:
         text.append(
-            "waiting for the engine…" if state.status in ("starting", "running") else "",
+            _("waiting for the engine…") if state.status in ("starting", "running") else "",
             style="dim",
         )
         return text
