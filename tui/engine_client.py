@@ -21,9 +21,11 @@ import sys
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from engine.records import Event, Log, RecordError, event_from_json
+if TYPE_CHECKING:  # the records load with the first event, not before the first frame
+    from engine.records import Event
+
 
 # How many lines of the engine's stderr (TF's log noise, tracebacks) are kept for the
 # "engine died" message.
@@ -164,6 +166,8 @@ class ProcessJob:
                 self._tail.append(text)
 
     async def events(self) -> AsyncIterator[Event]:
+        from engine.records import Log, RecordError, event_from_json
+
         assert self._proc.stdout is not None
         while True:
             try:

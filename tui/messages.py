@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from engine import records
+if TYPE_CHECKING:  # annotations only: the records load with the first event
+    from engine import records
 
 
 @dataclass

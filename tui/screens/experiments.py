@@ -29,7 +29,6 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from engine import records
 from engine.experiments import ExperimentSpec, get_experiment, list_experiments
 from tui.engine_client import (
     EXIT_CANCELLED,
@@ -46,6 +45,7 @@ from tui.widgets.footer import Footer
 from tui.widgets.nav import NavBar
 
 if TYPE_CHECKING:  # imported where used: the monitor and the forms mount after the first frame
+    from engine import records
     from tui.widgets.monitor import RunMonitor
     from tui.widgets.settings_form import SettingsForm
 
@@ -413,6 +413,8 @@ class ExperimentsScreen(Screen[None]):
     async def drain_queue(self, gpu: str | None = None) -> None:
         """Run queued requests one after another (on `gpu`, if given), posting their events as
         messages; other workers drain the same queue on the other GPUs."""
+        from engine import records
+
         engine = self.app.engine  # type: ignore[attr-defined]
         try:
             while self.pending:
@@ -464,6 +466,8 @@ class ExperimentsScreen(Screen[None]):
         self._refresh_queue()
 
     def on_engine_event(self, message: EngineEvent) -> None:
+        from engine import records
+
         event = message.event
         watched = message.job == self.monitored
         if watched:
@@ -504,6 +508,7 @@ class ExperimentsScreen(Screen[None]):
         self.app.engine_status = "  ".join(bits)  # type: ignore[attr-defined]
 
     def on_job_ended(self, message: JobEnded) -> None:
+        from engine import records
         from tui.widgets.run_info import pct
 
         code = message.returncode
