@@ -555,25 +555,3 @@ class FakeEngine:
             "image_shape": [32, 32, 3],
             "counts": counts,
         }
-
-
-# The test files that train or convert real models, longest first. pytest-xdist (`make test`,
-# `--dist loadfile`) hands whole files to its workers in collection order: starting with the
-# long ones leaves short files to fill the end, instead of one long file running alone.
-LONG_FILES = (
-    "test_engine_runs.py",
-    "test_scale_strategy.py",
-    "test_scale_ray.py",
-    "test_feature_backends.py",
-    "test_scale_parallel.py",
-    "test_cli.py",
-    "test_export_backbones.py",
-    "test_tensorboard.py",
-    "test_export.py",
-    "test_tui_e2e.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    order = {name: i for i, name in enumerate(LONG_FILES)}
-    items.sort(key=lambda item: order.get(item.path.name, len(order)))  # stable: files keep order
