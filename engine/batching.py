@@ -48,7 +48,14 @@ class BatchChoice:
     bytes_per_image: int
     tried: dict[int, float] = field(default_factory=dict)  # batch -> images per second
 
+    @property
+    def measured(self) -> bool:
+        """False for a pass run as one batch without timing (see calibrate_batch)."""
+        return bool(self.tried)
+
     def describe(self) -> str:
+        if not self.measured:
+            return f"batch {self.batch} (the whole pass in one call, within the memory bound)"
         tried = ", ".join(f"{b}: {r:,.0f}" for b, r in self.tried.items())
         return (
             f"batch {self.batch} ({self.img_per_s:,.0f} img/s; tried {tried} img/s; "
@@ -121,6 +128,13 @@ def calibrate_batch(
         return cached
     n = max(1, n_images if n_images is not None else len(x))
     budget = memory_budget() if budget_bytes is None else budget_bytes
+    per_image = max(1, bytes_per_image)
+    if n <= FAIR_IMAGES and n * per_image <= budget:
+        # The whole pass is no more than one timing call's work and fits the memory bound: it
+        # runs as one batch. Timing sizes would cost a warm-up and two timed calls on as many
+        # images (three passes, plus a trace per new size) to save a part of one. Not cached:
+        # the key does not hold the pass size, and a larger pass of the same model calibrates.
+        return BatchChoice(n, 0.0, budget, per_image)
     tried: dict[int, float] = {}
     spent = 0.0
     work = min(n, FAIR_IMAGES)

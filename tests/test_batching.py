@@ -85,17 +85,32 @@ def test_calibration_respects_the_memory_bound_and_is_cached() -> None:
 
 
 def test_calibration_stays_short_against_the_pass_it_serves() -> None:
-    m = FakeMachine({b: b * 0.001 for b in (8, 16, 32, 64, 128, 256)}, overhead=0.0)
+    m = FakeMachine({b: b * 0.001 for b in (8, 16, 32, 64, 128, 256, 512, 1024)}, overhead=0.0)
     choice = calibrate_batch(
         m.run_pass,
         np.zeros((8, 2)),
         key="short",
         bytes_per_image=1,
-        n_images=100,  # a 0.1 s pass at 1,000 img/s: one size measured is enough
+        n_images=1000,  # a 1 s pass at 1,000 img/s: one size measured is enough
         budget_bytes=10**9,
         clock=m.clock,
     )
-    assert list(choice.tried) == [64]  # the largest size within the pass's one call
+    assert list(choice.tried) == [256]  # the largest size within one timing call's work
+
+
+def test_a_pass_of_one_call_s_work_runs_as_one_batch_untimed_and_uncached() -> None:
+    m = FakeMachine({b: b * 0.001 for b in (8, 16, 32, 64, 128, 256, 512)}, overhead=0.0)
+    kwargs = dict(key="one-call", bytes_per_image=10, budget_bytes=10**9, clock=m.clock)
+    choice = calibrate_batch(m.run_pass, np.zeros((8, 2)), n_images=100, **kwargs)
+    assert (choice.batch, choice.measured, m.calls) == (100, False, [])
+    assert "one call" in choice.describe()
+    # Not kept for the key: a larger pass of the same model is measured.
+    bigger = calibrate_batch(m.run_pass, np.zeros((8, 2)), n_images=10_000, **kwargs)
+    assert bigger.measured and m.calls
+    # A pass that does not fit the memory bound in one batch is measured as well.
+    tight = dict(kwargs, key="tight", budget_bytes=500)
+    bounded = calibrate_batch(m.run_pass, np.zeros((8, 2)), n_images=100, **tight)
+    assert bounded.measured and bounded.batch * 10 <= 500
 
 
 def test_memory_budget_is_a_share_of_available_memory() -> None:

@@ -212,7 +212,8 @@ def test_auto_on_a_short_pass_keeps_keras_and_says_why(
 ) -> None:
     monkeypatch.setenv("CNNLAB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(ort_features, "available_providers", lambda gpu=True: ORT_CPU)
-    info, _, _ = _transfer(tmp_path, subset=100, feature_backend="auto", epochs=1)
+    # 300 images: more than one batch's worth, so auto measures Keras before it decides.
+    info, _, _ = _transfer(tmp_path, subset=300, feature_backend="auto", epochs=1)
     assert info.features is not None and info.features.requested == "auto"
     assert info.features.backend == "keras" and "exporting" in info.features.reason
     assert info.features.probe_img_s and info.features.probe_img_s["keras"] > 0

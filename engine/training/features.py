@@ -187,6 +187,12 @@ def _pick_backend(
             info.reason = fixed[1]
             return None, keras_choice(), info
         kc = keras_choice()
+        if not kc.measured:
+            info.reason = (
+                f"the whole pass is one batch of {n_total} images: exporting the backbone to "
+                "onnxruntime would cost more than it could save"
+            )
+            return None, kc, info
         keras_seconds = n_total / kc.img_per_s
         if not onnx_path.is_file() and keras_seconds < EXPORT_PAYOFF_SECONDS:
             info.reason = (
@@ -215,7 +221,8 @@ def _pick_backend(
     info.providers = ort.providers
     if requested == "onnxruntime":
         info.backend, info.reason = "onnxruntime", "asked for (feature_backend onnxruntime)"
-        info.probe_img_s = {"onnxruntime": round(oc.img_per_s, 1)}
+        if oc.measured:
+            info.probe_img_s = {"onnxruntime": round(oc.img_per_s, 1)}
         return ort, oc, info
     kc = keras_choice()
     probe = {"keras": round(kc.img_per_s, 1), "onnxruntime": round(oc.img_per_s, 1)}
