@@ -158,3 +158,52 @@ async def test_quit_while_training_asks_then_stops_the_engine(runs_root: Path) -
         await pilot.pause()
     assert engine.jobs[0].stopped
     assert not engine.running()
+
+
+async def test_the_footer_rebuilds_its_keys_only_when_they_change() -> None:
+    from textual.app import App
+    from textual.binding import Binding
+    from textual.widgets._footer import FooterKey
+
+    from tui.widgets.footer import Footer
+
+    class Keys(App[None]):
+        ENABLE_COMMAND_PALETTE = False
+        BINDINGS = [Binding("a", "go", "Go"), Binding("b", "stay", "Stay")]
+        go_enabled = True
+
+        def compose(self) -> ComposeResult:
+            yield Static("body")
+            yield Footer()
+
+        def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+            return None if action == "go" and not self.go_enabled else True  # None: shown disabled
+
+    app = Keys()
+    async with app.run_test(size=(80, 10)) as pilot:
+        await pilot.pause()
+        footer = app.screen.query_one(Footer)
+        rebuilt: list[int] = []
+        recompose = footer.recompose
+
+        async def counting() -> None:
+            rebuilt.append(1)
+            await recompose()
+
+        footer.recompose = counting  # type: ignore[method-assign]
+
+        def shown() -> list[tuple[str, bool]]:
+            return [(k.description, k.has_class("-disabled")) for k in app.screen.query(FooterKey)]
+
+        assert shown() == [("Go", False), ("Stay", False)]
+        # The screen says its bindings may have changed, but the same keys are on show.
+        app.screen.refresh_bindings()
+        app.screen.refresh_bindings()
+        await pilot.pause()
+        assert rebuilt == [] and shown() == [("Go", False), ("Stay", False)]
+        # A key that becomes disabled is a change: the footer shows it.
+        app.go_enabled = False
+        app.screen.refresh_bindings()
+        await pilot.pause()
+        await pilot.pause()  # the rebuild runs after a refresh, then mounts the keys
+        assert rebuilt == [1] and shown() == [("Go", True), ("Stay", False)]
