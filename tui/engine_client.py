@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tui.i18n import _
+
 if TYPE_CHECKING:  # the records load with the first event, not before the first frame
     from engine.records import Event
 
@@ -393,23 +395,24 @@ def error_line(tail: list[str], returncode: int | None) -> str:
             return stripped
     if returncode is not None and returncode < 0:
         try:
-            return f"the engine was killed by {signal.Signals(-returncode).name}"
+            name = signal.Signals(-returncode).name
+            return _("the engine was killed by {signal}").format(signal=name)
         except ValueError:
             pass
-    return f"the engine exited with code {returncode}"
+    return _("the engine exited with code {code}").format(code=returncode)
 
 
 def describe_exit(returncode: int | None) -> str:
     """Words for an engine exit code (docs/protocol.md)."""
     if returncode == EXIT_OK:
-        return "finished"
+        return _("finished")
     if returncode == EXIT_CANCELLED:
-        return "cancelled"
+        return _("cancelled")
     if returncode == EXIT_USAGE:
-        return "refused the settings"
+        return _("refused the settings")
     if returncode is not None and returncode < 0:
         try:
-            return f"killed by {signal.Signals(-returncode).name}"
+            return _("killed by {signal}").format(signal=signal.Signals(-returncode).name)
         except ValueError:
-            return f"killed by signal {-returncode}"
-    return f"failed (exit code {returncode})"
+            return _("killed by signal {number}").format(number=-returncode)
+    return _("failed (exit code {code})").format(code=returncode)

@@ -43,13 +43,39 @@ def _(message: str) -> str:
     return current()._(message)
 
 
+def pgettext(context: str, message: str) -> str:
+    """`message` in the app's language, where the same English word needs another translation
+    in `context` (a phase "frozen" is not a layer's "frozen")."""
+    if _code == "en" or not message:
+        return message
+    return current().translations.pgettext(context, message)
+
+
 def N_(message: str) -> str:
     """Marks a string for extraction; it is translated where it is shown (with `_`)."""
     return message
 
 
-def number(value: float, digits: int) -> str:
-    """A decimal number in the app's language: 69.37 / 69,37."""
+def number(value: float, digits: int, *, signed: bool = False) -> str:
+    """A decimal number in the app's language: 69.37 / 69,37 (`signed`: +0.12 / +0,12)."""
     if _code == "en":
-        return f"{value:.{digits}f}"
-    return current().number(value, digits)
+        return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+    text = current().number(value, digits)
+    return "+" + text if signed and not text.startswith("-") else text
+
+
+def significant(value: float, digits: int) -> str:
+    """`value` to `digits` significant figures (Python's `g`), with the language's decimal mark."""
+    text = f"{value:.{digits}g}"
+    if _code == "en":
+        return text
+    from babel.numbers import get_decimal_symbol
+
+    return text.replace(".", get_decimal_symbol(_code))
+
+
+def integer(value: int) -> str:
+    """A count with the language's thousands separator: 1,234,567 / 1.234.567."""
+    if _code == "en":
+        return f"{int(value):,}"
+    return current().integer(int(value))
