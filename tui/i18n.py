@@ -64,14 +64,21 @@ def number(value: float, digits: int, *, signed: bool = False) -> str:
     return "+" + text if signed and not text.startswith("-") else text
 
 
-def significant(value: float, digits: int) -> str:
-    """`value` to `digits` significant figures (Python's `g`), with the language's decimal mark."""
-    text = f"{value:.{digits}g}"
+def formatted(value: float, spec: str) -> str:
+    """`format(value, spec)` with the language's decimal mark and grouping: for the formats
+    `number` cannot write (significant figures, exponents): 1,234.5 / 1.234,5, 1.2e-05 / 1,2e-05."""
+    text = format(value, spec)
     if _code == "en":
         return text
-    from babel.numbers import get_decimal_symbol
+    from babel.numbers import get_decimal_symbol, get_group_symbol
 
-    return text.replace(".", get_decimal_symbol(_code))
+    marks = {".": get_decimal_symbol(_code), ",": get_group_symbol(_code)}
+    return text.translate(str.maketrans(marks))
+
+
+def significant(value: float, digits: int) -> str:
+    """`value` to `digits` significant figures (Python's `g`): 0.0123 / 0,0123."""
+    return formatted(value, f".{digits}g")
 
 
 def integer(value: int) -> str:
