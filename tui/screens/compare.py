@@ -157,7 +157,7 @@ def with_legend(table: Table, random_init: bool) -> Any:
     from rich.console import Group
 
     note = Text(
-        f"⚠ {RANDOM_MARK[2:]}: "
+        f"{_(RANDOM_MARK)}: "
         + _(
             "backbone trained from random weights (--weights none), not ImageNet — "
             "not comparable with the assignment's column."
@@ -169,7 +169,7 @@ def with_legend(table: Table, random_init: bool) -> Any:
 
 def source_label(run: Run) -> str:
     r = run.info
-    mark = f"  {RANDOM_MARK}" if r.random_init else ""
+    mark = f"  {_(RANDOM_MARK)}" if r.random_init else ""
     line = _("{experiment} run {created} · {rows} rows · {status}").format(
         experiment=r.experiment,
         created=created_label(r),

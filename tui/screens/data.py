@@ -24,14 +24,14 @@ from textual.widgets import Button, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from tui.engine_client import EngineCommandError
-from tui.i18n import _
+from tui.i18n import _, integer
 from tui.widgets.footer import Footer
 from tui.widgets.nav import NavBar
 from tui.widgets.pixels import PixelImage
 
 
 def _n(value: Any) -> str:
-    return f"{value:,}" if isinstance(value, int) else str(value if value is not None else "?")
+    return integer(value) if isinstance(value, int) else str(value if value is not None else "?")
 
 
 def counts_table(info: dict[str, Any]) -> Table:
@@ -49,10 +49,10 @@ def counts_table(info: dict[str, Any]) -> Table:
         for split in splits:
             n = int((counts.get(split) or {}).get(name, 0))
             totals[split] += n
-            cells.append(f"{n:,}")
+            cells.append(integer(n))
         table.add_row(name, *cells)
     table.add_row(
-        Text(_("total"), style="bold"), *[Text(f"{totals[s]:,}", style="bold") for s in splits]
+        Text(_("total"), style="bold"), *[Text(integer(totals[s]), style="bold") for s in splits]
     )
     return table
 

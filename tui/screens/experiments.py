@@ -498,8 +498,7 @@ class ExperimentsScreen(Screen[None]):
         self._update_status()
 
     def _update_status(self) -> None:
-        from tui.widgets.monitor import phase_label
-        from tui.widgets.run_info import seconds
+        from tui.widgets.run_info import phase_label, seconds
 
         s = self.monitor.state
         if not s.phase:

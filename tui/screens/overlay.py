@@ -27,7 +27,7 @@ def overlay_series(rows: list[Run], key: str) -> list[Series]:
     for i, row in enumerate(rows):
         values = [getattr(h, key) for h in row.info.history]
         points = [(float(n), float(v)) for n, v in enumerate(values, start=1) if v is not None]
-        label = run_title(row.info) + (f" {RANDOM_SHORT}" if row.info.random_init else "")
+        label = run_title(row.info) + (f" {_(RANDOM_SHORT)}" if row.info.random_init else "")
         series.append(Series(label, points, PALETTE[i % len(PALETTE)], dashed=i >= len(PALETTE)))
     return series
 
@@ -92,7 +92,7 @@ class OverlayScreen(Screen[None]):
                         run_title(row.info),
                         (row.info.metrics.test_accuracy or 0.0) if row.info.metrics else 0.0,
                         PALETTE[i % len(PALETTE)],
-                        note=RANDOM_SHORT if row.info.random_init else "",
+                        note=_(RANDOM_SHORT) if row.info.random_init else "",
                     )
                     for i, row in enumerate(self.rows)
                 ]

@@ -296,7 +296,7 @@ class RunsScreen(Screen[None]):
         text.append(r.title or r.experiment, style="bold")
         text.append(f"  {model_label(r)}")
         if r.random_init:
-            text.append(f"  {RANDOM_MARK}", style="bold yellow")
+            text.append(f"  {_(RANDOM_MARK)}", style="bold yellow")
         text.append(f"  data {r.config.get('data', '?')}")
         text.append("\n")
         if row.corrupt is not None:

@@ -32,19 +32,7 @@ from engine.records import (
 )
 from tui.i18n import _, language_code, number, pgettext
 from tui.widgets.charts import PALETTE, LineChart, Series
-from tui.widgets.run_info import RANDOM_MARK, pct, seconds
-
-
-def phase_label(phase: str) -> str:
-    """A training phase (the engine's name for it) in the app's language."""
-    labels = {
-        "data": pgettext("phase", "data"),
-        "features": pgettext("phase", "features"),
-        "train": pgettext("phase", "train"),
-        "frozen": pgettext("phase", "frozen"),
-        "finetune": pgettext("phase", "finetune"),
-    }
-    return labels.get(phase, phase)
+from tui.widgets.run_info import RANDOM_MARK, pct, phase_label, seconds
 
 
 def metric_label(key: str, *, short: bool = False) -> str:
@@ -272,7 +260,7 @@ def header_text(label: str, state: LiveState) -> Text:
     if state.model is not None:
         text.append(_("model {label}").format(label=state.model.label))
     if state.random_init:
-        text.append(f"  {RANDOM_MARK}", style="bold yellow")
+        text.append(f"  {_(RANDOM_MARK)}", style="bold yellow")
     if state.data is not None:
         d = state.data
         text.append("   " + _("data {source}: {counts}").format(source=d.source, counts=d.counts()))
