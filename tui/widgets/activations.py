@@ -105,8 +105,8 @@ def render_vector(values: np.ndarray, start: int, width: int) -> Text:
     if zeros:
         out.append(
             "\n"
-            + _("{share} % of these channels are exactly 0 (ReLU cut them)").format(
-                share=number(zeros * 100, 0)
+            + _("{share} of these channels are exactly 0 (ReLU cut them)").format(
+                share=f"{number(zeros * 100, 0)} %"
             ),
             style="dim",
         )

@@ -88,5 +88,5 @@ def render_range_line(
     covered = max(0.0, min(actual[1], expected[1]) - max(actual[0], expected[0]))
     share = covered / ((expected[1] - expected[0]) or 1.0) * 100
     out.append(f" {_fmt(actual[0])}..{_fmt(actual[1])} ")
-    out.append(_("({share} % of the expected range)").format(share=number(share, 1)))
+    out.append(_("({share} of the expected range)").format(share=f"{number(share, 1)} %"))
     return out
