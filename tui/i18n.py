@@ -72,7 +72,10 @@ def formatted(value: float, spec: str) -> str:
         return text
     from babel.numbers import get_decimal_symbol, get_group_symbol
 
-    marks = {".": get_decimal_symbol(_code), ",": get_group_symbol(_code)}
+    marks: dict[str, str | int | None] = {
+        ".": get_decimal_symbol(_code),
+        ",": get_group_symbol(_code),
+    }
     return text.translate(str.maketrans(marks))
 
 
