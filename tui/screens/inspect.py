@@ -22,7 +22,7 @@ from textual.widgets import Input, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from tui.i18n import _
+from tui.i18n import _, integer
 from tui.screens.inspect_target import (
     LoadedTarget,
     Samples,
@@ -249,17 +249,17 @@ class InspectScreen(Screen[None]):
         fmt = target.summary.get("format", "keras")
         bits = [_("Inspect") + f" · {target.path.name}", str(target.summary.get("model", "?"))]
         if totals.get("total") is not None:
-            bits.append(_("{count} params").format(count=f"{int(totals['total']):,}"))
+            bits.append(_("{count} params").format(count=integer(int(totals["total"]))))
         if totals.get("trainable") is not None:
-            bits.append(_("{count} trainable").format(count=f"{int(totals['trainable']):,}"))
+            bits.append(_("{count} trainable").format(count=integer(int(totals["trainable"]))))
         bits.append(
             f"{len(target.summary.get('layers', []))} "
             + (_("nodes") if fmt == "onnx" else _("layers"))
         )
         if fmt == "onnx":  # the same figure and convention as the ONNX pane
-            from export.onnx_analysis import macs_summary
+            from tui.widgets.onnx_pane import macs_text
 
-            bits.append(macs_summary(totals))
+            bits.append(macs_text(totals))
         if (target.run or {}).get("model", {}) and (target.run or {}).get("model", {}).get(
             "random_init"
         ):

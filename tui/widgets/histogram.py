@@ -78,7 +78,8 @@ def render_range_line(
     e0, e1 = col(expected[0]), col(expected[1])
     a0, a1 = col(actual[0]), col(actual[1])
     out = Text(no_wrap=True)
-    out.append(f"{_('expects'):>8} ")
+    expects = _("expects")
+    out.append(f"{expects:>8} ")
     for i in range(width):
         out.append("━" if e0 <= i <= e1 else " ", style="green")
     out.append(f" {_fmt(expected[0])}..{_fmt(expected[1])}\n")
