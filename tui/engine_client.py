@@ -190,7 +190,8 @@ class ProcessJob:
             try:
                 yield event_from_json(data)
             except RecordError as exc:  # an engine of another version: say so, keep reading
-                yield Log(level="warning", message=f"engine event not understood: {exc}")
+                not_understood = _("engine event not understood: {error}").format(error=exc)
+                yield Log(level="warning", message=not_understood)
 
     def _signal(self, sig: int) -> None:
         if self._proc.returncode is not None:
@@ -302,7 +303,9 @@ class EngineClient:
                 limit=16 * 1024 * 1024,  # run_finished carries the whole metrics object
             )
         except OSError as exc:
-            raise EngineCommandError(f"cannot start the engine ({argv[0]}): {exc}") from None
+            raise EngineCommandError(
+                _("cannot start the engine ({program}): {error}").format(program=argv[0], error=exc)
+            ) from None
         job = ProcessJob(request, proc)
         self.jobs = [j for j in self.jobs if j.returncode is None] + [job]
         return job
@@ -320,7 +323,9 @@ class EngineClient:
                 start_new_session=True,
             )
         except OSError as exc:
-            raise EngineCommandError(f"cannot start the engine ({argv[0]}): {exc}") from None
+            raise EngineCommandError(
+                _("cannot start the engine ({program}): {error}").format(program=argv[0], error=exc)
+            ) from None
         _LIVE.add(proc)
         try:
             out, err = await proc.communicate()
@@ -353,7 +358,8 @@ class EngineClient:
             result: dict[str, Any] = json.loads(out)
         except json.JSONDecodeError:
             raise EngineCommandError(
-                "engine data printed something that is not JSON", tail
+                _("engine {command} printed something that is not JSON").format(command="data"),
+                tail,
             ) from None
         return result
 

@@ -79,6 +79,15 @@ def formatted(value: float, spec: str) -> str:
     return text.translate(str.maketrans(marks))
 
 
+def decimal_mark() -> str:
+    """The language's decimal mark: "." / ","."""
+    if _code == "en":
+        return "."
+    from babel.numbers import get_decimal_symbol
+
+    return str(get_decimal_symbol(_code))
+
+
 def significant(value: float, digits: int) -> str:
     """`value` to `digits` significant figures (Python's `g`): 0.0123 / 0,0123."""
     return formatted(value, f".{digits}g")

@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from tui.i18n import _, integer, number, significant
+from tui.i18n import N_, _, integer, number, significant
 from tui.screens.inspect_target import engine_command, list_inspectable, run_engine_json
 from tui.widgets.footer import Footer
 
@@ -171,7 +171,13 @@ class DiffScreen(Screen[None]):
             args += ["--runs-dir", str(self.runs_root)]
         self._diff_worker(engine_command(self.app), args)
 
-    @work(thread=True, exclusive=True, group="diff", description="engine diff", exit_on_error=False)
+    @work(
+        thread=True,
+        exclusive=True,
+        group="diff",
+        description=N_("engine diff"),
+        exit_on_error=False,
+    )
     def _diff_worker(self, prefix: list[str], args: list[str]) -> None:
         self.post_message(self.Done(run_engine_json(prefix, args, timeout=1800)))
 
@@ -198,7 +204,7 @@ class DiffScreen(Screen[None]):
         thread=True,
         exclusive=True,
         group="diff-picker",
-        description="list runs",
+        description=N_("list runs"),
         exit_on_error=False,
     )
     def _picker_worker(self, runs_root: Path | None) -> None:

@@ -39,7 +39,7 @@ from tui.engine_client import (
     describe_exit,
     error_line,
 )
-from tui.i18n import _
+from tui.i18n import N_, _
 from tui.messages import BatchProgress, EngineEvent, JobEnded, JobStarted, RunsChanged
 from tui.widgets.footer import Footer
 from tui.widgets.nav import NavBar
@@ -413,7 +413,7 @@ class ExperimentsScreen(Screen[None]):
 
     # -- the worker --------------------------------------------------------------------------
 
-    @work(group="engine", exit_on_error=False, description="run the queued experiments")
+    @work(group="engine", exit_on_error=False, description=N_("run the queued experiments"))
     async def drain_queue(self, gpu: str | None = None) -> None:
         """Run queued requests one after another (on `gpu`, if given), posting their events as
         messages; other workers drain the same queue on the other GPUs."""
@@ -569,5 +569,5 @@ class ExperimentsScreen(Screen[None]):
         if event.state == WorkerState.ERROR:
             event.stop()
             self.notify(
-                f"{event.worker.description}: {event.worker.error}", severity="error", timeout=8
+                f"{_(event.worker.description)}: {event.worker.error}", severity="error", timeout=8
             )

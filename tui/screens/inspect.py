@@ -22,7 +22,7 @@ from textual.widgets import Input, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from tui.i18n import _, integer
+from tui.i18n import N_, _, integer
 from tui.screens.inspect_target import (
     LoadedTarget,
     Samples,
@@ -150,7 +150,9 @@ class InspectScreen(Screen[None]):
         with Vertical(id="inspect-picker"):
             yield Static(_("Open a run or an ONNX file (Enter), or type a path:"))
             yield OptionList(id="picker-list")
-            yield Input(placeholder="path to a run folder, .onnx or .keras file", id="picker-path")
+            yield Input(
+                placeholder=_("path to a run folder, .onnx or .keras file"), id="picker-path"
+            )
         with TabbedContent(id="inspect-tabs", initial=self.initial_tab or "tab-layers"):
             with TabPane(_("Layers"), id="tab-layers"):
                 with Horizontal(id="layers-split"):
@@ -237,7 +239,7 @@ class InspectScreen(Screen[None]):
         thread=True,
         exclusive=True,
         group="inspect-load",
-        description="read the model",
+        description=N_("read the model"),
         exit_on_error=False,
     )
     def _load_worker(self, path: Path, prefix: list[str], runs_root: Path | None) -> None:
@@ -279,7 +281,7 @@ class InspectScreen(Screen[None]):
         thread=True,
         exclusive=True,
         group="inspect-lessons",
-        description="gather results for the lessons",
+        description=N_("gather results for the lessons"),
         exit_on_error=False,
     )
     def _lessons_worker(self, target: LoadedTarget) -> None:
@@ -308,7 +310,7 @@ class InspectScreen(Screen[None]):
     @work(
         thread=True,
         group="inspect-samples",
-        description="load test images (engine data)",
+        description=N_("load test images (engine data)"),
         exit_on_error=False,
     )
     def _samples_worker(self, source: str, prefix: list[str]) -> None:
@@ -339,7 +341,7 @@ class InspectScreen(Screen[None]):
         thread=True,
         exclusive=True,
         group="inspect-picker",
-        description="list runs",
+        description=N_("list runs"),
         exit_on_error=False,
     )
     def _picker_worker(self, runs_root: Path | None) -> None:
@@ -388,7 +390,7 @@ class InspectScreen(Screen[None]):
             return
         error = event.worker.error
         reason = str(error) or type(error).__name__
-        self.notify(f"{event.worker.description}: {reason}", severity="error", timeout=10)
+        self.notify(f"{_(event.worker.description)}: {reason}", severity="error", timeout=10)
         if event.worker.group == "inspect-export":
             self.query_one("#act-export").disabled = False
         if event.worker.group == "inspect-load":

@@ -49,10 +49,9 @@ class OverlayScreen(Screen[None]):
         with VerticalScroll(id="overlay-scroll"):
             yield Static(
                 Text.assemble(
-                    ("Validation curves of ", "bold"),
-                    (f"{len(self.rows)} runs", "bold"),
+                    (_("Validation curves of {n} runs").format(n=len(self.rows)), "bold"),
                     (
-                        "  (⚠rand = backbone not pretrained)"
+                        "  " + _("(⚠rand = backbone not pretrained)")
                         if any(r.info.random_init for r in self.rows)
                         else "",
                         "yellow",
@@ -75,13 +74,13 @@ class OverlayScreen(Screen[None]):
                     acc,
                     x_range=(1, max(x_max, 2)),
                     y_range=(0.0, 1.0),
-                    x_label="epoch",
+                    x_label=_("epoch"),
                     id="overlay-acc",
                 )
                 acc_chart.border_title = _("validation accuracy")
                 yield acc_chart
                 loss_chart = LineChart(
-                    loss, x_range=(1, max(x_max, 2)), x_label="epoch", id="overlay-loss"
+                    loss, x_range=(1, max(x_max, 2)), x_label=_("epoch"), id="overlay-loss"
                 )
                 loss_chart.border_title = _("validation loss")
                 yield loss_chart

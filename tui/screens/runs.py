@@ -21,7 +21,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.records import Metrics
 from engine.runs import Run, RunStore
-from tui.i18n import _
+from tui.i18n import N_, _
 from tui.messages import OpenInspector, RunsChanged
 from tui.widgets.footer import Footer
 from tui.widgets.nav import NavBar
@@ -185,7 +185,7 @@ class RunsScreen(Screen[None]):
         exclusive=True,
         group="runs-load",
         exit_on_error=False,
-        description="read run folders",
+        description=N_("read run folders"),
     )
     def load_runs(self, root: Path, generation: int) -> None:
         worker = get_current_worker()
@@ -498,5 +498,5 @@ class RunsScreen(Screen[None]):
         if event.state == WorkerState.ERROR:
             event.stop()
             self.notify(
-                f"{event.worker.description}: {event.worker.error}", severity="error", timeout=8
+                f"{_(event.worker.description)}: {event.worker.error}", severity="error", timeout=8
             )

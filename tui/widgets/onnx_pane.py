@@ -20,7 +20,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Select, Static
 
-from tui.i18n import _, formatted, integer
+from tui.i18n import N_, _, formatted, integer
 from tui.widgets.charts import Bar, render_bar_chart
 from tui.widgets.run_info import pct
 
@@ -333,7 +333,7 @@ class OnnxPane(VerticalScroll):
         thread=True,
         exclusive=True,
         group="inspect-onnx-info",
-        description="read the ONNX file",
+        description=N_("read the ONNX file"),
         exit_on_error=False,
     )
     def _read_info(self, path: Path) -> None:
@@ -389,7 +389,7 @@ class OnnxPane(VerticalScroll):
         thread=True,
         exclusive=True,
         group="inspect-onnx-eval",
-        description="evaluate with onnxruntime",
+        description=N_("evaluate with onnxruntime"),
         exit_on_error=False,
     )
     def _evaluate(self, path: Path, provider: str, data: str) -> None:

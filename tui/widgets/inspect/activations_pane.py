@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Select, Static
 
-from tui.i18n import _, number, significant
+from tui.i18n import N_, _, number, significant
 from tui.screens.inspect_target import LoadedTarget, Samples
 from tui.widgets.activations import FeatureMaps, render_top5
 from tui.widgets.pixels import HalfBlockImage
@@ -124,7 +124,7 @@ class ActivationsPane(InspectPane):
         thread=True,
         exclusive=True,
         group="inspect-activations-open",
-        description="open the ONNX model",
+        description=N_("open the ONNX model"),
         exit_on_error=False,
     )
     def _open_probe(self, path: Path) -> None:
@@ -220,7 +220,7 @@ class ActivationsPane(InspectPane):
         thread=True,
         exclusive=True,
         group="inspect-activations",
-        description="run the image through onnxruntime",
+        description=N_("run the image through onnxruntime"),
         exit_on_error=False,
     )
     def _run_probe(self, index: int, image: np.ndarray) -> None:
@@ -369,7 +369,7 @@ class ActivationsPane(InspectPane):
         thread=True,
         exclusive=True,
         group="inspect-export",
-        description="export to ONNX",
+        description=N_("export to ONNX"),
         exit_on_error=False,
     )
     def _export(self, run_dir: Path) -> None:

@@ -349,7 +349,7 @@ class DeployPane(InspectPane):
         thread=True,
         exclusive=True,
         group="inspect-deploy",
-        description="engine deploy",
+        description=N_("engine deploy"),
         exit_on_error=False,
     )
     def _deploy_worker(self, command: list[str]) -> None:

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Select, Static
 
-from tui.i18n import _, integer
+from tui.i18n import N_, _, integer
 from tui.screens.inspect_target import LoadedTarget
 from tui.widgets.filters import FilterGrid, render_colour_scale, render_filter_stats, scale_for
 from tui.widgets.layer_table import display_name
@@ -117,7 +117,7 @@ class FiltersPane(InspectPane):
         thread=True,
         exclusive=True,
         group="inspect-filters",
-        description="read the kernel",
+        description=N_("read the kernel"),
         exit_on_error=False,
     )
     def _load_kernel(self, layer: str) -> None:
