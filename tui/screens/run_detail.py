@@ -66,7 +66,7 @@ def children_table(record: RunRecord) -> Table | None:
                 f"{number(delta, 1, signed=True)} pts" if delta is not None else "–",
             )
         return table
-    columns = (
+    ranking_columns = (
         N_("rank"),
         N_("backbone"),
         N_("test acc"),
@@ -74,7 +74,7 @@ def children_table(record: RunRecord) -> Table | None:
         N_("efficiency"),
         N_("status"),
     )
-    for col in columns:
+    for col in ranking_columns:
         table.add_column(_(col), justify="left" if col in ("backbone", "status") else "right")
     for row in record.compare_rows:
         name = Text(row.backbone)
