@@ -439,3 +439,29 @@ async def test_spanish_diff_screen_rows(tmp_path: Path, monkeypatch: pytest.Monk
         assert "Diferencias · a.onnx frente a b.onnx" in plain(
             screen.query_one("#diff-title", Static)
         )
+
+
+async def test_spanish_run_details_counts_and_onnx_tables(runs_root: Path) -> None:
+    from tui.screens.run_detail import RunDetailScreen
+
+    app = CnnLabApp(engine=FakeEngine(), runs_root=runs_root, lang="es")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("2")
+        runs = app.screen
+        assert isinstance(runs, RunsScreen)
+        await settle(pilot, lambda: runs.loaded)
+        runs.table.move_cursor(row=[r.id for r in runs.shown].index(CNN))
+        await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        detail = app.screen
+        params = plain(detail.query_one("#box-params Static", Static))
+        assert "2.122.186" in params and "entrenables" in params and "2,122,186" not in params
+        metrics = plain(detail.query_one("#box-metrics Static", Static))
+        assert "brecha (entren. − valid.)" in metrics and "épocas entrenadas" in metrics
+        assert "gap" not in metrics and "epochs run" not in metrics
+        onnx = plain(detail.query_one("#box-onnx Static", Static))
+        assert "✓ 4,8e-07" in onnx and "cpu (en lugar de auto)" in onnx and "5.077" in onnx
+        assert "fell back" not in onnx and "provider used" not in onnx
+        title = detail.query_one("#box-confusion").border_title
+        assert title is not None and str(title).startswith("matriz de confusión")

@@ -102,9 +102,9 @@ def per_class_bars(per_class: dict[str, Any]) -> list[Bar]:
             continue
         color, note = PALETTE[0], ""
         if value == best:
-            color, note = PALETTE[2], "best"
+            color, note = PALETTE[2], _("best")
         elif value == worst:
-            color, note = PALETTE[3], "worst"
+            color, note = PALETTE[3], _("worst")
         bars.append(Bar(name, float(value), color, note=note, note_style="dim"))
     return bars
 
