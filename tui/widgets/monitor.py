@@ -30,7 +30,7 @@ from engine.records import (
     RunFinished,
     RunStarted,
 )
-from tui.i18n import _, language_code, number, pgettext
+from tui.i18n import N_, _, language_code, number, pgettext
 from tui.widgets.charts import PALETTE, LineChart, Series
 from tui.widgets.run_info import RANDOM_MARK, pct, phase_label, seconds
 
@@ -83,7 +83,7 @@ class LiveState:
     epoch_times: list[float] = field(default_factory=list)
     child_started_at: float | None = None
     last_time: float | None = None
-    status: str = "idle"
+    status: str = N_("idle")  # the words are shown translated (header_text)
     final_metrics: Metrics = field(default_factory=Metrics)
     error: str = ""
 
@@ -392,7 +392,7 @@ class RunMonitor(Vertical):
 
     def start(self, label: str, command: list[str]) -> None:
         """A new engine process started for `label`."""
-        self.state = LiveState(status="starting")
+        self.state = LiveState(status=N_("starting"))
         self.label = label
         self.log_view.write(Text(f"── {label} ──", style="bold"))
         if command:
