@@ -146,7 +146,7 @@ class InspectScreen(Screen[None]):
             yield NavBar("inspect")
         except ImportError:
             pass
-        yield Static("Inspect", id="inspect-title")
+        yield Static(_("Inspect"), id="inspect-title")
         with Vertical(id="inspect-picker"):
             yield Static(_("Open a run or an ONNX file (Enter), or type a path:"))
             yield OptionList(id="picker-list")
