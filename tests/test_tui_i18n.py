@@ -206,6 +206,9 @@ async def test_spanish_monitor_log_progress_and_queue(runs_root: Path) -> None:
         assert "terminada: run-1  prueba 61,00 %  valid. 55,00 %  brecha 5,0 pts" in log
         for english in ("run run-1 started", "phase train", "epoch 1/2", "acc 0.5000", "test 61"):
             assert english not in log
+        header = str(screen.query_one("#live-header").render())
+        assert "datos synthetic: 400 entren. · 100 valid. · 100 prueba" in header
+        assert "400 train" not in header
         progress = str(screen.query_one("#live-progress").render())
         assert "entrenamiento época 2/2" in progress and "lote 4/4" in progress
         assert "batch" not in progress

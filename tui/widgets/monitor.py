@@ -32,7 +32,7 @@ from engine.records import (
 )
 from tui.i18n import N_, _, language_code, number, pgettext
 from tui.widgets.charts import PALETTE, LineChart, Series
-from tui.widgets.run_info import RANDOM_MARK, pct, phase_label, seconds
+from tui.widgets.run_info import RANDOM_MARK, data_counts, pct, phase_label, seconds
 
 
 def metric_label(key: str, *, short: bool = False) -> str:
@@ -263,7 +263,9 @@ def header_text(label: str, state: LiveState) -> Text:
         text.append(f"  {_(RANDOM_MARK)}", style="bold yellow")
     if state.data is not None:
         d = state.data
-        text.append("   " + _("data {source}: {counts}").format(source=d.source, counts=d.counts()))
+        text.append(
+            "   " + _("data {source}: {counts}").format(source=d.source, counts=data_counts(d))
+        )
     return text
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from engine.records import Metrics, OnnxRecord, RunRecord
+from engine.records import DataInfo, Metrics, OnnxRecord, RunRecord
 from engine.runs import Run
 from tui.i18n import N_, _, formatted, integer, number, pgettext
 
@@ -82,6 +82,17 @@ def seconds(value: Any) -> str:
         return f"{minutes}m {secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m"
+
+
+def data_counts(data: DataInfo) -> str:
+    """'400 train · 100 val · 100 test' in the app's language ('?' for a count the record lacks)."""
+
+    def shown(n: int | None) -> str:
+        return "?" if n is None else integer(n)
+
+    return _("{train} train · {val} val · {test} test").format(
+        train=shown(data.train), val=shown(data.val), test=shown(data.test)
+    )
 
 
 def model_label(record: RunRecord) -> str:
@@ -252,7 +263,7 @@ def model_lines(record: RunRecord) -> Text:
             text.append(f"  → [{formatted(rng[0], 'g')}, {formatted(rng[1], 'g')}]")
     if data is not None:
         text.append("\n" + _("data") + "  ", style="bold")
-        text.append(f"{data.source}: {data.counts()}")
+        text.append(f"{data.source}: {data_counts(data)}")
     return text
 
 
