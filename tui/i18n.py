@@ -5,6 +5,10 @@ LC_MESSAGES / LANG, else English) and read wherever a string is shown. Strings a
 when they are shown, never at import time, so the module-level English texts (bindings, column
 names) are marked with `N_` for extraction and passed through `_` on display. The catalogs are
 the engine's (`engine/locale`); loading one costs a file read, on first use.
+
+Numbers go through `number` (fixed decimals), `integer` (counts with thousands separators),
+`significant` and `formatted` (any format spec): English keeps Python's own formatting, other
+languages get their decimal mark and grouping from babel (69,37 · 1.234.567).
 """
 
 from __future__ import annotations
