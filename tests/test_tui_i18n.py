@@ -52,7 +52,9 @@ async def test_spanish_nav_titles_footer_columns_and_decimal_comma(runs_root: Pa
         await settle(pilot, lambda: bool(compare.gathered.compare_runs))
         titles = [plain(w) for w in compare.query(".section-title")]
         assert titles[0].startswith("Nueve backbones: clasificación por precisión en prueba")
-        assert "66,01 %" in plain(compare.query_one("#ranking-table", Static))
+        ranking = plain(compare.query_one("#ranking-table", Static))
+        assert "66,01 %" in ranking and "24,1 M" in ranking and "0,027" in ranking
+        assert "24.1 M" not in ranking
 
 
 async def test_english_stays_the_default(runs_root: Path) -> None:
