@@ -27,10 +27,12 @@ def default_data_source() -> tuple[str, str]:
     cache = keras_home() / "datasets"
     if (cache / "cifar-10-batches-py").is_dir():
         return "cifar10", ""
-    return "synthetic", (
-        f"CIFAR-10 is not in Keras' cache ({cache}/cifar-10-batches-py), so experiments use the "
-        "small offline 'synthetic' set. Pass --data cifar10 once it is downloaded."
-    )
+    from tui.i18n import _
+
+    return "synthetic", _(
+        "CIFAR-10 is not in Keras' cache ({folder}), so experiments use the small offline "
+        "'synthetic' set. Pass --data cifar10 once it is downloaded."
+    ).format(folder=f"{cache}/cifar-10-batches-py")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,20 +86,22 @@ def _run(args: argparse.Namespace) -> int:
     from engine.runs import default_runs_root
     from tui.app import CnnLabApp
     from tui.engine_client import EngineClient
+    from tui.i18n import set_language
 
     if args.path is not None and not args.path.exists():
         print(f"cnnlab: error: {args.path}: no such file or folder", file=sys.stderr)
         return 2
-    if args.data:
-        data, note = args.data, ""
-    else:
-        data, note = default_data_source()
-    runs_root = args.runs_dir if args.runs_dir is not None else default_runs_root()
     try:
         lang = resolve_language(args.lang)
     except UsageError as exc:
         print(f"cnnlab: error: {exc}", file=sys.stderr)
         return 2
+    set_language(lang)  # the start-up note below is in the app's language too
+    if args.data:
+        data, note = args.data, ""
+    else:
+        data, note = default_data_source()
+    runs_root = args.runs_dir if args.runs_dir is not None else default_runs_root()
     app = CnnLabApp(
         engine=EngineClient(),
         runs_root=runs_root,

@@ -21,6 +21,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 
 from tui import i18n
+from tui.i18n import _
 from tui.messages import OpenInspector, RunsChanged
 from tui.screens.experiments import ExperimentsScreen
 
@@ -103,7 +104,7 @@ class CnnLabApp(App[None]):
         # drawn meanwhile; the app's own messages are handled only once that batch is over.
         self.call_later(self._draw_first_frame)
         if self.data_note:
-            self.notify(self.data_note, title="Data source", timeout=6)
+            self.notify(self.data_note, title=_("Data source"), timeout=6)
         if self.open_target is not None:
             self.call_after_refresh(self.open_inspector, self.open_target)
 
@@ -171,13 +172,17 @@ class CnnLabApp(App[None]):
         try:
             from tui.screens.inspect import InspectScreen
         except ImportError as exc:  # part 2 not there (yet): say so, keep working
-            self.notify(f"The inspector is not available: {exc}", severity="warning")
+            self.notify(
+                _("The inspector is not available: {error}").format(error=exc), severity="warning"
+            )
             return
         self._last_inspect = target
         try:
             screen: Screen[Any] = InspectScreen(target=target, runs_root=self.runs_root)
         except Exception as exc:  # a half-written part 2 must not take the app down
-            self.notify(f"The inspector failed to open: {exc}", severity="error")
+            self.notify(
+                _("The inspector failed to open: {error}").format(error=exc), severity="error"
+            )
             return
         self.push_screen(screen)
 
@@ -209,16 +214,18 @@ class CnnLabApp(App[None]):
 
         self.push_screen(
             ConfirmScreen(
-                "Quit while the engine is training?",
-                "The run is cancelled and keeps what it trained so far; queued runs are dropped.",
-                yes="Quit",
-                no="Stay",
+                _("Quit while the engine is training?"),
+                _(
+                    "The run is cancelled and keeps what it trained so far; queued runs are dropped."
+                ),
+                yes=_("Quit"),
+                no=_("Stay"),
             ),
             answer,
         )
 
     async def _shutdown_engine(self) -> None:
-        self.engine_status = "stopping the engine…"
+        self.engine_status = _("stopping the engine…")
         await self.engine.stop_all()
 
     async def on_unmount(self) -> None:

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tui.i18n import _
+
 if TYPE_CHECKING:  # the records load with the first event, not before the first frame
     from engine.records import Event
 
@@ -188,7 +190,8 @@ class ProcessJob:
             try:
                 yield event_from_json(data)
             except RecordError as exc:  # an engine of another version: say so, keep reading
-                yield Log(level="warning", message=f"engine event not understood: {exc}")
+                not_understood = _("engine event not understood: {error}").format(error=exc)
+                yield Log(level="warning", message=not_understood)
 
     def _signal(self, sig: int) -> None:
         if self._proc.returncode is not None:
@@ -300,7 +303,9 @@ class EngineClient:
                 limit=16 * 1024 * 1024,  # run_finished carries the whole metrics object
             )
         except OSError as exc:
-            raise EngineCommandError(f"cannot start the engine ({argv[0]}): {exc}") from None
+            raise EngineCommandError(
+                _("cannot start the engine ({program}): {error}").format(program=argv[0], error=exc)
+            ) from None
         job = ProcessJob(request, proc)
         self.jobs = [j for j in self.jobs if j.returncode is None] + [job]
         return job
@@ -318,7 +323,9 @@ class EngineClient:
                 start_new_session=True,
             )
         except OSError as exc:
-            raise EngineCommandError(f"cannot start the engine ({argv[0]}): {exc}") from None
+            raise EngineCommandError(
+                _("cannot start the engine ({program}): {error}").format(program=argv[0], error=exc)
+            ) from None
         _LIVE.add(proc)
         try:
             out, err = await proc.communicate()
@@ -351,7 +358,8 @@ class EngineClient:
             result: dict[str, Any] = json.loads(out)
         except json.JSONDecodeError:
             raise EngineCommandError(
-                "engine data printed something that is not JSON", tail
+                _("engine {command} printed something that is not JSON").format(command="data"),
+                tail,
             ) from None
         return result
 
@@ -393,23 +401,24 @@ def error_line(tail: list[str], returncode: int | None) -> str:
             return stripped
     if returncode is not None and returncode < 0:
         try:
-            return f"the engine was killed by {signal.Signals(-returncode).name}"
+            name = signal.Signals(-returncode).name
+            return _("the engine was killed by {signal}").format(signal=name)
         except ValueError:
             pass
-    return f"the engine exited with code {returncode}"
+    return _("the engine exited with code {code}").format(code=returncode)
 
 
 def describe_exit(returncode: int | None) -> str:
     """Words for an engine exit code (docs/protocol.md)."""
     if returncode == EXIT_OK:
-        return "finished"
+        return _("finished")
     if returncode == EXIT_CANCELLED:
-        return "cancelled"
+        return _("cancelled")
     if returncode == EXIT_USAGE:
-        return "refused the settings"
+        return _("refused the settings")
     if returncode is not None and returncode < 0:
         try:
-            return f"killed by {signal.Signals(-returncode).name}"
+            return _("killed by {signal}").format(signal=signal.Signals(-returncode).name)
         except ValueError:
-            return f"killed by signal {-returncode}"
-    return f"failed (exit code {returncode})"
+            return _("killed by signal {number}").format(number=-returncode)
+    return _("failed (exit code {code})").format(code=returncode)

@@ -5,6 +5,10 @@ LC_MESSAGES / LANG, else English) and read wherever a string is shown. Strings a
 when they are shown, never at import time, so the module-level English texts (bindings, column
 names) are marked with `N_` for extraction and passed through `_` on display. The catalogs are
 the engine's (`engine/locale`); loading one costs a file read, on first use.
+
+Numbers go through `number` (fixed decimals), `integer` (counts with thousands separators),
+`significant` and `formatted` (any format spec): English keeps Python's own formatting, other
+languages get their decimal mark and grouping from babel (69,37 · 1.234.567).
 """
 
 from __future__ import annotations
@@ -43,13 +47,58 @@ def _(message: str) -> str:
     return current()._(message)
 
 
+def pgettext(context: str, message: str) -> str:
+    """`message` in the app's language, where the same English word needs another translation
+    in `context` (a phase "frozen" is not a layer's "frozen")."""
+    if _code == "en" or not message:
+        return message
+    return current().translations.pgettext(context, message)
+
+
 def N_(message: str) -> str:
     """Marks a string for extraction; it is translated where it is shown (with `_`)."""
     return message
 
 
-def number(value: float, digits: int) -> str:
-    """A decimal number in the app's language: 69.37 / 69,37."""
+def number(value: float, digits: int, *, signed: bool = False) -> str:
+    """A decimal number in the app's language: 69.37 / 69,37 (`signed`: +0.12 / +0,12)."""
     if _code == "en":
-        return f"{value:.{digits}f}"
-    return current().number(value, digits)
+        return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+    text = current().number(value, digits)
+    return "+" + text if signed and not text.startswith("-") else text
+
+
+def formatted(value: float, spec: str) -> str:
+    """`format(value, spec)` with the language's decimal mark and grouping: for the formats
+    `number` cannot write (significant figures, exponents): 1,234.5 / 1.234,5, 1.2e-05 / 1,2e-05."""
+    text = format(value, spec)
+    if _code == "en":
+        return text
+    from babel.numbers import get_decimal_symbol, get_group_symbol
+
+    marks: dict[str, str | int | None] = {
+        ".": get_decimal_symbol(_code),
+        ",": get_group_symbol(_code),
+    }
+    return text.translate(str.maketrans(marks))
+
+
+def decimal_mark() -> str:
+    """The language's decimal mark: "." / ","."""
+    if _code == "en":
+        return "."
+    from babel.numbers import get_decimal_symbol
+
+    return str(get_decimal_symbol(_code))
+
+
+def significant(value: float, digits: int) -> str:
+    """`value` to `digits` significant figures (Python's `g`): 0.0123 / 0,0123."""
+    return formatted(value, f".{digits}g")
+
+
+def integer(value: int) -> str:
+    """A count with the language's thousands separator: 1,234,567 / 1.234.567."""
+    if _code == "en":
+        return f"{int(value):,}"
+    return current().integer(int(value))

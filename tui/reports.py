@@ -16,7 +16,7 @@ from typing import Any
 
 from textual.screen import Screen
 
-from tui.i18n import _
+from tui.i18n import N_, _
 
 
 def reports_root(runs_root: Path) -> Path:
@@ -59,4 +59,6 @@ def start_report(screen: Screen[Any], run_ids: Sequence[str]) -> None:
             _("Report written to {path}").format(path=path), title=_("Report"), timeout=15
         )
 
-    screen.run_worker(write(), group="report", exit_on_error=False, description="write the report")
+    screen.run_worker(
+        write(), group="report", exit_on_error=False, description=N_("write the report")
+    )

@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState
 
 from engine.records import CompareRow, RunRecord
 from engine.runs import Run, RunStore, transfer_ranking
-from tui.i18n import _
+from tui.i18n import N_, _, decimal_mark, number
 from tui.widgets.charts import PALETTE, Bar, BarChart
 from tui.widgets.footer import Footer
 from tui.widgets.nav import NavBar
@@ -49,7 +49,12 @@ def assignment_preprocessing() -> dict[str, tuple[str, str]]:
     """The assignment's before (x/255) → after (own) test accuracies in %, "~" when approximate."""
     from engine.inspect.run_queries import ASSIGNMENT_PREPROCESSING, assignment_percent
 
-    return {name: pair for name in ASSIGNMENT_PREPROCESSING if (pair := assignment_percent(name))}
+    mark = decimal_mark()  # the engine writes "27.02": shown with the language's mark
+    return {
+        name: (pair[0].replace(".", mark), pair[1].replace(".", mark))
+        for name in ASSIGNMENT_PREPROCESSING
+        if (pair := assignment_percent(name))
+    }
 
 
 @dataclass
@@ -93,10 +98,10 @@ def ranking_table(rows: list[CompareRow]) -> Table:
             name,
             pct(row.test_accuracy)
             if row.status in ("finished", "")
-            else Text(row.status, style="red"),
-            f"{row.params_m:.1f} M" if row.params_m is not None else "–",
-            f"{row.efficiency:.3f}" if row.efficiency is not None else "–",
-            f"{ref[0]:.2f} % · {ref[2]:.3f}" if ref else "–",
+            else Text(_(row.status), style="red"),
+            f"{number(row.params_m, 1)} M" if row.params_m is not None else "–",
+            number(row.efficiency, 3) if row.efficiency is not None else "–",
+            f"{number(ref[0], 2)} % · {number(ref[2], 3)}" if ref else "–",
         )
     return table
 
@@ -133,7 +138,7 @@ def preprocessing_table(record: RunRecord) -> Table:
             row.preprocessing,
             pct(row.before),
             Text(pct(row.after), style="bold"),
-            Text(f"{delta:+.1f}", style="green" if delta and delta > 0 else "red")
+            Text(number(delta, 1, signed=True), style="green" if delta and delta > 0 else "red")
             if delta is not None
             else "–",
             f"{ref[0]} → {ref[1]} %" if ref else "–",
@@ -146,7 +151,8 @@ def preprocessing_bars(record: RunRecord) -> list[Bar]:
     for row in record.preprocessing_rows:
         mark = "⚠" if row.random_init else ""
         bars.append(Bar(f"{row.backbone} x/255", row.before or 0.0, PALETTE[3], note=mark))
-        bars.append(Bar(f"{row.backbone} own", row.after or 0.0, PALETTE[2], note=mark))
+        own = _("{backbone} own").format(backbone=row.backbone)
+        bars.append(Bar(own, row.after or 0.0, PALETTE[2], note=mark))
     return bars
 
 
@@ -157,7 +163,7 @@ def with_legend(table: Table, random_init: bool) -> Any:
     from rich.console import Group
 
     note = Text(
-        f"⚠ {RANDOM_MARK[2:]}: "
+        f"{_(RANDOM_MARK)}: "
         + _(
             "backbone trained from random weights (--weights none), not ImageNet — "
             "not comparable with the assignment's column."
@@ -169,7 +175,7 @@ def with_legend(table: Table, random_init: bool) -> Any:
 
 def source_label(run: Run) -> str:
     r = run.info
-    mark = f"  {RANDOM_MARK}" if r.random_init else ""
+    mark = f"  {_(RANDOM_MARK)}" if r.random_init else ""
     line = _("{experiment} run {created} · {rows} rows · {status}").format(
         experiment=r.experiment,
         created=created_label(r),
@@ -253,7 +259,7 @@ class CompareScreen(Screen[None]):
 
     def action_reload(self) -> None:
         self._stale = False
-        self.query_one("#ranking-table", Static).update(Text("reading runs…", style="dim"))
+        self.query_one("#ranking-table", Static).update(Text(_("reading runs…"), style="dim"))
         self.gather_runs(Path(self.app.runs_root))  # type: ignore[attr-defined]
 
     @work(
@@ -261,7 +267,7 @@ class CompareScreen(Screen[None]):
         exclusive=True,
         group="compare-load",
         exit_on_error=False,
-        description="read runs to compare",
+        description=N_("read runs to compare"),
     )
     def gather_runs(self, root: Path) -> None:
         self.post_message(self.Gathered(gather(root)))
@@ -318,7 +324,7 @@ class CompareScreen(Screen[None]):
                     + _("The assignment's ranking, for reference:")
                     + "\n"
                     + "\n".join(
-                        f"  {i}. {name:<17} {acc:6.2f} %  {p:5.1f} M  {e:.3f}"
+                        f"  {i}. {name:<17} {number(acc, 2):>6} %  {number(p, 1):>5} M  {number(e, 3)}"
                         for i, (name, (acc, p, e)) in enumerate(ASSIGNMENT_RANKING.items(), start=1)
                     ),
                     style="dim",
@@ -380,7 +386,7 @@ class CompareScreen(Screen[None]):
         exclusive=True,
         group="compare-write",
         exit_on_error=False,
-        description="write the comparison tables",
+        description=N_("write the comparison tables"),
     )
     def write_tables(
         self,
@@ -418,5 +424,5 @@ class CompareScreen(Screen[None]):
         if event.state == WorkerState.ERROR:
             event.stop()
             self.notify(
-                f"{event.worker.description}: {event.worker.error}", severity="error", timeout=8
+                f"{_(event.worker.description)}: {event.worker.error}", severity="error", timeout=8
             )

@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from tui.i18n import N_, _
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Ask a question; dismiss with True (yes) or False (no / escape)."""
@@ -43,7 +45,9 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, title: str, body: str = "", yes: str = "Yes", no: str = "No") -> None:
+    def __init__(
+        self, title: str, body: str = "", yes: str = N_("Yes"), no: str = N_("No")
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.body = body
@@ -56,8 +60,8 @@ class ConfirmScreen(ModalScreen[bool]):
             if self.body:
                 yield Static(self.body, id="confirm-body")
             with Horizontal():
-                yield Button(f"{self.no} (n)", id="no")
-                yield Button(f"{self.yes} (y)", id="yes", variant="error")
+                yield Button(f"{_(self.no)} (n)", id="no")
+                yield Button(f"{_(self.yes)} (y)", id="yes", variant="error")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()

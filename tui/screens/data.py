@@ -24,14 +24,14 @@ from textual.widgets import Button, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from tui.engine_client import EngineCommandError
-from tui.i18n import _
+from tui.i18n import N_, _, integer
 from tui.widgets.footer import Footer
 from tui.widgets.nav import NavBar
 from tui.widgets.pixels import PixelImage
 
 
 def _n(value: Any) -> str:
-    return f"{value:,}" if isinstance(value, int) else str(value if value is not None else "?")
+    return integer(value) if isinstance(value, int) else str(value if value is not None else "?")
 
 
 def counts_table(info: dict[str, Any]) -> Table:
@@ -49,10 +49,10 @@ def counts_table(info: dict[str, Any]) -> Table:
         for split in splits:
             n = int((counts.get(split) or {}).get(name, 0))
             totals[split] += n
-            cells.append(f"{n:,}")
+            cells.append(integer(n))
         table.add_row(name, *cells)
     table.add_row(
-        Text(_("total"), style="bold"), *[Text(f"{totals[s]:,}", style="bold") for s in splits]
+        Text(_("total"), style="bold"), *[Text(integer(totals[s]), style="bold") for s in splits]
     )
     return table
 
@@ -135,7 +135,8 @@ class DataScreen(Screen[None]):
     @on(Button.Pressed, "#data-load")
     def action_load(self) -> None:
         source = self.source_input.value.strip() or "synthetic"
-        self.query_one("#data-status", Static).update(Text(f"loading {source} …", style="dim"))
+        loading = _("loading {source} …").format(source=source)
+        self.query_one("#data-status", Static).update(Text(loading, style="dim"))
         self.load(source, self.samples)
 
     async def action_zoom(self) -> None:
@@ -151,7 +152,10 @@ class DataScreen(Screen[None]):
         self.action_load()
 
     @work(
-        exclusive=True, group="data-load", exit_on_error=False, description="load the data source"
+        exclusive=True,
+        group="data-load",
+        exit_on_error=False,
+        description=N_("load the data source"),
     )
     async def load(self, source: str, samples: int) -> None:
         engine = self.app.engine  # type: ignore[attr-defined]
@@ -240,5 +244,5 @@ class DataScreen(Screen[None]):
         if event.state == WorkerState.ERROR:
             event.stop()
             self.notify(
-                f"{event.worker.description}: {event.worker.error}", severity="error", timeout=8
+                f"{_(event.worker.description)}: {event.worker.error}", severity="error", timeout=8
             )

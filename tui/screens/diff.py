@@ -21,13 +21,13 @@ from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from tui.i18n import _
+from tui.i18n import N_, _, integer, number, significant
 from tui.screens.inspect_target import engine_command, list_inspectable, run_engine_json
 from tui.widgets.footer import Footer
 
 
 def _count(value: Any) -> str:
-    return "n/a" if value is None else f"{int(value):,}"
+    return _("n/a") if value is None else integer(int(value))
 
 
 def diff_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -37,7 +37,8 @@ def diff_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows += [("+", "", r["name"], f"{r['op']} {r['shape']}") for r in layers.get("added", [])]
     for change in layers.get("changed", []):
         what = "; ".join(f"{k} {a} → {b}" for k, (a, b) in change["changes"].items())
-        rows.append(("~", change["a"], change["b"], what or f"renamed ({change['matched_by']})"))
+        renamed = _("renamed ({matched_by})").format(matched_by=change["matched_by"])
+        rows.append(("~", change["a"], change["b"], what or renamed))
     return rows
 
 
@@ -46,19 +47,24 @@ def summary_text(result: dict[str, Any]) -> Text:
     a, b = result["a"], result["b"]
     text = Text()
     text.append(f"A  {a['label']}\nB  {b['label']}\n", style="bold")
-    text.append(f"params  {_count(a['params'])}  vs  {_count(b['params'])}\n")
-    text.append(f"MACs per sample  {_count(a['macs'])}  vs  {_count(b['macs'])}\n")
+    versus = _("{a}  vs  {b}")
+    params = versus.format(a=_count(a["params"]), b=_count(b["params"]))
+    text.append(_("params  {counts}").format(counts=params) + "\n")
+    macs = versus.format(a=_count(a["macs"]), b=_count(b["macs"]))
+    text.append(_("MACs per sample  {counts}").format(counts=macs) + "\n")
     quant = {**a["quantization_nodes"], **b["quantization_nodes"]}
     for op in sorted(quant):
+        counts = versus.format(
+            a=a["quantization_nodes"].get(op, 0), b=b["quantization_nodes"].get(op, 0)
+        )
         text.append(
-            f"quantization: {op}  {a['quantization_nodes'].get(op, 0)}  vs  "
-            f"{b['quantization_nodes'].get(op, 0)}\n",
-            style="cyan",
+            _("quantization: {op}  {counts}").format(op=op, counts=counts) + "\n", style="cyan"
         )
     layers = result.get("layers")
+    units = {"nodes": _("nodes"), "layers": _("layers")}
     if layers is not None:
         text.append(
-            f"{result['unit']}: "
+            f"{units.get(result['unit'], result['unit'])}: "
             + _("{same} same, {changed} changed, {added} added, {removed} removed").format(
                 same=layers["same"],
                 changed=len(layers["changed"]),
@@ -76,8 +82,8 @@ def summary_text(result: dict[str, Any]) -> Text:
                 "outputs on {images} test images: top-1 agreement {agreement}%, max |Δprob| {dprob}"
             ).format(
                 images=out["images"],
-                agreement=f"{out['agreement'] * 100:.1f}",
-                dprob=f"{out['max_abs_dprob']:.3g}",
+                agreement=number(out["agreement"] * 100, 1),
+                dprob=significant(out["max_abs_dprob"], 3),
             ),
             style="bold green" if out["agreement"] == 1.0 else "bold yellow",
         )
@@ -126,7 +132,7 @@ class DiffScreen(Screen[None]):
         self._picker_paths: list[Path] = []
 
     def compose(self) -> ComposeResult:
-        yield Static("Diff", id="diff-title")
+        yield Static(_("Diff"), id="diff-title")
         with Vertical(id="diff-picker"):
             yield Static(
                 _("Diff {name} against (Enter), or type a path:").format(name=Path(self.a).name)
@@ -165,13 +171,19 @@ class DiffScreen(Screen[None]):
             args += ["--runs-dir", str(self.runs_root)]
         self._diff_worker(engine_command(self.app), args)
 
-    @work(thread=True, exclusive=True, group="diff", description="engine diff", exit_on_error=False)
+    @work(
+        thread=True,
+        exclusive=True,
+        group="diff",
+        description=N_("engine diff"),
+        exit_on_error=False,
+    )
     def _diff_worker(self, prefix: list[str], args: list[str]) -> None:
         self.post_message(self.Done(run_engine_json(prefix, args, timeout=1800)))
 
     def on_diff_screen_done(self, message: Done) -> None:
         self.result = message.result
-        self._title(f"Diff · {Path(self.a).name} vs {Path(str(self.b)).name}")
+        self._title(_("Diff · {a} vs {b}").format(a=Path(self.a).name, b=Path(str(self.b)).name))
         self.query_one("#diff-summary", Static).update(summary_text(message.result))
         table = self.table
         table.clear(columns=True)
@@ -192,7 +204,7 @@ class DiffScreen(Screen[None]):
         thread=True,
         exclusive=True,
         group="diff-picker",
-        description="list runs",
+        description=N_("list runs"),
         exit_on_error=False,
     )
     def _picker_worker(self, runs_root: Path | None) -> None:
@@ -212,7 +224,7 @@ class DiffScreen(Screen[None]):
             options.focus()
         else:
             options.add_option(
-                Option("nothing else to compare with — type a path below", disabled=True)
+                Option(_("nothing else to compare with — type a path below"), disabled=True)
             )
             self.query_one("#diff-picker-path", Input).focus()
 

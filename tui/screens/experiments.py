@@ -39,7 +39,7 @@ from tui.engine_client import (
     describe_exit,
     error_line,
 )
-from tui.i18n import _
+from tui.i18n import N_, _
 from tui.messages import BatchProgress, EngineEvent, JobEnded, JobStarted, RunsChanged
 from tui.widgets.footer import Footer
 from tui.widgets.nav import NavBar
@@ -271,7 +271,10 @@ class ExperimentsScreen(Screen[None]):
 
     def action_reset(self) -> None:
         self.form.reset()
-        self.notify(f"{self.spec.name}: settings back to the assignment's defaults", timeout=3)
+        self.notify(
+            _("{name}: settings back to the assignment's defaults").format(name=self.spec.name),
+            timeout=3,
+        )
 
     def action_leave_field(self) -> None:
         from textual.widgets import Input, Select, SelectionList
@@ -365,19 +368,19 @@ class ExperimentsScreen(Screen[None]):
         """SIGINT every running engine: each stops at the next batch, keeping what it trained."""
         jobs = [job for _, job in self.running.values() if job is not None]
         if not jobs:
-            self.notify("Nothing is training.", timeout=3)
+            self.notify(_("Nothing is training."), timeout=3)
             return
         for job in jobs:
             job.cancel()
         self.monitor.log_view.write(
-            Text("cancel requested (SIGINT): stopping at the next batch…", style="yellow")
+            Text(_("cancel requested (SIGINT): stopping at the next batch…"), style="yellow")
         )
-        self.app.engine_status = "cancelling…"  # type: ignore[attr-defined]
-        more = (
-            f" {len(self.pending)} queued run(s) follow (Del removes them from the queue)."
-            if self.pending
-            else ""
-        )
+        self.app.engine_status = _("cancelling…")  # type: ignore[attr-defined]
+        more = ""
+        if self.pending:
+            more = " " + _("{n} queued run(s) follow (Del removes them from the queue).").format(
+                n=len(self.pending)
+            )
         self.notify(_("Cancelling: the engine keeps the epochs it finished.") + more, timeout=4)
 
     def _refresh_queue(self) -> None:
@@ -399,7 +402,8 @@ class ExperimentsScreen(Screen[None]):
                 Option(Text.assemble(label, (f"  {note}" if note else "", "dim")), id=f"done-{i}")
             )
         if not options:
-            options.append(Option(Text("empty (ctrl+s)", style="dim"), id="empty", disabled=True))
+            empty = Text(_("empty (ctrl+s)"), style="dim")
+            options.append(Option(empty, id="empty", disabled=True))
         queue = self.queue_list
         highlighted = queue.highlighted
         queue.set_options(options)
@@ -409,7 +413,7 @@ class ExperimentsScreen(Screen[None]):
 
     # -- the worker --------------------------------------------------------------------------
 
-    @work(group="engine", exit_on_error=False, description="run the queued experiments")
+    @work(group="engine", exit_on_error=False, description=N_("run the queued experiments"))
     async def drain_queue(self, gpu: str | None = None) -> None:
         """Run queued requests one after another (on `gpu`, if given), posting their events as
         messages; other workers drain the same queue on the other GPUs."""
@@ -494,17 +498,20 @@ class ExperimentsScreen(Screen[None]):
         self._update_status()
 
     def _update_status(self) -> None:
-        from tui.widgets.run_info import seconds
+        from tui.widgets.run_info import phase_label, seconds
 
         s = self.monitor.state
         if not s.phase:
             return
         eta = s.eta()
-        bits = [f"▶ {s.model_label or s.experiment}", f"{s.phase} {s.epoch}/{s.epochs}"]
+        bits = [
+            f"▶ {s.model_label or s.experiment}",
+            f"{phase_label(s.phase)} {s.epoch}/{s.epochs}",
+        ]
         if s.parent_id:
             bits.insert(1, f"{min(s.children_started, s.children_total)}/{s.children_total}")
         if eta is not None:
-            bits.append(f"ETA {seconds(eta)}")
+            bits.append(_("ETA {time}").format(time=seconds(eta)))
         self.app.engine_status = "  ".join(bits)  # type: ignore[attr-defined]
 
     def on_job_ended(self, message: JobEnded) -> None:
@@ -513,14 +520,16 @@ class ExperimentsScreen(Screen[None]):
 
         code = message.returncode
         watched = message.job == self.monitored
-        label = self._labels.pop(message.job, "run")
+        label = self._labels.pop(message.job, _("run"))
         if watched:
             label = self.monitor.label or label
         error = self._errors.pop(message.job, "")
         metrics = self._finished_metrics.pop(message.job, records.Metrics())
         if code == EXIT_OK:
             status = "finished"
-            note = f"test {pct(metrics.test_accuracy)}" if metrics.test_accuracy is not None else ""
+            note = ""
+            if metrics.test_accuracy is not None:
+                note = _("test {accuracy}").format(accuracy=pct(metrics.test_accuracy))
             self.done.append((f"✓ {label}", note))
             self.notify(
                 _("{label}: finished. {note}").format(label=label, note=note),
@@ -529,7 +538,7 @@ class ExperimentsScreen(Screen[None]):
             )
         elif message.cancelled:
             status = "cancelled"
-            self.done.append((f"⏹ {label}", "cancelled"))
+            self.done.append((f"⏹ {label}", _("cancelled")))
             self.notify(
                 _("{label}: cancelled; what it trained is kept (see Runs).").format(label=label),
                 timeout=5,
@@ -539,7 +548,7 @@ class ExperimentsScreen(Screen[None]):
             reason = error or message.reason or describe_exit(code)
             if code == EXIT_USAGE and error:
                 reason = _("the engine refused the settings: {error}").format(error=error)
-            self.done.append((f"✗ {label}", "failed" if code != EXIT_USAGE else "refused"))
+            self.done.append((f"✗ {label}", _("failed") if code != EXIT_USAGE else _("refused")))
             if watched:
                 self.monitor.ended("failed", reason, [] if code == EXIT_USAGE else message.tail)
             self.notify(
@@ -560,5 +569,5 @@ class ExperimentsScreen(Screen[None]):
         if event.state == WorkerState.ERROR:
             event.stop()
             self.notify(
-                f"{event.worker.description}: {event.worker.error}", severity="error", timeout=8
+                f"{_(event.worker.description)}: {event.worker.error}", severity="error", timeout=8
             )

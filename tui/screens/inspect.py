@@ -22,7 +22,7 @@ from textual.widgets import Input, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from tui.i18n import _
+from tui.i18n import N_, _, integer
 from tui.screens.inspect_target import (
     LoadedTarget,
     Samples,
@@ -146,11 +146,13 @@ class InspectScreen(Screen[None]):
             yield NavBar("inspect")
         except ImportError:
             pass
-        yield Static("Inspect", id="inspect-title")
+        yield Static(_("Inspect"), id="inspect-title")
         with Vertical(id="inspect-picker"):
             yield Static(_("Open a run or an ONNX file (Enter), or type a path:"))
             yield OptionList(id="picker-list")
-            yield Input(placeholder="path to a run folder, .onnx or .keras file", id="picker-path")
+            yield Input(
+                placeholder=_("path to a run folder, .onnx or .keras file"), id="picker-path"
+            )
         with TabbedContent(id="inspect-tabs", initial=self.initial_tab or "tab-layers"):
             with TabPane(_("Layers"), id="tab-layers"):
                 with Horizontal(id="layers-split"):
@@ -237,7 +239,7 @@ class InspectScreen(Screen[None]):
         thread=True,
         exclusive=True,
         group="inspect-load",
-        description="read the model",
+        description=N_("read the model"),
         exit_on_error=False,
     )
     def _load_worker(self, path: Path, prefix: list[str], runs_root: Path | None) -> None:
@@ -249,17 +251,17 @@ class InspectScreen(Screen[None]):
         fmt = target.summary.get("format", "keras")
         bits = [_("Inspect") + f" · {target.path.name}", str(target.summary.get("model", "?"))]
         if totals.get("total") is not None:
-            bits.append(_("{count} params").format(count=f"{int(totals['total']):,}"))
+            bits.append(_("{count} params").format(count=integer(int(totals["total"]))))
         if totals.get("trainable") is not None:
-            bits.append(_("{count} trainable").format(count=f"{int(totals['trainable']):,}"))
+            bits.append(_("{count} trainable").format(count=integer(int(totals["trainable"]))))
         bits.append(
             f"{len(target.summary.get('layers', []))} "
             + (_("nodes") if fmt == "onnx" else _("layers"))
         )
         if fmt == "onnx":  # the same figure and convention as the ONNX pane
-            from export.onnx_analysis import macs_summary
+            from tui.widgets.onnx_pane import macs_text
 
-            bits.append(macs_summary(totals))
+            bits.append(macs_text(totals))
         if (target.run or {}).get("model", {}) and (target.run or {}).get("model", {}).get(
             "random_init"
         ):
@@ -279,7 +281,7 @@ class InspectScreen(Screen[None]):
         thread=True,
         exclusive=True,
         group="inspect-lessons",
-        description="gather results for the lessons",
+        description=N_("gather results for the lessons"),
         exit_on_error=False,
     )
     def _lessons_worker(self, target: LoadedTarget) -> None:
@@ -308,7 +310,7 @@ class InspectScreen(Screen[None]):
     @work(
         thread=True,
         group="inspect-samples",
-        description="load test images (engine data)",
+        description=N_("load test images (engine data)"),
         exit_on_error=False,
     )
     def _samples_worker(self, source: str, prefix: list[str]) -> None:
@@ -339,7 +341,7 @@ class InspectScreen(Screen[None]):
         thread=True,
         exclusive=True,
         group="inspect-picker",
-        description="list runs",
+        description=N_("list runs"),
         exit_on_error=False,
     )
     def _picker_worker(self, runs_root: Path | None) -> None:
@@ -388,7 +390,7 @@ class InspectScreen(Screen[None]):
             return
         error = event.worker.error
         reason = str(error) or type(error).__name__
-        self.notify(f"{event.worker.description}: {reason}", severity="error", timeout=10)
+        self.notify(f"{_(event.worker.description)}: {reason}", severity="error", timeout=10)
         if event.worker.group == "inspect-export":
             self.query_one("#act-export").disabled = False
         if event.worker.group == "inspect-load":

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tui.i18n import _, integer
+
 # Child processes started here and still running: killed when the screen goes away.
 _LIVE: set[subprocess.Popen[bytes]] = set()
 _LIVE_LOCK = threading.Lock()
@@ -119,14 +121,18 @@ def run_engine_json(prefix: list[str], args: list[str], timeout: float = 600.0) 
             start_new_session=True,  # Ctrl-C in the terminal is the app's, not the child's
         )
     except OSError as exc:
-        raise EngineFailed(f"cannot start the engine: {exc}") from None
+        raise EngineFailed(_("cannot start the engine: {error}").format(error=exc)) from None
     with _LIVE_LOCK:
         _LIVE.add(proc)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill(proc)
-        raise EngineFailed(f"engine {args[0]} took longer than {timeout:.0f} s") from None
+        raise EngineFailed(
+            _("engine {command} took longer than {seconds} s").format(
+                command=args[0], seconds=f"{timeout:.0f}"
+            )
+        ) from None
     finally:
         with _LIVE_LOCK:
             _LIVE.discard(proc)
@@ -136,11 +142,16 @@ def run_engine_json(prefix: list[str], args: list[str], timeout: float = 600.0) 
             (ln for ln in reversed(lines) if "error" in ln.lower()), lines[-1] if lines else ""
         )
         reason = reason.replace("engine: error:", "").strip()
-        raise EngineFailed(f"engine {args[0]} failed: {reason or f'exit code {proc.returncode}'}")
+        reason = reason or _("exit code {code}").format(code=proc.returncode)
+        raise EngineFailed(
+            _("engine {command} failed: {reason}").format(command=args[0], reason=reason)
+        )
     try:
         return json.loads(out.decode("utf-8", "replace"))
     except ValueError:
-        raise EngineFailed(f"engine {args[0]} printed something that is not JSON") from None
+        raise EngineFailed(
+            _("engine {command} printed something that is not JSON").format(command=args[0])
+        ) from None
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
@@ -168,7 +179,7 @@ def read_target(path: Path, prefix: list[str], runs_root: Path | None = None) ->
     if path.is_dir():
         run_json = path / "run.json"
         if not run_json.is_file():
-            raise ValueError(f"{path}: not a run folder (no run.json)")
+            raise ValueError(_("{path}: not a run folder (no run.json)").format(path=path))
         run = json.loads(run_json.read_text(encoding="utf-8"))
         keras_path = path / "model.keras"
         summary_path = path / "summary.json"
@@ -181,7 +192,9 @@ def read_target(path: Path, prefix: list[str], runs_root: Path | None = None) ->
             summary = summarize_onnx(onnx_path)
         else:
             raise ValueError(
-                f"run {path.name} has no model to inspect (a parent run, or it failed)"
+                _("run {name} has no model to inspect (a parent run, or it failed)").format(
+                    name=path.name
+                )
             )
         return LoadedTarget(
             path=path,
@@ -193,7 +206,7 @@ def read_target(path: Path, prefix: list[str], runs_root: Path | None = None) ->
             runs_root=runs_root or path.parent,
         )
     if not path.is_file():
-        raise ValueError(f"{path}: no such file or run folder")
+        raise ValueError(_("{path}: no such file or run folder").format(path=path))
     if path.suffix == ".onnx":
         return LoadedTarget(
             path=path,
@@ -207,7 +220,9 @@ def read_target(path: Path, prefix: list[str], runs_root: Path | None = None) ->
         return LoadedTarget(
             path=path, kind="keras", summary=summary, keras_path=path, runs_root=runs_root
         )
-    raise ValueError(f"{path}: expected a run folder, an .onnx or a .keras file")
+    raise ValueError(
+        _("{path}: expected a run folder, an .onnx or a .keras file").format(path=path)
+    )
 
 
 def load_samples(prefix: list[str], source: str, per_class: int = 10) -> Samples:
@@ -242,7 +257,7 @@ def list_inspectable(runs_root: Path | None) -> list[tuple[str, Path]]:
             params = (run.record.get("params") or {}).get("total")
             label = f"{run.id}  {run.record.get('title') or run.record.get('experiment')}"
             if params:
-                label += f"  {int(params):,} params"
+                label += "  " + _("{count} params").format(count=integer(int(params)))
             items.append((label, run.path))
         for onnx_file in sorted(run.path.glob("*.onnx")):
             items.append((f"{run.id}/{onnx_file.name}", onnx_file))

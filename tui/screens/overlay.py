@@ -27,7 +27,7 @@ def overlay_series(rows: list[Run], key: str) -> list[Series]:
     for i, row in enumerate(rows):
         values = [getattr(h, key) for h in row.info.history]
         points = [(float(n), float(v)) for n, v in enumerate(values, start=1) if v is not None]
-        label = run_title(row.info) + (f" {RANDOM_SHORT}" if row.info.random_init else "")
+        label = run_title(row.info) + (f" {_(RANDOM_SHORT)}" if row.info.random_init else "")
         series.append(Series(label, points, PALETTE[i % len(PALETTE)], dashed=i >= len(PALETTE)))
     return series
 
@@ -49,10 +49,9 @@ class OverlayScreen(Screen[None]):
         with VerticalScroll(id="overlay-scroll"):
             yield Static(
                 Text.assemble(
-                    ("Validation curves of ", "bold"),
-                    (f"{len(self.rows)} runs", "bold"),
+                    (_("Validation curves of {n} runs").format(n=len(self.rows)), "bold"),
                     (
-                        "  (⚠rand = backbone not pretrained)"
+                        "  " + _("(⚠rand = backbone not pretrained)")
                         if any(r.info.random_init for r in self.rows)
                         else "",
                         "yellow",
@@ -75,13 +74,13 @@ class OverlayScreen(Screen[None]):
                     acc,
                     x_range=(1, max(x_max, 2)),
                     y_range=(0.0, 1.0),
-                    x_label="epoch",
+                    x_label=_("epoch"),
                     id="overlay-acc",
                 )
                 acc_chart.border_title = _("validation accuracy")
                 yield acc_chart
                 loss_chart = LineChart(
-                    loss, x_range=(1, max(x_max, 2)), x_label="epoch", id="overlay-loss"
+                    loss, x_range=(1, max(x_max, 2)), x_label=_("epoch"), id="overlay-loss"
                 )
                 loss_chart.border_title = _("validation loss")
                 yield loss_chart
@@ -92,7 +91,7 @@ class OverlayScreen(Screen[None]):
                         run_title(row.info),
                         (row.info.metrics.test_accuracy or 0.0) if row.info.metrics else 0.0,
                         PALETTE[i % len(PALETTE)],
-                        note=RANDOM_SHORT if row.info.random_init else "",
+                        note=_(RANDOM_SHORT) if row.info.random_init else "",
                     )
                     for i, row in enumerate(self.rows)
                 ]

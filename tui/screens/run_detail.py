@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Static
 from engine.errors import RunError
 from engine.records import Metrics, RunRecord
 from engine.runs import Run, RunStore
-from tui.i18n import _
+from tui.i18n import N_, _, number
 from tui.messages import OpenInspector
 from tui.widgets.charts import PALETTE, Bar, BarChart, LineChart, heatmap_table, history_series
 from tui.widgets.footer import Footer
@@ -42,9 +42,16 @@ def children_table(record: RunRecord) -> Table | None:
         return None
     table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, header_style="bold")
     if record.preprocessing_rows:
-        for col in ("backbone", "preprocessing", "before (x/255)", "after (own)", "Δ"):
+        columns = (
+            N_("backbone"),
+            N_("preprocessing"),
+            N_("before (x/255)"),
+            N_("after (own)"),
+            "Δ",
+        )
+        for col in columns:
             table.add_column(
-                col, justify="left" if col in ("backbone", "preprocessing") else "right"
+                _(col), justify="left" if col in ("backbone", "preprocessing") else "right"
             )
         for prow in record.preprocessing_rows:
             delta = prow.delta_points
@@ -56,11 +63,19 @@ def children_table(record: RunRecord) -> Table | None:
                 prow.preprocessing,
                 pct(prow.before),
                 pct(prow.after),
-                f"{delta:+.1f} pts" if delta is not None else "–",
+                f"{number(delta, 1, signed=True)} pts" if delta is not None else "–",
             )
         return table
-    for col in ("rank", "backbone", "test acc", "params", "efficiency", "status"):
-        table.add_column(col, justify="left" if col in ("backbone", "status") else "right")
+    ranking_columns = (
+        N_("rank"),
+        N_("backbone"),
+        N_("test acc"),
+        N_("params"),
+        N_("efficiency"),
+        N_("status"),
+    )
+    for col in ranking_columns:
+        table.add_column(_(col), justify="left" if col in ("backbone", "status") else "right")
     for row in record.compare_rows:
         name = Text(row.backbone)
         if row.random_init:
@@ -69,9 +84,9 @@ def children_table(record: RunRecord) -> Table | None:
             str(row.rank if row.rank is not None else ""),
             name,
             pct(row.test_accuracy),
-            f"{row.params_m:.1f} M" if row.params_m is not None else "–",
-            f"{row.efficiency:.3f}" if row.efficiency is not None else "–",
-            row.status,
+            f"{number(row.params_m, 1)} M" if row.params_m is not None else "–",
+            number(row.efficiency, 3) if row.efficiency is not None else "–",
+            _(row.status),
         )
     return table
 
@@ -87,9 +102,9 @@ def per_class_bars(per_class: dict[str, Any]) -> list[Bar]:
             continue
         color, note = PALETTE[0], ""
         if value == best:
-            color, note = PALETTE[2], "best"
+            color, note = PALETTE[2], _("best")
         elif value == worst:
-            color, note = PALETTE[3], "worst"
+            color, note = PALETTE[3], _("worst")
         bars.append(Bar(name, float(value), color, note=note, note_style="dim"))
     return bars
 
@@ -118,14 +133,20 @@ class RunDetailScreen(Screen[None]):
             if r.random_init:
                 yield Static(
                     Text(
-                        f"{RANDOM_MARK}: the backbone was NOT pretrained (--weights none); these numbers are not "
-                        "the assignment's ImageNet transfer results.",
+                        f"{_(RANDOM_MARK)}: "
+                        + _(
+                            "the backbone was NOT pretrained (--weights none); these numbers "
+                            "are not the assignment's ImageNet transfer results."
+                        ),
                         style="bold yellow",
                     ),
                     id="detail-random",
                 )
             if r.error:
-                yield Static(Text(f"error: {r.error}", style="bold red"), id="detail-error")
+                yield Static(
+                    Text(_("error: {error}").format(error=r.error), style="bold red"),
+                    id="detail-error",
+                )
             is_parent = r.is_parent
             with Horizontal(classes="detail-row"):
                 if not is_parent:
@@ -144,19 +165,21 @@ class RunDetailScreen(Screen[None]):
                         data.accuracy,
                         x_range=x_range,
                         y_range=(0.0, 1.0),
-                        x_label="epoch",
+                        x_label=_("epoch"),
                         id="detail-acc",
                     )
                     acc.border_title = _("accuracy per epoch")
                     yield acc
-                    loss = LineChart(data.loss, x_range=x_range, x_label="epoch", id="detail-loss")
+                    loss = LineChart(
+                        data.loss, x_range=x_range, x_label=_("epoch"), id="detail-loss"
+                    )
                     loss.border_title = _("loss per epoch")
                     yield loss
             table = children_table(r)
             if table is not None:
                 with Vertical(classes="detail-box", id="box-children") as box:
                     box.border_title = _("results") + (
-                        " (⚠ = random init)" if r.random_init else ""
+                        " " + _("(⚠ = random init)") if r.random_init else ""
                     )
                     yield Static(table)
             if r.children:
@@ -195,7 +218,7 @@ class RunDetailScreen(Screen[None]):
                     or [str(i) for i in range(len(matrix))]
                 )
                 with Vertical(classes="detail-box", id="box-confusion") as box:
-                    box.border_title = (
+                    box.border_title = _(
                         "confusion matrix (rows: true class · colour: share of the row)"
                     )
                     yield Static(heatmap_table(matrix, classes))
@@ -203,12 +226,13 @@ class RunDetailScreen(Screen[None]):
             if env:
                 yield Static(
                     Text(
-                        "environment: "
+                        _("environment:")
+                        + " "
                         + "  ".join(
                             f"{k} {v}" for k, v in env.items() if not isinstance(v, (dict, list))
                         )
                         + (
-                            f"  devices {', '.join(env.get('devices') or [])}"
+                            "  " + _("devices {devices}").format(devices=", ".join(env["devices"]))
                             if env.get("devices")
                             else ""
                         ),
@@ -216,7 +240,9 @@ class RunDetailScreen(Screen[None]):
                     ),
                     id="detail-env",
                 )
-            yield Static(Text(f"folder {self.row.path}", style="dim"), id="detail-path")
+            yield Static(
+                Text(_("folder {path}").format(path=self.row.path), style="dim"), id="detail-path"
+            )
         yield Footer()
 
     def _title(self) -> Text:
@@ -225,26 +251,26 @@ class RunDetailScreen(Screen[None]):
         text.append(r.title or r.experiment, style="bold")
         text.append(f"  {model_label(r)}  ")
         text.append_text(status_text(self.row.status))
-        text.append(f"  started {created_label(r)}", style="dim")
+        text.append("  " + _("started {when}").format(when=created_label(r)), style="dim")
         wall = r.timings.get("wall")
         if wall is not None:
-            text.append(f"  took {seconds(wall)}", style="dim")
-        text.append(f"\nrun {r.id}", style="dim")
+            text.append("  " + _("took {time}").format(time=seconds(wall)), style="dim")
+        text.append("\n" + _("run {id}").format(id=r.id), style="dim")
         if r.parent:
-            text.append(f"  (child of {r.parent})", style="dim")
+            text.append("  " + _("(child of {parent})").format(parent=r.parent), style="dim")
         return text
 
     def on_mount(self) -> None:
         if not self.record.children:
             return
         table = self.query_one("#children-table", DataTable)
-        table.add_columns("run", "status", "model", "test")
+        table.add_columns(_("run"), _("status"), _("model"), _("test"))
         store = RunStore(self.row.path.parent)
         found = {child.id: child for child in store.children(self.row)}
         for child_id in self.record.children:
             child = found.get(child_id)
             if child is None:
-                table.add_row(child_id, "missing", "", "", key=child_id)
+                table.add_row(child_id, _("missing"), "", "", key=child_id)
                 continue
             model = Text(model_label(child.info))
             if child.info.random_init:

@@ -21,7 +21,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.records import Metrics
 from engine.runs import Run, RunStore
-from tui.i18n import _
+from tui.i18n import N_, _
 from tui.messages import OpenInspector, RunsChanged
 from tui.widgets.footer import Footer
 from tui.widgets.nav import NavBar
@@ -107,7 +107,7 @@ class RunsScreen(Screen[None]):
         yield NavBar("runs")
         with Horizontal(id="runs-bar"):
             yield Input(
-                placeholder="filter: words, status:finished, exp:compare, model:resnet, random",
+                placeholder=_("filter: words, status:finished, exp:compare, model:resnet, random"),
                 id="runs-filter",
                 compact=True,
             )
@@ -185,7 +185,7 @@ class RunsScreen(Screen[None]):
         exclusive=True,
         group="runs-load",
         exit_on_error=False,
-        description="read run folders",
+        description=N_("read run folders"),
     )
     def load_runs(self, root: Path, generation: int) -> None:
         worker = get_current_worker()
@@ -283,7 +283,9 @@ class RunsScreen(Screen[None]):
             if self.loaded and not self.rows:
                 preview.update(
                     Text(
-                        f"No runs under {self.runs_root} yet. Start one on the Experiments screen (key 1).",
+                        _(
+                            "No runs under {root} yet. Start one on the Experiments screen (key 1)."
+                        ).format(root=self.runs_root),
                         style="dim",
                     )
                 )
@@ -296,31 +298,33 @@ class RunsScreen(Screen[None]):
         text.append(r.title or r.experiment, style="bold")
         text.append(f"  {model_label(r)}")
         if r.random_init:
-            text.append(f"  {RANDOM_MARK}", style="bold yellow")
-        text.append(f"  data {r.config.get('data', '?')}")
+            text.append(f"  {_(RANDOM_MARK)}", style="bold yellow")
+        text.append("  " + _("data {source}").format(source=r.config.get("data", "?")))
         text.append("\n")
         if row.corrupt is not None:
-            text.append(f"corrupt: {row.corrupt}", style="bold red")
+            text.append(_("corrupt: {reason}").format(reason=row.corrupt), style="bold red")
         elif m is not None:
             text.append(
-                f"train {pct(m.train_accuracy)} · val {pct(m.val_accuracy)} · "
-                f"test {pct(m.test_accuracy)}"
+                _("train {train} · val {val} · test {test}").format(
+                    train=pct(m.train_accuracy), val=pct(m.val_accuracy), test=pct(m.test_accuracy)
+                )
             )
             if row.model_missing:
-                text.append("  · model.keras is missing", style="bold red")
+                text.append("  · " + _("model.keras is missing"), style="bold red")
         elif r.error:
-            text.append(f"error: {r.error}", style="red")
+            text.append(_("error: {error}").format(error=r.error), style="red")
         elif row.status == "died":
             text.append(
-                "the engine process that wrote this run is gone (killed or crashed)", style="red"
+                _("the engine process that wrote this run is gone (killed or crashed)"), style="red"
             )
         onnx = onnx_summary(r)
         if onnx:
             text.append(f"  · {onnx}", style="dim")
         if r.children:
-            text.append(f"  · parent of {len(r.children)} runs", style="dim")
+            parent = _("parent of {n} runs").format(n=len(r.children))
+            text.append(f"  · {parent}", style="dim")
         if r.parent:
-            text.append(f"  · child of {r.parent}", style="dim")
+            text.append("  · " + _("child of {parent}").format(parent=r.parent), style="dim")
         preview.update(text)
 
     # -- events ------------------------------------------------------------------------------
@@ -410,7 +414,11 @@ class RunsScreen(Screen[None]):
         if row is None:
             return
         if row.corrupt is not None:
-            self.notify(f"Run {row.id} is corrupt: {row.corrupt}", severity="error", timeout=6)
+            self.notify(
+                _("Run {id} is corrupt: {reason}").format(id=row.id, reason=row.corrupt),
+                severity="error",
+                timeout=6,
+            )
             return
         if not (row.path / "summary.json").is_file() and not list(row.path.glob("*.onnx")):
             self.notify(
@@ -428,7 +436,7 @@ class RunsScreen(Screen[None]):
         """`engine diff` of the two selected runs (space marks them)."""
         rows = self.selected_rows()
         if len(rows) != 2:
-            self.notify("Select exactly two runs with space, then press =.", timeout=4)
+            self.notify(_("Select exactly two runs with space, then press =."), timeout=4)
             return
         from tui.screens.diff import DiffScreen
 
@@ -447,16 +455,21 @@ class RunsScreen(Screen[None]):
         from tui.screens.confirm import ConfirmScreen
 
         files = sorted(p.name for p in row.path.iterdir()) if row.path.is_dir() else []
-        body = f"{row.path}\n{', '.join(files[:8])}{' …' if len(files) > 8 else ''}\nThis cannot be undone."
+        listing = ", ".join(files[:8]) + (" …" if len(files) > 8 else "")
+        body = f"{row.path}\n{listing}\n" + _("This cannot be undone.")
         children = row.info.children
         if children:
-            body += f"\nIts {len(children)} child runs stay (delete them separately)."
+            body += "\n" + _("Its {n} child runs stay (delete them separately).").format(
+                n=len(children)
+            )
 
         def answer(yes: bool | None) -> None:
             if yes:
                 self.delete_run(row)
 
-        self.app.push_screen(ConfirmScreen(f"Delete run {row.id}?", body, yes="Delete"), answer)
+        self.app.push_screen(
+            ConfirmScreen(_("Delete run {id}?").format(id=row.id), body, yes=_("Delete")), answer
+        )
 
     def delete_run(self, row: Run) -> None:
         import shutil
@@ -485,5 +498,5 @@ class RunsScreen(Screen[None]):
         if event.state == WorkerState.ERROR:
             event.stop()
             self.notify(
-                f"{event.worker.description}: {event.worker.error}", severity="error", timeout=8
+                f"{_(event.worker.description)}: {event.worker.error}", severity="error", timeout=8
             )

@@ -13,6 +13,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
+from tui.i18n import _, number, significant
 from tui.widgets.charts import Bar, render_bar_chart
 from tui.widgets.pixels import UPPER_HALF, apply_colormap, resize
 
@@ -47,7 +48,7 @@ def render_maps(maps: np.ndarray, start: int, width: int) -> Text:
 
     out = Text(no_wrap=True, overflow="crop")
     if maps.size == 0:
-        out.append("no channels on this page", style="dim")
+        out.append(_("no channels on this page"), style="dim")
         return out
     c, h, w = maps.shape
     if h == 1 and w == 1:
@@ -77,7 +78,7 @@ def render_maps(maps: np.ndarray, start: int, width: int) -> Text:
             fmap = maps[i]
             label = f"{start + i}"
             peak = float(np.max(fmap))
-            text = f"{label} ↑{peak:.2g}"
+            text = f"{label} ↑{significant(peak, 2)}"
             out.append(text.ljust(cell_w)[:cell_w], style="dim" if peak <= 0 else "")
         out.append("\n")
     return out
@@ -96,12 +97,18 @@ def render_vector(values: np.ndarray, start: int, width: int) -> Text:
             out.append("█", style=Style.parse(f"#{r:02x}{g:02x}{b:02x}"))
         out.append("\n")
     order = np.argsort(-values)[:8]
-    out.append("strongest: ", style="bold")
-    out.append(", ".join(f"{start + int(i)} ({values[int(i)]:.3g})" for i in order))
+    out.append(_("strongest:") + " ", style="bold")
+    out.append(
+        ", ".join(f"{start + int(i)} ({significant(float(values[int(i)]), 3)})" for i in order)
+    )
     zeros = float((values == 0).mean())
     if zeros:
         out.append(
-            f"\n{zeros * 100:.0f} % of these channels are exactly 0 (ReLU cut them)", style="dim"
+            "\n"
+            + _("{share} of these channels are exactly 0 (ReLU cut them)").format(
+                share=f"{number(zeros * 100, 0)} %"
+            ),
+            style="dim",
         )
     return out
 
@@ -117,11 +124,13 @@ def render_top5(top5: list[dict[str, Any]], true_index: int | None, width: int =
                 label=str(entry["class"]),
                 value=float(entry["probability"]) * 100,
                 color=colour,
-                note="← true" if correct else "",
+                note=_("← true") if correct else "",
                 note_style="bold green",
             )
         )
-    return render_bar_chart(bars, width, max_value=100.0, value_format=lambda v: f"{v:5.1f} %")
+    return render_bar_chart(
+        bars, width, max_value=100.0, value_format=lambda v: f"{number(v, 1):>5} %"
+    )
 
 
 class FeatureMaps(Widget):
@@ -135,7 +144,7 @@ class FeatureMaps(Widget):
         super().__init__(id=id, classes=classes)
         self.maps: np.ndarray | None = None
         self.start = 0
-        self.message = "Pick an image and a layer."
+        self.message = _("Pick an image and a layer.")
 
     def show(self, maps: np.ndarray | None, start: int = 0, message: str = "") -> None:
         self.maps = maps

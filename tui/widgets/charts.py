@@ -20,6 +20,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from engine.records import HistoryEntry
+from tui.i18n import N_, _, number
 
 # Colours from the xterm 256-colour palette, so they look the same with or without true colour.
 PALETTE = (
@@ -62,10 +63,10 @@ def _fmt_tick(value: float) -> str:
     if value == 0:
         return "0"
     if abs(value) >= 1000:
-        return f"{value:.0f}"
+        return number(value, 0)
     if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
+        return number(value, 1)
+    return number(value, 2)
 
 
 def render_line_chart(
@@ -78,7 +79,7 @@ def render_line_chart(
     y_format: Callable[[float], str] = _fmt_tick,
     x_label: str = "",
     legend: bool = True,
-    empty_message: str = "no data yet",
+    empty_message: str = N_("no data yet"),
 ) -> Text:
     """Draw `series` as braille curves in a `width`×`height` cell box (axes and legend included)."""
     width = max(width, 12)
@@ -97,7 +98,7 @@ def render_line_chart(
         out.append("\n")
     if not points:
         for row in range(plot_h):
-            line = empty_message.center(width) if row == plot_h // 2 else ""
+            line = _(empty_message).center(width) if row == plot_h // 2 else ""
             out.append(line.ljust(width), Style(dim=True))
             out.append("\n")
         out.append(" " * width)
@@ -162,7 +163,7 @@ def render_line_chart(
 
 
 def _fmt_x(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+    return str(int(value)) if float(value).is_integer() else number(value, 1)
 
 
 @dataclass
@@ -181,13 +182,13 @@ def render_bar_chart(
     width: int,
     *,
     max_value: float | None = None,
-    value_format: Callable[[float], str] = lambda v: f"{v:.2f}",
+    value_format: Callable[[float], str] = lambda v: number(v, 2),
     label_width: int | None = None,
 ) -> Text:
     """Horizontal bars with eighth-block resolution, one per line: `label ███▌ value note`."""
     out = Text(no_wrap=True, overflow="crop")
     if not bars:
-        out.append("no data", Style(dim=True))
+        out.append(_("no data"), Style(dim=True))
         return out
     lw = label_width if label_width is not None else min(max(len(b.label) for b in bars), 24)
     values = [v for b in bars if math.isfinite(v := b.value)]
@@ -238,15 +239,15 @@ def heatmap_table(
     matrix: Sequence[Sequence[float]],
     labels: Sequence[str],
     *,
-    row_title: str = "true \\ predicted",
+    row_title: str = N_("true \\ predicted"),
     short: int = 5,
 ) -> Table:
     """A confusion matrix as a Rich table whose cell backgrounds are row-normalised heat."""
     table = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False)
-    table.add_column(row_title, justify="right", style="bold", no_wrap=True)
+    table.add_column(_(row_title), justify="right", style="bold", no_wrap=True)
     for label in labels:
         table.add_column(label[:short], justify="right", no_wrap=True)
-    table.add_column("acc", justify="right", no_wrap=True)
+    table.add_column(_("acc"), justify="right", no_wrap=True)
     for i, row in enumerate(matrix):
         total = sum(row) or 1
         cells: list[Text] = []
@@ -258,13 +259,13 @@ def heatmap_table(
             cells.append(Text(_fmt_count(value), style=style))
         diag = row[i] / total if i < len(row) else 0.0
         name = labels[i] if i < len(labels) else str(i)
-        cells.append(Text(f"{diag * 100:.0f}%", style=Style(bold=True)))
+        cells.append(Text(f"{number(diag * 100, 0)}%", style=Style(bold=True)))
         table.add_row(name, *cells)
     return table
 
 
 def _fmt_count(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+    return str(int(value)) if float(value).is_integer() else number(value, 2)
 
 
 class LineChart(Widget):
@@ -288,7 +289,7 @@ class LineChart(Widget):
         y_range: tuple[float, float] | None = None,
         y_format: Callable[[float], str] = _fmt_tick,
         x_label: str = "",
-        empty_message: str = "no data yet",
+        empty_message: str = N_("no data yet"),
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -347,7 +348,7 @@ class BarChart(Widget):
         bars: list[Bar] | None = None,
         *,
         max_value: float | None = None,
-        value_format: Callable[[float], str] = lambda v: f"{v:.2f}",
+        value_format: Callable[[float], str] = lambda v: number(v, 2),
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -400,11 +401,11 @@ def history_series(history: Sequence[HistoryEntry | dict[str, object]]) -> Chart
                 dest.append((float(i), float(value)))
     data = ChartData(x_max=float(max(len(history), 1)))
     data.accuracy = [
-        Series("train acc", acc_t, PALETTE[0]),
-        Series("val acc", acc_v, PALETTE[1]),
+        Series(_("train acc"), acc_t, PALETTE[0]),
+        Series(_("val acc"), acc_v, PALETTE[1]),
     ]
     data.loss = [
-        Series("train loss", loss_t, PALETTE[0]),
-        Series("val loss", loss_v, PALETTE[1]),
+        Series(_("train loss"), loss_t, PALETTE[0]),
+        Series(_("val loss"), loss_v, PALETTE[1]),
     ]
     return data

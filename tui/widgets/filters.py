@@ -14,6 +14,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
+from tui.i18n import _, number
 from tui.widgets.pixels import COLORMAPS, UPPER_HALF
 
 
@@ -61,9 +62,9 @@ def render_filter_grid(report: dict[str, Any], width: int) -> Text:
     out = Text(no_wrap=True, overflow="crop")
     filters = report.get("filters") or []
     if not filters or "values" not in filters[0]:
-        out.append("no filters to draw", style="dim")
+        out.append(_("no filters to draw"), style="dim")
         return out
-    kh, kw, _, _ = report["kernel_shape"]
+    kh, kw = report["kernel_shape"][:2]
     mode = report["mode"]
     s = scale_for(max(kh, kw))
     pw, ph = kw * s, kh * s
@@ -91,7 +92,7 @@ def render_filter_grid(report: dict[str, Any], width: int) -> Text:
             out.append(f"#{f['index']}".ljust(cell_w)[:cell_w], style="bold")
         out.append("\n")
         for f in chunk:
-            out.append(f"σ{f['std']:.2f}".ljust(cell_w)[:cell_w], style="dim")
+            out.append(f"σ{number(f['std'], 2)}".ljust(cell_w)[:cell_w], style="dim")
         out.append("\n")
     return out
 
@@ -101,33 +102,42 @@ def render_colour_scale(report: dict[str, Any], width: int = 40) -> Text:
     out = Text(no_wrap=True)
     if report.get("mode") == "rgb":
         out.append(
-            "colour = the filter's R, G, B weights, each patch stretched to its own min..max"
+            _("colour = the filter's R, G, B weights, each patch stretched to its own min..max")
         )
         return out
     limit = float(report.get("abs_max") or 0.0)
-    out.append(f"{-limit:+.3f} ")
+    out.append(number(-limit, 3, signed=True) + " ")
     for i in range(width):
         rgb = _lerp_colour(i / max(width - 1, 1))
         out.append("█", style=Style.parse(_hex(rgb)))
-    out.append(f" {limit:+.3f}   (0 = white; one scale for the whole layer)")
+    out.append(f" {number(limit, 3, signed=True)}   ")
+    out.append(_("(0 = white; one scale for the whole layer)"))
     return out
+
+
+# Column widths of the statistics table: filter, min, max, mean, std, L2.
+STAT_WIDTHS = (6, 8, 8, 8, 7, 7)
 
 
 def render_filter_stats(report: dict[str, Any], limit: int = 12) -> Text:
     """Per-filter statistics of the page: min, max, mean, std, L2 norm."""
     out = Text(no_wrap=True, overflow="crop")
-    out.append(
-        f"{'filter':>6} {'min':>8} {'max':>8} {'mean':>8} {'std':>7} {'L2':>7}\n", style="bold"
-    )
+    names = (_("filter"), _("min"), _("max"), _("mean"), _("std"), "L2")
+    header = " ".join(n.rjust(w) for n, w in zip(names, STAT_WIDTHS, strict=True))
+    out.append(header + "\n", style="bold")
     for f in (report.get("filters") or [])[:limit]:
-        out.append(
-            f"{f['index']:>6} {f['min']:+8.4f} {f['max']:+8.4f} {f['mean']:+8.4f} "
-            f"{f['std']:7.4f} {f['l2']:7.4f}\n"
-        )
+        cells = [
+            str(f["index"]),
+            *(number(f[key], 4, signed=True) for key in ("min", "max", "mean")),
+            *(number(f[key], 4) for key in ("std", "l2")),
+        ]
+        out.append(" ".join(c.rjust(w) for c, w in zip(cells, STAT_WIDTHS, strict=True)) + "\n")
     extra = len(report.get("filters") or []) - limit
     if extra > 0:
         out.append(
-            f"  … {extra} more on this page (engine filters --json has them all)", style="dim"
+            "  "
+            + _("… {n} more on this page (engine filters --json has them all)").format(n=extra),
+            style="dim",
         )
     return out
 
@@ -149,7 +159,7 @@ class FilterGrid(Widget):
 
     def render(self) -> Text:
         if self.report is None:
-            return Text("Select a convolution to see its filters.", style="dim")
+            return Text(_("Select a convolution to see its filters."), style="dim")
         return render_filter_grid(self.report, max(self.size.width, 10))
 
     def get_content_height(self, container: Any, viewport: Any, width: int) -> int:

@@ -12,16 +12,18 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 
+from tui.i18n import _, number, significant
+
 _COLUMNS = " ▁▂▃▄▅▆▇█"
 CHANNEL_COLOURS = {"R": "#ff5f5f", "G": "#5fd75f", "B": "#5f87ff"}
 
 
 def _fmt(v: float) -> str:
     if abs(v) >= 100:
-        return f"{v:.0f}"
+        return number(v, 0)
     if abs(v) >= 10:
-        return f"{v:.1f}"
-    return f"{v:.2g}" if v else "0"
+        return number(v, 1)
+    return significant(v, 2) if v else "0"
 
 
 def render_histograms(part: dict[str, Any], title: str, *, rows: int = 3) -> Text:
@@ -76,7 +78,8 @@ def render_range_line(
     e0, e1 = col(expected[0]), col(expected[1])
     a0, a1 = col(actual[0]), col(actual[1])
     out = Text(no_wrap=True)
-    out.append(f"{'expects':>8} ")
+    expects = _("expects")
+    out.append(f"{expects:>8} ")
     for i in range(width):
         out.append("━" if e0 <= i <= e1 else " ", style="green")
     out.append(f" {_fmt(expected[0])}..{_fmt(expected[1])}\n")
@@ -85,5 +88,6 @@ def render_range_line(
         out.append("█" if a0 <= i <= a1 else "·", style="bold yellow" if a0 <= i <= a1 else "dim")
     covered = max(0.0, min(actual[1], expected[1]) - max(actual[0], expected[0]))
     share = covered / ((expected[1] - expected[0]) or 1.0) * 100
-    out.append(f" {_fmt(actual[0])}..{_fmt(actual[1])} ({share:.1f} % of the expected range)")
+    out.append(f" {_fmt(actual[0])}..{_fmt(actual[1])} ")
+    out.append(_("({share} of the expected range)").format(share=f"{number(share, 1)} %"))
     return out

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Static
 
 from engine.inspect import shape_text
 from export.onnx_layers import explain
-from tui.i18n import _
+from tui.i18n import _, integer, number
 
 # Layer types whose rows are dimmed: they reshape or normalise but hold no structure to learn.
 _PLUMBING = {
@@ -36,7 +36,7 @@ def fmt_int(n: Any) -> str:
         value = int(n)
     except (TypeError, ValueError):
         return "–"
-    return f"{value:,}"
+    return integer(value)
 
 
 def fmt_macs(n: Any) -> str:
@@ -47,11 +47,11 @@ def fmt_macs(n: Any) -> str:
     if value == 0:
         return "·"
     if value >= 1_000_000_000:
-        return f"{value / 1e9:.2f} G"
+        return f"{number(value / 1e9, 2)} G"
     if value >= 1_000_000:
-        return f"{value / 1e6:.2f} M"
+        return f"{number(value / 1e6, 2)} M"
     if value >= 1_000:
-        return f"{value / 1e3:.1f} k"
+        return f"{number(value / 1e3, 1)} k"
     return str(value)
 
 
@@ -254,10 +254,11 @@ class FreezeMap(Static):
                     for r in layers
                     if r.get("name") in trainable
                 )
-                text.append(
-                    f"  {n_train} layer{'s' if n_train != 1 else ''}, {params:,} params train",
-                    style="dim",
-                )
+                if n_train == 1:
+                    trains = _("{n} layer, {params} params train")
+                else:
+                    trains = _("{n} layers, {params} params train")
+                text.append("  " + trains.format(n=n_train, params=integer(params)), style="dim")
             text.append("\n")
         self.update(text)
 
@@ -271,7 +272,7 @@ class ArithmeticView(Static):
 
     def show(self, row: dict[str, Any] | None) -> None:
         if row is None:
-            self.update("Select a layer to see its arithmetic.")
+            self.update(_("Select a layer to see its arithmetic."))
             return
         explained = explain(row)
         text = Text()
@@ -280,7 +281,8 @@ class ArithmeticView(Static):
         inbound = row.get("inbound") or []
         if inbound:
             text.append(
-                "inputs: "
+                _("inputs:")
+                + " "
                 + ", ".join(
                     display_name({"name": i, "format": row.get("format")}) for i in inbound[:4]
                 )
@@ -293,20 +295,18 @@ class ArithmeticView(Static):
         checks = explained.get("checks") or {}
         for what, ok in checks.items():
             if ok:
-                text.append(
-                    f"✓ {what} match the model's own count\n"
-                    if what == "params"
-                    else f"✓ {what} matches the model\n",
-                    style="green",
-                )
+                if what == "params":
+                    agrees = _("✓ {what} match the model's own count")
+                else:
+                    agrees = _("✓ {what} matches the model")
+                text.append(agrees.format(what=_(what)) + "\n", style="green")
             else:
-                text.append(
-                    f"✗ {what} differs from the model (reported {explained['params']['reported']:,})\n",
-                    style="red",
-                )
+                reported = integer(explained["params"]["reported"])
+                differs = _("✗ {what} differs from the model (reported {reported})")
+                text.append(differs.format(what=_(what), reported=reported) + "\n", style="red")
         cfg = row.get("config") or {}
         if cfg:
-            text.append("config: ", style="dim")
+            text.append(_("config:") + " ", style="dim")
             text.append(
                 ", ".join(f"{k}={v}" for k, v in cfg.items() if k != "data_format"), style="dim"
             )

@@ -30,9 +30,21 @@ from engine.records import (
     RunFinished,
     RunStarted,
 )
-from tui.i18n import _
+from tui.i18n import N_, _, language_code, number, pgettext
 from tui.widgets.charts import PALETTE, LineChart, Series
-from tui.widgets.run_info import RANDOM_MARK, pct, seconds
+from tui.widgets.run_info import RANDOM_MARK, data_counts, pct, phase_label, seconds
+
+
+def metric_label(key: str, *, short: bool = False) -> str:
+    """A Keras metric key as shown: the key itself in English ("acc" when `short`), words elsewhere."""
+    labels = {
+        "loss": pgettext("metric", "loss"),
+        "accuracy": pgettext("metric", "accuracy"),
+        "val_loss": pgettext("metric", "val_loss"),
+        "val_accuracy": pgettext("metric", "val_accuracy"),
+    }
+    label = labels.get(key, key)
+    return label.replace("accuracy", "acc") if short and language_code() == "en" else label
 
 
 def text_bar(fraction: float, width: int) -> str:
@@ -71,7 +83,7 @@ class LiveState:
     epoch_times: list[float] = field(default_factory=list)
     child_started_at: float | None = None
     last_time: float | None = None
-    status: str = "idle"
+    status: str = N_("idle")  # the words are shown translated (header_text)
     final_metrics: Metrics = field(default_factory=Metrics)
     error: str = ""
 
@@ -210,8 +222,14 @@ class LiveState:
                 loss_t.append((x, float(self.batch_metrics["loss"])))
         planned = self.phase_offset + (self.epochs if self.phase != "features" else 0)
         x_max = float(max(len(self.history), planned, 2))
-        acc = [Series("train acc", acc_t, PALETTE[0]), Series("val acc", acc_v, PALETTE[1])]
-        loss = [Series("train loss", loss_t, PALETTE[0]), Series("val loss", loss_v, PALETTE[1])]
+        acc = [
+            Series(_("train acc"), acc_t, PALETTE[0]),
+            Series(_("val acc"), acc_v, PALETTE[1]),
+        ]
+        loss = [
+            Series(_("train loss"), loss_t, PALETTE[0]),
+            Series(_("val loss"), loss_v, PALETTE[1]),
+        ]
         return acc, loss, (1.0, x_max)
 
 
@@ -242,10 +260,12 @@ def header_text(label: str, state: LiveState) -> Text:
     if state.model is not None:
         text.append(_("model {label}").format(label=state.model.label))
     if state.random_init:
-        text.append(f"  {RANDOM_MARK}", style="bold yellow")
+        text.append(f"  {_(RANDOM_MARK)}", style="bold yellow")
     if state.data is not None:
         d = state.data
-        text.append("   " + _("data {source}: {counts}").format(source=d.source, counts=d.counts()))
+        text.append(
+            "   " + _("data {source}: {counts}").format(source=d.source, counts=data_counts(d))
+        )
     return text
 
 
@@ -264,30 +284,32 @@ def progress_text(state: LiveState, width: int) -> Text:
     )
     if state.step >= state.steps and state.steps:
         epoch_frac = state.epoch / max(state.epochs, 1)
-    label = "images" if state.phase == "features" else "epoch"
-    text.append(f"{state.phase:<8} ", style="bold")
+    label = _("images") if state.phase == "features" else _("epoch")
+    phase = phase_label(state.phase)
+    indent = max(len(phase), 8) + 1  # the bars of both lines start in one column
+    text.append(f"{phase:<8} ", style="bold")
     text.append(f"{label} {state.epoch}/{state.epochs}".ljust(14))
     text.append(text_bar(epoch_frac, bar_w), style="cyan")
     text.append(f" {epoch_frac * 100:3.0f} %")
     eta = state.eta()
     if state.status == "running" and eta is not None:
-        text.append(f"   ETA {seconds(eta)}", style="bold")
+        text.append("   " + _("ETA {time}").format(time=seconds(eta)), style="bold")
     text.append("\n")
     batch_frac = state.step / state.steps if state.steps else 0.0
-    text.append(" " * 9)
-    text.append(f"batch {state.step}/{state.steps}".ljust(14))
+    text.append(" " * indent)
+    text.append(_("batch {step}/{steps}").format(step=state.step, steps=state.steps).ljust(14))
     text.append(text_bar(batch_frac, bar_w), style="magenta")
     text.append(f" {batch_frac * 100:3.0f} %")
     spb = state.seconds_per_step()
     if spb:
-        text.append(f"   {spb * 1000:.0f} ms/batch", style="dim")
+        text.append("   " + _("{ms} ms/batch").format(ms=number(spb * 1000, 0)), style="dim")
     text.append("\n")
-    text.append(" " * 9)
+    text.append(" " * indent)
     m = state.batch_metrics or (state.history[-1] if state.history else {})
     parts = []
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         if isinstance(m.get(key), (int, float)):
-            parts.append(f"{key} {m[key]:.4f}")
+            parts.append(f"{metric_label(key)} {number(m[key], 4)}")
     text.append("  ".join(parts))
     return text
 
@@ -356,10 +378,10 @@ class RunMonitor(Vertical):
         )
         yield LiveText("", id="live-progress")
         with Horizontal(id="live-charts"):
-            acc = LineChart(x_label="epoch", y_range=(0.0, 1.0), id="acc-chart")
+            acc = LineChart(x_label=_("epoch"), y_range=(0.0, 1.0), id="acc-chart")
             acc.border_title = _("accuracy")
             yield acc
-            loss = LineChart(x_label="epoch", id="loss-chart")
+            loss = LineChart(x_label=_("epoch"), id="loss-chart")
             loss.border_title = _("loss")
             yield loss
         log = RichLog(id="live-log", max_lines=1000, wrap=True, markup=False, highlight=False)
@@ -372,7 +394,7 @@ class RunMonitor(Vertical):
 
     def start(self, label: str, command: list[str]) -> None:
         """A new engine process started for `label`."""
-        self.state = LiveState(status="starting")
+        self.state = LiveState(status=N_("starting"))
         self.label = label
         self.log_view.write(Text(f"── {label} ──", style="bold"))
         if command:
@@ -386,39 +408,52 @@ class RunMonitor(Vertical):
         self.state.apply(event)
         log = self.log_view
         if isinstance(event, RunStarted):
-            what = "child run" if event.parent else "run"
-            log.write(Text(f"{what} {event.run_id} started ({event.experiment})"))
+            if event.parent:
+                started = _("child run {id} started ({experiment})")
+            else:
+                started = _("run {id} started ({experiment})")
+            log.write(Text(started.format(id=event.run_id, experiment=event.experiment)))
         elif isinstance(event, PhaseStarted):
-            log.write(Text(f"phase {event.phase}: {event.epochs} epoch(s) × {event.steps} batches"))
-        elif isinstance(event, EpochEnd):
             log.write(
                 Text(
-                    f"epoch {event.epoch}/{event.epochs}  "
-                    + "  ".join(
-                        f"{k.replace('accuracy', 'acc')} {v:.4f}" for k, v in event.metrics.items()
+                    _("phase {phase}: {epochs} epoch(s) × {steps} batches").format(
+                        phase=phase_label(event.phase), epochs=event.epochs, steps=event.steps
                     )
-                    + f"  {seconds(event.epoch_time)}"
                 )
             )
+        elif isinstance(event, EpochEnd):
+            metrics = "  ".join(
+                f"{metric_label(k, short=True)} {number(v, 4)}" for k, v in event.metrics.items()
+            )
+            epoch = _("epoch {n}/{total}").format(n=event.epoch, total=event.epochs)
+            log.write(Text(f"{epoch}  {metrics}  {seconds(event.epoch_time)}"))
         elif isinstance(event, Log):
+            # The engine's own sentences are shown as they come.
             style = "yellow" if event.level == "warning" else "dim"
             log.write(Text(event.message, style=style))
         elif isinstance(event, Artifact):
-            log.write(Text(f"saved {event.kind}: {event.path}", style="dim"))
+            saved = _("saved {kind}: {path}").format(kind=event.kind, path=event.path)
+            log.write(Text(saved, style="dim"))
         elif isinstance(event, RunFinished):
             m = event.metrics or Metrics()
             line = Text(
-                f"{event.status}: {event.run_id}",
+                f"{_(event.status)}: {event.run_id}",
                 style="bold green" if event.status == "finished" else "bold yellow",
             )
             if m.test_accuracy is not None:
-                line.append(f"  test {pct(m.test_accuracy)}  val {pct(m.val_accuracy)}")
+                line.append(
+                    "  "
+                    + _("test {test}  val {val}").format(
+                        test=pct(m.test_accuracy), val=pct(m.val_accuracy)
+                    )
+                )
                 if m.overfit_gap is not None:
-                    line.append(f"  gap {m.overfit_gap:.1f} pts")
+                    line.append("  " + _("gap {gap} pts").format(gap=number(m.overfit_gap, 1)))
             line.append(f"  ({seconds(event.wall_time)})", style="dim")
             log.write(line)
         elif isinstance(event, ErrorEvent):
-            log.write(Text(f"error ({event.kind}): {event.message}", style="bold red"))
+            error = _("error ({kind}): {message}").format(kind=event.kind, message=event.message)
+            log.write(Text(error, style="bold red"))
         self._redraw(charts=isinstance(event, (RunStarted, PhaseStarted, EpochEnd, RunFinished)))
 
     def batch_progress(self, event: BatchProgress) -> None:

@@ -20,20 +20,35 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Select, Static
 
-from tui.i18n import _
+from tui.i18n import N_, _, formatted, integer
 from tui.widgets.charts import Bar, render_bar_chart
 from tui.widgets.run_info import pct
 
 PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
 
 
-def _num(value: Any, fmt: str = "{:,}") -> str:
+def _num(value: Any, spec: str = ",") -> str:
+    """`value` formatted with `spec` in the app's language; a dash when unknown."""
     if value is None:
         return "–"
     try:
-        return fmt.format(value)
+        return formatted(value, spec)
     except (ValueError, TypeError):
         return str(value)
+
+
+def macs_text(totals: dict[str, Any]) -> str:
+    """`export.onnx_analysis.macs_summary` in the app's language (the same words in English):
+    the MAC total with its convention (per sample, batch 1) and the ops it did not count."""
+    batch = totals.get("batch")
+    text = _("{macs} MACs per sample (batch 1; the file's batch: {batch})").format(
+        macs=integer(int(totals.get("macs") or 0)), batch="?" if batch is None else batch
+    )
+    skipped = totals.get("not_counted") or {}
+    if skipped:
+        ops = ", ".join(f"{op} ×{n}" for op, n in skipped.items())
+        text += _("; not counted: {ops}").format(ops=ops)
+    return text
 
 
 def onnx_overview(path: Path) -> dict[str, Any]:
@@ -45,69 +60,94 @@ def onnx_overview(path: Path) -> dict[str, Any]:
 
 def render_overview(info: dict[str, Any]) -> Group:
     """File facts, inputs/outputs, metadata, op histogram and initializer statistics."""
-    from export.onnx_analysis import macs_summary
-
     size = int(info.get("size_bytes") or 0)
     producer = info.get("producer") or {}
     opset = info.get("opset") or {}
     totals = info.get("totals") or {}
     head = Text()
     head.append(f"{Path(str(info.get('file'))).name}", style="bold")
-    head.append(f"  {size / 1e6:.2f} MB · IR {info.get('ir_version')} · opset ")
-    head.append(", ".join(f"{k} {v}" for k, v in opset.items()))
-    head.append(f" · producer {producer.get('name', '?')} {producer.get('version', '')}\n")
-    generated = int(totals.get("params_generated") or 0)
     head.append(
-        f"{_num(totals.get('nodes'))} nodes · {_num(totals.get('params'))} parameters"
-        + (f" ({_num(generated)} generated in the graph)" if generated else "")
-        + f" · {_num(totals.get('initializers'))} initializers"
-        f" ({int(totals.get('initializer_bytes') or 0) / 1e6:.2f} MB)"
-        f" · {macs_summary(totals)}\n"
+        "  "
+        + _("{size} MB · IR {ir} · opset ").format(
+            size=_num(size / 1e6, ".2f"), ir=info.get("ir_version")
+        )
     )
+    head.append(", ".join(f"{k} {v}" for k, v in opset.items()))
+    head.append(
+        " · "
+        + _("producer {name} {version}").format(
+            name=producer.get("name", "?"), version=producer.get("version", "")
+        )
+        + "\n"
+    )
+    generated = int(totals.get("params_generated") or 0)
+    counts = _("{nodes} nodes · {params} parameters").format(
+        nodes=_num(totals.get("nodes")), params=_num(totals.get("params"))
+    )
+    if generated:
+        counts += " " + _("({n} generated in the graph)").format(n=_num(generated))
+    counts += " · " + _("{n} initializers ({size} MB)").format(
+        n=_num(totals.get("initializers")),
+        size=_num(int(totals.get("initializer_bytes") or 0) / 1e6, ".2f"),
+    )
+    head.append(f"{counts} · {macs_text(totals)}\n")
     io = Table(box=None, padding=(0, 1), show_edge=False, title_justify="left")
     io.add_column("", style="bold")
-    io.add_column("name")
+    io.add_column(_("name"))
     io.add_column("dtype")
-    io.add_column("shape")
-    for kind in ("inputs", "outputs"):
+    io.add_column(_("shape"))
+    for kind, label in (("inputs", _("input")), ("outputs", _("output"))):
         for entry in info.get(kind) or []:
             shape = entry.get("shape")
-            io.add_row(kind[:-1], str(entry.get("name")), str(entry.get("dtype")), str(shape))
+            io.add_row(label, str(entry.get("name")), str(entry.get("dtype")), str(shape))
     meta_table = Table(box=None, padding=(0, 1), show_edge=False)
-    meta_table.add_column("metadata", style="bold")
-    meta_table.add_column("value", overflow="fold")
+    meta_table.add_column(_("metadata"), style="bold")
+    meta_table.add_column(_("value"), overflow="fold")
     for key, value in (info.get("metadata") or {}).items():
         shown = value if len(value) <= 90 else value[:87] + "…"
         meta_table.add_row(key, shown)
     if not info.get("metadata"):
-        meta_table.add_row("(none)", "this file carries no metadata_props")
+        meta_table.add_row(_("(none)"), _("this file carries no metadata_props"))
     hist = info.get("op_histogram") or {}
     bars = [Bar(op, float(n)) for op, n in list(hist.items())[:14]]
-    ops = Text("op histogram\n", style="bold")
+    ops = Text(_("op histogram") + "\n", style="bold")
     ops.append(render_bar_chart(bars, 60, value_format=lambda v: f"{int(v)}"))
     if len(hist) > 14:
-        ops.append(f"\n… and {len(hist) - 14} more op types", style="dim")
+        ops.append(
+            "\n" + _("… and {n} more op types").format(n=len(hist) - 14),
+            style="dim",
+        )
     stats = info.get("initializer_stats") or {}
-    init = Text("\ninitializers (weights)\n", style="bold")
+    init = Text("\n" + _("initializers (weights)") + "\n", style="bold")
     if stats.get("count"):
         init.append(
-            f"all {stats['count']:,} weights: min {_num(stats.get('min'), '{:.4g}')} · max "
-            f"{_num(stats.get('max'), '{:.4g}')} · mean {_num(stats.get('mean'), '{:.3g}')} · std "
-            f"{_num(stats.get('std'), '{:.3g}')} · exact zeros {_num(stats.get('zeros'))}\n"
+            _(
+                "all {count} weights: min {min} · max {max} · mean {mean} · std {std} "
+                "· exact zeros {zeros}"
+            ).format(
+                count=integer(stats["count"]),
+                min=_num(stats.get("min"), ".4g"),
+                max=_num(stats.get("max"), ".4g"),
+                mean=_num(stats.get("mean"), ".3g"),
+                std=_num(stats.get("std"), ".3g"),
+                zeros=_num(stats.get("zeros")),
+            )
+            + "\n"
         )
     largest = sorted(info.get("initializers") or [], key=lambda e: -int(e.get("size") or 0))[:6]
     table = Table(box=None, padding=(0, 1), show_edge=False)
-    for col in ("largest", "shape", "size", "min", "max", "std"):
-        table.add_column(col, justify="left" if col in ("largest", "shape") else "right")
+    columns = (_("largest"), _("shape"), _("size"), _("min"), _("max"), _("std"))
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if i < 2 else "right")
     for e in largest:
         name = str(e.get("name"))
         table.add_row(
             name if len(name) <= 44 else "…" + name[-43:],
             str(e.get("shape")),
             _num(e.get("size")),
-            _num(e.get("min"), "{:.3g}"),
-            _num(e.get("max"), "{:.3g}"),
-            _num(e.get("std"), "{:.3g}"),
+            _num(e.get("min"), ".3g"),
+            _num(e.get("max"), ".3g"),
+            _num(e.get("std"), ".3g"),
         )
     warnings = info.get("warnings") or []
     warn = Text("\n".join(f"⚠ {w}" for w in warnings), style="yellow") if warnings else Text("")
@@ -119,13 +159,16 @@ def render_eval(result: dict[str, Any]) -> Text:
     provider = result.get("provider") or {}
     text = Text()
     text.append(_("evaluation") + " ", style="bold")
-    text.append(f"on {result.get('data')} ({_num(result.get('n'))} test images)\n")
-    text.append("provider: asked ")
+    text.append(
+        _("on {data} ({n} test images)").format(data=result.get("data"), n=_num(result.get("n")))
+        + "\n"
+    )
+    text.append(_("provider: asked") + " ")
     text.append(str(provider.get("requested")), style="bold")
-    text.append(" → running on ")
+    text.append(" → " + _("running on") + " ")
     text.append(", ".join(provider.get("used") or []), style="bold green")
     if provider.get("fell_back"):
-        text.append("  (fell back)", style="yellow")
+        text.append("  " + _("(fell back)"), style="yellow")
     text.append("\n")
     for note in provider.get("notes") or []:
         text.append(f"  {note}\n", style="dim")
@@ -140,9 +183,15 @@ def render_eval(result: dict[str, Any]) -> Text:
     lat = result.get("latency_ms") or {}
     thr = result.get("throughput") or {}
     text.append(
-        f"latency at batch 1: p50 {_num(lat.get('p50'), '{:.3f}')} ms · p90 {_num(lat.get('p90'), '{:.3f}')} ms"
-        f" · p99 {_num(lat.get('p99'), '{:.3f}')} ms\n"
-        f"throughput at batch {thr.get('batch')}: {_num(thr.get('images_per_s'), '{:,.0f}')} images/s"
+        _("latency at batch 1: p50 {p50} ms · p90 {p90} ms · p99 {p99} ms").format(
+            p50=_num(lat.get("p50"), ".3f"),
+            p90=_num(lat.get("p90"), ".3f"),
+            p99=_num(lat.get("p99"), ".3f"),
+        )
+        + "\n"
+        + _("throughput at batch {batch}: {rate} images/s").format(
+            batch=thr.get("batch"), rate=_num(thr.get("images_per_s"), ",.0f")
+        )
     )
     return text
 
@@ -158,31 +207,35 @@ def render_parity(run: dict[str, Any] | None, onnx_path: Path | None) -> Text:
     evals = record.get("evals") or []
     name = onnx_path.name if onnx_path else None
     export = next((e for e in reversed(exports) if Path(str(e.get("path"))).name == name), None)
-    text.append("Keras vs ONNX\n", style="bold")
+    text.append(_("Keras vs ONNX") + "\n", style="bold")
     metrics = run.get("metrics") or {}
     if export:
         parity = export.get("parity") or {}
         if parity:
             ok = parity.get("passed")
             text.append(_("parity at export: "))
-            text.append("passed" if ok else "FAILED", style="bold green" if ok else "bold red")
             text.append(
-                f" · max |Δp| {parity.get('max_abs_diff', 0):.2e} (tolerance {parity.get('tolerance', 0):.0e})"
+                _("passed") if ok else _("FAILED"), style="bold green" if ok else "bold red"
+            )
+            text.append(
+                " · "
+                + _("max |Δp| {diff} (tolerance {tolerance})").format(
+                    diff=_num(parity.get("max_abs_diff", 0), ".2e"),
+                    tolerance=_num(parity.get("tolerance", 0), ".0e"),
+                )
                 + _(" · top-1 agreement {agreement} on {n} images").format(
                     agreement=pct(parity.get("top1_agreement", 0)), n=parity.get("n")
                 )
                 + "\n"
             )
-        text.append(
-            f"exported with {export.get('converter', '?')}, opset {export.get('opset')}, "
-            f"in {export.get('export_time', 0):.1f} s"
-            + (
-                " · preprocessing baked in (uint8 input)"
-                if export.get("with_preprocessing")
-                else ""
-            )
-            + "\n"
+        exported = _("exported with {converter}, opset {opset}, in {time} s").format(
+            converter=export.get("converter", "?"),
+            opset=export.get("opset"),
+            time=_num(export.get("export_time", 0), ".1f"),
         )
+        if export.get("with_preprocessing"):
+            exported += " · " + _("preprocessing baked in (uint8 input)")
+        text.append(exported + "\n")
     else:
         text.append(_("no export record for this file in run.json") + "\n", style="dim")
     keras_acc = metrics.get("test_accuracy")
@@ -194,9 +247,14 @@ def render_parity(run: dict[str, Any] | None, onnx_path: Path | None) -> Text:
         thr = (e.get("throughput") or {}).get("images_per_s")
         lat = (e.get("latency_ms") or {}).get("p50")
         text.append(
-            f"ONNX on {','.join(provider.get('used') or [])} ({e.get('data')}): "
-            f"{pct(e.get('accuracy') or 0)} · p50 {_num(lat, '{:.3f}')} ms · "
-            f"{_num(thr, '{:,.0f}')} img/s\n"
+            _("ONNX on {providers} ({data}): {accuracy} · p50 {p50} ms · {rate} img/s").format(
+                providers=",".join(provider.get("used") or []),
+                data=e.get("data"),
+                accuracy=pct(e.get("accuracy") or 0),
+                p50=_num(lat, ".3f"),
+                rate=_num(thr, ",.0f"),
+            )
+            + "\n"
         )
     if not mine:
         text.append(_("not evaluated yet: choose a provider and press Evaluate"), style="dim")
@@ -241,7 +299,7 @@ class OnnxPane(VerticalScroll):
             yield Select[str](
                 [(p, p) for p in PROVIDERS], allow_blank=False, value="auto", id="onnx-provider"
             )
-            yield Input(value="synthetic", placeholder="data source", id="onnx-data")
+            yield Input(value="synthetic", placeholder=_("data source"), id="onnx-data")
             yield Button(_("Evaluate  v"), id="onnx-eval", variant="primary")
         yield Static("", id="onnx-eval-result")
         yield Static("", id="onnx-overview")
@@ -256,8 +314,10 @@ class OnnxPane(VerticalScroll):
         if self.path is None:
             self.query_one("#onnx-parity", Static).update(
                 Text(
-                    "No ONNX file yet. Export this run (Activations pane → Export, or "
-                    f"`engine export {target.path}`) to see its graph here.",
+                    _(
+                        "No ONNX file yet. Export this run (Activations pane → Export, or "
+                        "`engine export {path}`) to see its graph here."
+                    ).format(path=target.path),
                     style="dim",
                 )
             )
@@ -265,7 +325,7 @@ class OnnxPane(VerticalScroll):
             return
         self.query_one("#onnx-parity", Static).update(render_parity(self.run, self.path))
         self.query_one("#onnx-overview", Static).update(
-            Text(f"reading {self.path.name} …", style="dim")
+            Text(_("reading {name} …").format(name=self.path.name), style="dim")
         )
         self._read_info(self.path)
 
@@ -273,7 +333,7 @@ class OnnxPane(VerticalScroll):
         thread=True,
         exclusive=True,
         group="inspect-onnx-info",
-        description="read the ONNX file",
+        description=N_("read the ONNX file"),
         exit_on_error=False,
     )
     def _read_info(self, path: Path) -> None:
@@ -291,9 +351,12 @@ class OnnxPane(VerticalScroll):
         onnx_total = ((self.info or {}).get("totals") or {}).get("params")
         if keras_total and onnx_total is not None and int(keras_total) != int(onnx_total):
             parity.append(
-                f"\nparameters: Keras {int(keras_total):,}, ONNX {int(onnx_total):,} — the converter "
-                "folds BatchNorm into the convolutions before it and drops constants it can "
-                "compute away (zero biases), so the file holds fewer numbers for the same function.",
+                "\n"
+                + _(
+                    "parameters: Keras {keras}, ONNX {onnx} — the converter folds BatchNorm into "
+                    "the convolutions before it and drops constants it can compute away (zero "
+                    "biases), so the file holds fewer numbers for the same function."
+                ).format(keras=integer(int(keras_total)), onnx=integer(int(onnx_total))),
                 style="dim",
             )
         self.query_one("#onnx-parity", Static).update(parity)
@@ -313,7 +376,12 @@ class OnnxPane(VerticalScroll):
         data = self.query_one("#onnx-data", Input).value.strip() or "synthetic"
         button.disabled = True
         self.query_one("#onnx-eval-result", Static).update(
-            Text(f"evaluating with {provider} on {data} (engine eval) …", style="dim")
+            Text(
+                _("evaluating with {provider} on {data} (engine eval) …").format(
+                    provider=provider, data=data
+                ),
+                style="dim",
+            )
         )
         self._evaluate(self.path, provider, data)
 
@@ -321,7 +389,7 @@ class OnnxPane(VerticalScroll):
         thread=True,
         exclusive=True,
         group="inspect-onnx-eval",
-        description="evaluate with onnxruntime",
+        description=N_("evaluate with onnxruntime"),
         exit_on_error=False,
     )
     def _evaluate(self, path: Path, provider: str, data: str) -> None:

@@ -13,21 +13,35 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from engine.records import Metrics, OnnxRecord, RunRecord
+from engine.records import DataInfo, Metrics, OnnxRecord, RunRecord
 from engine.runs import Run
-from tui.i18n import number
+from tui.i18n import N_, _, formatted, integer, number, pgettext
 
-RANDOM_MARK = "⚠ random init"
-RANDOM_SHORT = "⚠rand"
+# English marks, translated where they are shown: `_(RANDOM_MARK)`.
+RANDOM_MARK = N_("⚠ random init")
+RANDOM_SHORT = N_("⚠rand")
 
+# Keys are the engine's status words (marked for translation: lists show them with `_`).
 STATUS_STYLES = {
-    "finished": "green",
-    "running": "bold cyan",
-    "cancelled": "yellow",
-    "failed": "bold red",
-    "died": "red",
-    "corrupt": "bold red",
+    N_("finished"): "green",
+    N_("running"): "bold cyan",
+    N_("cancelled"): "yellow",
+    N_("failed"): "bold red",
+    N_("died"): "red",
+    N_("corrupt"): "bold red",
 }
+
+
+def phase_label(phase: str) -> str:
+    """A training phase (the engine's name for it) in the app's language."""
+    labels = {
+        "data": pgettext("phase", "data"),
+        "features": pgettext("phase", "features"),
+        "train": pgettext("phase", "train"),
+        "frozen": pgettext("phase", "frozen"),
+        "finetune": pgettext("phase", "finetune"),
+    }
+    return labels.get(phase, phase)
 
 
 def pct(value: Any, digits: int = 2) -> str:
@@ -40,20 +54,20 @@ def pct(value: Any, digits: int = 2) -> str:
 def num(value: Any, digits: int = 3) -> str:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         return "–"
-    return f"{value:.{digits}f}"
+    return number(value, digits)
 
 
 def count(value: Any) -> str:
-    """2122186 → '2,122,186'."""
+    """2122186 → '2,122,186' ('2.122.186' in Spanish)."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return "–"
-    return f"{int(value):,}"
+    return integer(int(value))
 
 
 def millions(value: Any) -> str:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return "–"
-    return f"{value / 1e6:.1f} M"
+    return f"{number(value / 1e6, 1)} M"
 
 
 def seconds(value: Any) -> str:
@@ -62,12 +76,23 @@ def seconds(value: Any) -> str:
         return "–"
     value = max(float(value), 0.0)
     if value < 60:
-        return f"{value:.1f} s"
+        return f"{number(value, 1)} s"
     minutes, secs = divmod(int(round(value)), 60)
     if minutes < 60:
         return f"{minutes}m {secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m"
+
+
+def data_counts(data: DataInfo) -> str:
+    """'400 train · 100 val · 100 test' in the app's language ('?' for a count the record lacks)."""
+
+    def shown(n: int | None) -> str:
+        return "?" if n is None else integer(n)
+
+    return _("{train} train · {val} val · {test} test").format(
+        train=shown(data.train), val=shown(data.val), test=shown(data.test)
+    )
 
 
 def model_label(record: RunRecord) -> str:
@@ -78,7 +103,7 @@ def model_label(record: RunRecord) -> str:
         n = len({child.backbone for child in record.plan}) or len(
             record.config.get("backbones") or []
         )
-        return f"{n} backbones" if n else "backbones"
+        return _("{n} backbones").format(n=n) if n else _("backbones")
     config = record.config
     if config.get("backbone") and _uses_backbone(str(config.get("model"))):
         return str(config["backbone"])
@@ -130,7 +155,8 @@ def haystack(run: Run) -> str:
 
 
 def status_text(status: str) -> Text:
-    return Text(status, style=STATUS_STYLES.get(status, ""))
+    """A run status word in the app's language, coloured by the status."""
+    return Text(_(status), style=STATUS_STYLES.get(status, ""))
 
 
 def run_status_text(run: Run) -> Text:
@@ -145,23 +171,24 @@ def metrics_table(record: RunRecord) -> Table:
     m = record.metrics or Metrics()
     table = Table(box=None, show_header=True, padding=(0, 2, 0, 0), pad_edge=False)
     table.add_column("", style="bold", no_wrap=True)
-    table.add_column("accuracy", justify="right", no_wrap=True)
-    table.add_column("loss", justify="right", no_wrap=True)
+    table.add_column(_("accuracy"), justify="right", no_wrap=True)
+    table.add_column(_("loss"), justify="right", no_wrap=True)
     for label, acc, loss, style in (
-        ("train", m.train_accuracy, m.train_loss, ""),
-        ("validation", m.val_accuracy, m.val_loss, ""),
-        ("test", m.test_accuracy, m.test_loss, "bold green"),
+        (_("train"), m.train_accuracy, m.train_loss, ""),
+        (_("validation"), m.val_accuracy, m.val_loss, ""),
+        (_("test"), m.test_accuracy, m.test_loss, "bold green"),
     ):
         table.add_row(label, Text(pct(acc), style=style), num(loss))
     gap = m.overfit_gap
-    gap_text = Text(f"{gap:.1f} points" if gap is not None else "–")
+    gap_text = Text(_("{gap} points").format(gap=number(gap, 1)) if gap is not None else "–")
     if gap is not None and gap > 10:
         gap_text.stylize("bold yellow")
-        gap_text.append("  (overfits)", style="yellow")
-    table.add_row("gap (train − val)", gap_text, "")
+        gap_text.append("  " + _("(overfits)"), style="yellow")
+    table.add_row(_("gap (train − val)"), gap_text, "")
     if m.epochs_run is not None:
         best = m.best_epoch
-        table.add_row("epochs run", f"{m.epochs_run}" + (f" (best {best})" if best else ""), "")
+        epochs = f"{m.epochs_run}" + (" " + _("(best {epoch})").format(epoch=best) if best else "")
+        table.add_row(_("epochs run"), epochs, "")
     return table
 
 
@@ -173,19 +200,19 @@ def params_table(record: RunRecord) -> Any:
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(justify="right", no_wrap=True)
-    table.add_row("total", count(params.total if params else None))
-    table.add_row("trainable", count(params.trainable if params else None))
-    table.add_row("frozen", count(params.frozen if params else None))
+    table.add_row(_("total"), count(params.total if params else None))
+    table.add_row(_("trainable"), count(params.trainable if params else None))
+    table.add_row(_("frozen"), count(params.frozen if params else None))
     if not record.phases:
         return table
     per_phase = Table(box=None, padding=(0, 1, 0, 0), pad_edge=False, header_style="dim")
-    for name in ("phase", "trainable", "lr", "epochs"):
-        per_phase.add_column(name, justify="left" if name == "phase" else "right", no_wrap=True)
+    for i, name in enumerate((_("phase"), _("trainable"), "lr", _("epochs"))):
+        per_phase.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
     for phase in record.phases:
         per_phase.add_row(
-            phase.name,
+            phase_label(phase.name),
             count(phase.trainable),
-            f"{phase.learning_rate:g}",
+            formatted(phase.learning_rate, "g"),
             f"{phase.epochs_run}/{phase.epochs}",
         )
     return Group(table, Text(""), per_phase)
@@ -196,9 +223,17 @@ def timings_table(record: RunRecord) -> Table:
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0), pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(justify="right", no_wrap=True)
-    for key in ("wall", "data", "features", "train", "evaluate", "epoch_mean"):
+    labels = {
+        "wall": _("wall"),
+        "data": _("data"),
+        "features": _("features"),
+        "train": _("train"),
+        "evaluate": _("evaluate"),
+        "epoch_mean": _("epoch mean"),
+    }
+    for key, label in labels.items():
         if key in timings:
-            table.add_row(key.replace("_", " "), seconds(timings.get(key)))
+            table.add_row(label, seconds(timings.get(key)))
     return table
 
 
@@ -206,29 +241,29 @@ def model_lines(record: RunRecord) -> Text:
     """Model, weights, preprocessing and data, one per line; random init in bold yellow."""
     model, data = record.model, record.data
     text = Text()
-    text.append("model  ", style="bold")
+    text.append(_("model") + "  ", style="bold")
     text.append(model_label(record))
     if model is not None and model.head:
-        text.append(f"  head {model.head}")
+        text.append("  " + _("head {head}").format(head=model.head))
     if model is not None and model.input_size:
-        text.append(f"  input {model.input_size}×{model.input_size}")
+        text.append("  " + _("input {size}").format(size=f"{model.input_size}×{model.input_size}"))
     if model is not None and model.weights is not None:
-        text.append("\nweights  ", style="bold")
+        text.append("\n" + _("weights") + "  ", style="bold")
         text.append(model.weights)
     if record.random_init:
         text.append(
-            f"  {RANDOM_MARK} (not pretrained: not the assignment's ImageNet numbers)",
+            f"  {_(RANDOM_MARK)} " + _("(not pretrained: not the assignment's ImageNet numbers)"),
             style="bold yellow",
         )
     if model is not None and model.preprocessing:
-        text.append("\npreprocessing  ", style="bold")
+        text.append("\n" + _("preprocessing") + "  ", style="bold")
         rng = model.preprocessing_range
         text.append(model.preprocessing)
         if len(rng) == 2:
-            text.append(f"  → [{rng[0]:g}, {rng[1]:g}]")
+            text.append(f"  → [{formatted(rng[0], 'g')}, {formatted(rng[1], 'g')}]")
     if data is not None:
-        text.append("\ndata  ", style="bold")
-        text.append(f"{data.source}: {data.counts()}")
+        text.append("\n" + _("data") + "  ", style="bold")
+        text.append(f"{data.source}: {data_counts(data)}")
     return text
 
 
@@ -241,7 +276,7 @@ def onnx_summary(record: RunRecord) -> str:
     if onnx.exports:
         latest = onnx.exports[-1]
         parity = latest.parity
-        mark = "" if parity is None else (" · parity ✓" if parity.passed else " · parity ✗")
+        mark = "" if parity is None else " · " + (_("parity ✓") if parity.passed else _("parity ✗"))
         bits.append(f"ONNX {latest.path}{mark}")
     if onnx.evals:
         last = onnx.evals[-1]
@@ -261,41 +296,59 @@ def onnx_tables(record: RunRecord) -> Any:
     parts: list[Any] = []
     if exports:
         table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, header_style="bold")
-        for name in ("file", "opset", "input", "parity (max |Δ|, top-1)", "size", "nodes"):
+        columns = (
+            N_("file"),
+            "opset",
+            N_("input"),
+            N_("parity (max |Δ|, top-1)"),
+            N_("size"),
+            N_("nodes"),
+        )
+        for name in columns:
             table.add_column(
-                name, no_wrap=True, justify="left" if name in ("file", "input") else "right"
+                _(name), no_wrap=True, justify="left" if name in ("file", "input") else "right"
             )
         for e in exports:
             parity = e.parity
             if parity is not None:
                 ok = "✓" if parity.passed else "✗"
                 parity_text = Text(
-                    f"{ok} {parity.max_abs_diff:.1e}, {pct(parity.top1_agreement, 1)}",
+                    f"{ok} {formatted(parity.max_abs_diff, '.1e')}, {pct(parity.top1_agreement, 1)}",
                     style="green" if parity.passed else "bold red",
                 )
             else:
-                parity_text = Text("not checked", style="dim")
+                parity_text = Text(_("not checked"), style="dim")
             shape = e.input.get("shape") or []
             table.add_row(
                 e.path,
                 str(e.opset if e.opset is not None else "–"),
                 f"{e.input.get('dtype', '?')} {'×'.join(str(d) for d in shape)}",
                 parity_text,
-                f"{e.size_bytes / 1e6:.1f} MB" if e.size_bytes is not None else "–",
+                f"{number(e.size_bytes / 1e6, 1)} MB" if e.size_bytes is not None else "–",
                 str(e.nodes if e.nodes is not None else "–"),
             )
         parts.append(table)
     if evals:
         table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, header_style="bold")
-        for name in ("file", "provider used", "ONNX acc", "Keras acc", "p50 latency", "images/s"):
+        columns = (
+            N_("file"),
+            N_("provider used"),
+            N_("ONNX acc"),
+            N_("Keras acc"),
+            N_("p50 latency"),
+            N_("images/s"),
+        )
+        for name in columns:
             table.add_column(
-                name, no_wrap=True, justify="left" if name in ("file", "provider used") else "right"
+                _(name),
+                no_wrap=True,
+                justify="left" if name in ("file", "provider used") else "right",
             )
         for ev in evals:
             provider = ev.provider
             used = ", ".join(provider.used) or "?"
             if provider.fell_back:
-                used += f" (fell back from {provider.requested})"
+                used += " " + _("(fell back from {provider})").format(provider=provider.requested)
             latency = ev.latency_ms.get("p50")
             throughput = ev.throughput.get("images_per_s")
             table.add_row(
@@ -303,8 +356,8 @@ def onnx_tables(record: RunRecord) -> Any:
                 used,
                 Text(pct(ev.accuracy), style="bold"),
                 pct(ev.keras_test_accuracy),
-                f"{latency:.2f} ms" if isinstance(latency, (int, float)) else "–",
-                f"{throughput:,.0f}" if isinstance(throughput, (int, float)) else "–",
+                f"{number(latency, 2)} ms" if isinstance(latency, (int, float)) else "–",
+                formatted(throughput, ",.0f") if isinstance(throughput, (int, float)) else "–",
             )
         if parts:
             parts.append(Text(""))

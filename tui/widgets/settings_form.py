@@ -97,7 +97,9 @@ def weights_note(backbone: str, weights: str, input_size: int) -> str | None:
         path = weights_cache_path(spec, input_size)
     except Exception:  # noqa: BLE001 - a hint only; the engine gives the real error
         return None
-    return f"⚠ {path.name} is not in {path.parent}: offline this fails — choose weights none (random init)"
+    return _(
+        "⚠ {file} is not in {folder}: offline this fails — choose weights none (random init)"
+    ).format(file=path.name, folder=path.parent)
 
 
 class SettingRow(Horizontal):
@@ -251,7 +253,9 @@ class SettingRow(Horizontal):
             # Keep the registry's order, not the order of clicks.
             value = [b for b in list_backbones() if b in value]
             if not value:
-                return value, f"{self.setting}: choose at least one backbone"
+                return value, _("{setting}: choose at least one backbone").format(
+                    setting=self.setting
+                )
         elif isinstance(editor, Select):
             # Blank only for a moment while mounting; the initial value is what it shows.
             value = self.initial if editor.value is Select.NULL else editor.value
@@ -397,8 +401,10 @@ class SettingsForm(Vertical):
                     missing[0]
                     if len(missing) == 1
                     else (
-                        f"⚠ ImageNet weights of {len(missing)} backbones are not cached: offline this fails "
-                        "— choose weights none (random init)"
+                        _(
+                            "⚠ ImageNet weights of {n} backbones are not cached: offline this "
+                            "fails — choose weights none (random init)"
+                        ).format(n=len(missing))
                     )
                 )
         self.query_one("#form-note", Static).update(note or "")

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Select, Static
 
-from tui.i18n import _
+from tui.i18n import N_, _, number, significant
 from tui.screens.inspect_target import LoadedTarget, Samples
 from tui.widgets.activations import FeatureMaps, render_top5
 from tui.widgets.pixels import HalfBlockImage
@@ -76,9 +76,9 @@ class ActivationsPane(InspectPane):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pane-controls"):
-            yield Button("Export to ONNX  x", id="act-export", variant="primary")
-            yield Select[str]([], prompt="tensor", id="act-layer", type_to_search=False)
-            yield Input(placeholder="data source", id="act-data")
+            yield Button(_("Export to ONNX  x"), id="act-export", variant="primary")
+            yield Select[str]([], prompt=_("tensor"), id="act-layer", type_to_search=False)
+            yield Input(placeholder=_("data source"), id="act-data")
         yield Static("", id="act-info")
         with Horizontal():
             with Vertical(id="act-left"):
@@ -103,25 +103,28 @@ class ActivationsPane(InspectPane):
         self.query_one("#act-layer", Select).display = target.onnx_path is not None
         if target.onnx_path is None:
             export_button.display = self.can_export()
-            self._info(
-                "Activations are computed with onnxruntime on the exported model, and this "
-                + (
+            if self.can_export():
+                why = _(
+                    "Activations are computed with onnxruntime on the exported model, and this "
                     "run has no ONNX export yet: press x (or the button) to run `engine export`."
-                    if self.can_export()
-                    else "is not an ONNX file: export it first with `engine export FILE.keras`."
                 )
-            )
+            else:
+                why = _(
+                    "Activations are computed with onnxruntime on the exported model, and this "
+                    "is not an ONNX file: export it first with `engine export FILE.keras`."
+                )
+            self._info(why)
             self.maps.show(None, message="")
             return
         export_button.display = False
-        self._info(f"reading {target.onnx_path.name} …")
+        self._info(_("reading {name} …").format(name=target.onnx_path.name))
         self._open_probe(target.onnx_path)
 
     @work(
         thread=True,
         exclusive=True,
         group="inspect-activations-open",
-        description="open the ONNX model",
+        description=N_("open the ONNX model"),
         exit_on_error=False,
     )
     def _open_probe(self, path: Path) -> None:
@@ -144,8 +147,14 @@ class ActivationsPane(InspectPane):
         if default:
             select.value = default
         self._info(
-            f"{len(probe.tensors)} tensors · input {probe.input.shape if probe.input else '?'} "
-            f"· preprocessing {probe.preprocessing_name()} · , . image · [ ] maps page"
+            _(
+                "{n} tensors · input {shape} · preprocessing {preprocessing} "
+                "· , . image · [ ] maps page"
+            ).format(
+                n=len(probe.tensors),
+                shape=probe.input.shape if probe.input else "?",
+                preprocessing=probe.preprocessing_name(),
+            )
         )
         self._request_samples()
 
@@ -211,7 +220,7 @@ class ActivationsPane(InspectPane):
         thread=True,
         exclusive=True,
         group="inspect-activations",
-        description="run the image through onnxruntime",
+        description=N_("run the image through onnxruntime"),
         exit_on_error=False,
     )
     def _run_probe(self, index: int, image: np.ndarray) -> None:
@@ -254,12 +263,15 @@ class ActivationsPane(InspectPane):
         mark = "✓" if top and top[0]["index"] == label else "✗"
         caption = Text()
         caption.append(
-            f"image {self.outputs_index + 1}/{len(samples.images)} ({samples.source})\n",
+            _("image {n}/{total} ({source})").format(
+                n=self.outputs_index + 1, total=len(samples.images), source=samples.source
+            )
+            + "\n",
             style="dim",
         )
-        caption.append("true ")
+        caption.append(_("true") + " ")
         caption.append(true_name, style="bold green")
-        caption.append(" · predicted ")
+        caption.append(" · " + _("predicted") + " ")
         caption.append(
             f"{top[0]['class'] if top else '?'} {mark}",
             style="bold " + ("green" if mark == "✓" else "red"),
@@ -286,13 +298,29 @@ class ActivationsPane(InspectPane):
         zeros = float((maps == 0).mean()) * 100
         stats = Text()
         stats.append("/".join(info.node.split("/")[-2:]), style="bold")
-        stats.append(f"  {info.op} · {maps.shape[0]} maps of {maps.shape[1]}×{maps.shape[2]}")
         stats.append(
-            f" · channels {start}–{start + len(page) - 1} · page {self.map_page + 1}/{pages}\n"
+            f"  {info.op} · "
+            + _("{n} maps of {size}").format(
+                n=maps.shape[0], size=f"{maps.shape[1]}×{maps.shape[2]}"
+            )
         )
         stats.append(
-            f"range {float(maps.min()):.3g}..{float(maps.max()):.3g} · mean {float(maps.mean()):.3g} · "
-            f"{zeros:.0f} % zeros · each map coloured over its own range (↑ = its peak)",
+            " · "
+            + _("channels {first}–{last} · page {page}/{pages}").format(
+                first=start, last=start + len(page) - 1, page=self.map_page + 1, pages=pages
+            )
+            + "\n"
+        )
+        stats.append(
+            _(
+                "range {low}..{high} · mean {mean} · {zeros} % zeros "
+                "· each map coloured over its own range (↑ = its peak)"
+            ).format(
+                low=significant(float(maps.min()), 3),
+                high=significant(float(maps.max()), 3),
+                mean=significant(float(maps.mean()), 3),
+                zeros=number(zeros, 0),
+            ),
             style="dim",
         )
         self.query_one("#act-stats", Static).update(stats)
@@ -331,7 +359,9 @@ class ActivationsPane(InspectPane):
             return
         self.query_one("#act-export", Button).disabled = True
         self._info(
-            f"exporting {self.target.path.name} to ONNX (engine export; a minute for big models) …"
+            _("exporting {name} to ONNX (engine export; a minute for big models) …").format(
+                name=self.target.path.name
+            )
         )
         self._export(self.target.path)
 
@@ -339,7 +369,7 @@ class ActivationsPane(InspectPane):
         thread=True,
         exclusive=True,
         group="inspect-export",
-        description="export to ONNX",
+        description=N_("export to ONNX"),
         exit_on_error=False,
     )
     def _export(self, run_dir: Path) -> None:
@@ -352,7 +382,7 @@ class ActivationsPane(InspectPane):
         record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
         path = run_onnx_path(run_dir, record)
         if path is None:
-            raise ValueError("engine export finished but no .onnx file is in the run folder")
+            raise ValueError(_("engine export finished but no .onnx file is in the run folder"))
         self.post_message(self.ExportFinished(path))
 
     def on_activations_pane_export_finished(self, message: ExportFinished) -> None:

@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from textual.message import Message
 from textual.widgets import Button, DataTable, Static
 
 from engine.records import OnnxVariant
+from tui.i18n import N_, _, integer, number, significant
 from tui.widgets.charts import PALETTE, Bar, BarChart
 from tui.widgets.inspect.base import InspectPane
 
@@ -83,8 +85,31 @@ def variant_rows(variants: list[OnnxVariant]) -> list[VariantRow]:
     return rows
 
 
-def _cell(value: float | None, fmt: str) -> str:
-    return "n/a" if value is None else format(value, fmt)
+def _cell(value: float | None, show: Callable[[float], str]) -> str:
+    return _("n/a") if value is None else show(value)
+
+
+def _one_decimal(value: float) -> str:
+    return number(value, 1)
+
+
+def _three_figures(value: float) -> str:
+    return significant(value, 3)
+
+
+# The variants table's columns (translated when shown); MB, ms and op names stay as they are.
+VARIANT_COLUMNS = (
+    N_("variant"),
+    N_("provider"),
+    "MB",
+    N_("acc %"),
+    N_("agree %"),
+    N_("max Δp"),
+    "p50 ms",
+    "p99 ms",
+    N_("img/s"),
+)
+LAYER_COLUMNS = (N_("node"), "op", "SQNR dB", N_("rel L2"), N_("max |Δ|"))
 
 
 def chart_bars(rows: list[VariantRow]) -> list[Bar]:
@@ -92,7 +117,7 @@ def chart_bars(rows: list[VariantRow]) -> list[Bar]:
     colours: dict[str, str] = {}
     bars: list[Bar] = []
     groups = (
-        ("acc %", lambda r: None if r.accuracy is None else r.accuracy * 100),
+        (_("acc %"), lambda r: None if r.accuracy is None else r.accuracy * 100),
         ("p50 ms", lambda r: r.p50_ms),
         ("MB", lambda r: r.size_mb),
     )
@@ -147,12 +172,12 @@ class DeployPane(InspectPane):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pane-controls"):
-            yield Button("Run deploy  R", id="deploy-run", variant="primary")
-            yield Button("Cancel  C", id="deploy-cancel", disabled=True)
+            yield Button(_("Run deploy  R"), id="deploy-run", variant="primary")
+            yield Button(_("Cancel  C"), id="deploy-cancel", disabled=True)
         yield Static("", id="deploy-status")
         with VerticalScroll(id="deploy-scroll"):
             yield DataTable(id="deploy-variants", zebra_stripes=True, cursor_type="row")
-            yield BarChart(id="deploy-chart", value_format=lambda v: f"{v:,.3g}")
+            yield BarChart(id="deploy-chart", value_format=_three_figures)
             yield Static("", id="deploy-layer-title")
             yield DataTable(id="deploy-layers", cursor_type="row")
 
@@ -185,14 +210,18 @@ class DeployPane(InspectPane):
                 (v.extra["layer_error"] for v in stored if v.extra.get("layer_error")), []
             )
             self._show(stored, layers)
-            self._status(f"{len(stored)} variant(s) stored in run.json; R runs deploy again")
+            self._status(
+                _("{n} variant(s) stored in run.json; R runs deploy again").format(n=len(stored))
+            )
         else:
             self._show([], [])
             self._status(
-                "No variants yet: press R to build fp32/fp16/int8 variants and measure them "
-                "(engine deploy)."
+                _(
+                    "No variants yet: press R to build fp32/fp16/int8 variants and measure them "
+                    "(engine deploy)."
+                )
                 if target.onnx_path is not None
-                else "No ONNX file yet: export the model first (engine export)."
+                else _("No ONNX file yet: export the model first (engine export).")
             )
 
     def show(self, result: dict[str, Any]) -> None:
@@ -204,21 +233,22 @@ class DeployPane(InspectPane):
         self.rows = variant_rows(variants)
         table = self.variants_table
         table.clear(columns=True)
-        table.add_columns("variant", "provider", "MB", "acc %", "agree %", "max Δp", "p50 ms", "p99 ms", "img/s")  # fmt: skip
+        table.add_columns(*(_(name) for name in VARIANT_COLUMNS))
         for row in self.rows:
+            size = number(row.size_mb, 2)
             if row.error:
-                table.add_row(row.variant, row.provider, f"{row.size_mb:.2f}", row.error[:60])
+                table.add_row(row.variant, row.provider, size, row.error[:60])
                 continue
             table.add_row(
                 row.variant,
                 row.provider,
-                f"{row.size_mb:.2f}",
-                _cell(None if row.accuracy is None else row.accuracy * 100, ".1f"),
-                _cell(None if row.agreement is None else row.agreement * 100, ".1f"),
-                _cell(row.max_dprob, ".2g"),
-                _cell(row.p50_ms, ".3g"),
-                _cell(row.p99_ms, ".3g"),
-                _cell(row.images_per_s, ",.0f"),
+                size,
+                _cell(None if row.accuracy is None else row.accuracy * 100, _one_decimal),
+                _cell(None if row.agreement is None else row.agreement * 100, _one_decimal),
+                _cell(row.max_dprob, lambda v: significant(v, 2)),
+                _cell(row.p50_ms, _three_figures),
+                _cell(row.p99_ms, _three_figures),
+                _cell(row.images_per_s, lambda v: integer(round(v))),
             )
         self.query_one("#deploy-chart", BarChart).bars = chart_bars(self.rows)
         self._show_layers(layers)
@@ -233,18 +263,24 @@ class DeployPane(InspectPane):
             return
         table.display = True
         title.update(
-            Text(f"int8 vs fp32 per node output, worst first ({len(layers)} nodes)", style="bold")
+            Text(
+                _("int8 vs fp32 per node output, worst first ({n} nodes)").format(n=len(layers)),
+                style="bold",
+            )
         )
-        table.add_columns("node", "op", "SQNR dB", "rel L2", "max |Δ|")
+        table.add_columns(*(_(name) for name in LAYER_COLUMNS))
         for row in layers:
             sqnr = row.get("sqnr_db")
-            sqnr_text = "exact" if sqnr is None else ("-inf" if math.isinf(sqnr) else f"{sqnr:.1f}")
+            if sqnr is None:
+                sqnr_text = _("exact")
+            else:
+                sqnr_text = "-inf" if math.isinf(sqnr) else number(sqnr, 1)
             table.add_row(
                 str(row.get("node")),
                 str(row.get("op")),
                 sqnr_text,
-                _cell(row.get("rel_l2"), ".3g"),
-                _cell(row.get("max_abs"), ".3g"),
+                _cell(row.get("rel_l2"), _three_figures),
+                _cell(row.get("max_abs"), _three_figures),
             )
 
     # -- running engine deploy
@@ -277,8 +313,10 @@ class DeployPane(InspectPane):
             self.excluded.remove(node)
         else:
             self.excluded.append(node)
-        kept = ", ".join(self.excluded) or "none"
-        self._status(f"kept in float on the next run (R): {kept}", style="yellow")
+        kept = ", ".join(self.excluded) or _("none")
+        self._status(
+            _("kept in float on the next run (R): {nodes}").format(nodes=kept), style="yellow"
+        )
 
     def start(self) -> None:
         if self.target is None or self.target.onnx_path is None or self.running:
@@ -288,7 +326,7 @@ class DeployPane(InspectPane):
         self._cancelled = False
         self.query_one("#deploy-run", Button).disabled = True
         self.query_one("#deploy-cancel", Button).disabled = False
-        self._status("starting engine deploy …")
+        self._status(_("starting engine deploy …"))
         self._deploy_worker([*engine_command(self.app), *self.deploy_args()])
 
     def cancel(self) -> None:
@@ -298,7 +336,7 @@ class DeployPane(InspectPane):
         if proc is None:
             return
         self._cancelled = True
-        self._status("cancelling …")
+        self._status(_("cancelling …"))
         try:
             os.killpg(proc.pid, signal.SIGINT)
         except (ProcessLookupError, PermissionError):
@@ -311,7 +349,7 @@ class DeployPane(InspectPane):
         thread=True,
         exclusive=True,
         group="inspect-deploy",
-        description="engine deploy",
+        description=N_("engine deploy"),
         exit_on_error=False,
     )
     def _deploy_worker(self, command: list[str]) -> None:
@@ -327,7 +365,9 @@ class DeployPane(InspectPane):
                 start_new_session=True,  # the terminal's Ctrl-C is the app's; C cancels
             )
         except OSError as exc:
-            self.post_message(self.Done(None, f"cannot start the engine: {exc}"))
+            self.post_message(
+                self.Done(None, _("cannot start the engine: {error}").format(error=exc))
+            )
             return
         with self._lock:
             self._proc = proc
@@ -349,33 +389,36 @@ class DeployPane(InspectPane):
         with self._lock:
             self._proc = None
         if self._cancelled:
-            self.post_message(self.Done(None, "cancelled: nothing was written"))
+            self.post_message(self.Done(None, _("cancelled: nothing was written")))
         elif code != 0:
-            self.post_message(
-                self.Done(None, last.replace("engine: error:", "").strip() or f"exit code {code}")
-            )
+            reason = last.replace("engine: error:", "").strip()
+            self.post_message(self.Done(None, reason or _("exit code {code}").format(code=code)))
         else:
             try:
                 self.post_message(self.Done(json.loads(b"".join(out_chunks)), None))
             except ValueError:
                 self.post_message(
-                    self.Done(None, "engine deploy printed something that is not JSON")
+                    self.Done(None, _("engine deploy printed something that is not JSON"))
                 )
 
     def on_deploy_pane_progress(self, message: Progress) -> None:
-        self._status(f"engine deploy: {message.line}")
+        self._status(_("engine deploy: {line}").format(line=message.line))
 
     def on_deploy_pane_done(self, message: Done) -> None:
         self.query_one("#deploy-run", Button).disabled = False
         self.query_one("#deploy-cancel", Button).disabled = True
         if message.result is None:
             self._status(
-                f"deploy: {message.failure}", style="bold red" if not self._cancelled else "yellow"
+                _("deploy: {reason}").format(reason=message.failure),
+                style="bold red" if not self._cancelled else "yellow",
             )
             return
         self.show(message.result)
-        stored = " (stored in run.json)" if message.result.get("stored") else ""
-        self._status(f"deploy finished: {len(self.rows)} row(s){stored}", style="green")
+        if message.result.get("stored"):
+            done = _("deploy finished: {n} row(s) (stored in run.json)")
+        else:
+            done = _("deploy finished: {n} row(s)")
+        self._status(done.format(n=len(self.rows)), style="green")
 
     def on_unmount(self) -> None:
         with self._lock:

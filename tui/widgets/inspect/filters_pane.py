@@ -12,6 +12,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Select, Static
 
+from tui.i18n import N_, _, integer
 from tui.screens.inspect_target import LoadedTarget
 from tui.widgets.filters import FilterGrid, render_colour_scale, render_filter_stats, scale_for
 from tui.widgets.layer_table import display_name
@@ -58,7 +59,7 @@ class FiltersPane(InspectPane):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pane-controls"):
-            yield Select[str]([], prompt="convolution", id="filters-layer", type_to_search=False)
+            yield Select[str]([], prompt=_("convolution"), id="filters-layer", type_to_search=False)
             yield Static("", id="filters-info")
         with VerticalScroll(id="filters-scroll"):
             yield FilterGrid(id="filter-grid")
@@ -81,7 +82,7 @@ class FiltersPane(InspectPane):
         self._conv_names = conv_layers(target.summary)
         if not self._conv_names:
             self.layer_select.set_options([])
-            self._info("This model has no convolutions (an MLP sees pixels, not patches).")
+            self._info(_("This model has no convolutions (an MLP sees pixels, not patches)."))
             self.grid.show(None)
             return
         onnx = target.summary.get("format") == "onnx"
@@ -102,7 +103,7 @@ class FiltersPane(InspectPane):
         if event.select.id != "filters-layer" or event.value is Select.NULL:
             return
         event.stop()
-        self._info(f"reading {event.value} …")
+        self._info(_("reading {name} …").format(name=event.value))
         self._load_kernel(str(event.value))
 
     def _source(self) -> Path | None:
@@ -116,7 +117,7 @@ class FiltersPane(InspectPane):
         thread=True,
         exclusive=True,
         group="inspect-filters",
-        description="read the kernel",
+        description=N_("read the kernel"),
         exit_on_error=False,
     )
     def _load_kernel(self, layer: str) -> None:
@@ -124,7 +125,7 @@ class FiltersPane(InspectPane):
 
         source = self._source()
         if source is None:
-            raise ValueError("no model file to read kernels from (this run has no model.keras)")
+            raise ValueError(_("no model file to read kernels from (this run has no model.keras)"))
         self.post_message(self.KernelLoaded(layer, load_kernel(source, layer)))
 
     def on_filters_pane_kernel_loaded(self, message: KernelLoaded) -> None:
@@ -163,14 +164,24 @@ class FiltersPane(InspectPane):
         self.query_one("#filters-scale", Static).update(render_colour_scale(report))
         self.query_one("#filters-stats", Static).update(render_filter_stats(report))
         lo, hi = report["range"]
-        what = (
-            "RGB patches"
-            if report["mode"] == "rgb"
-            else f"input channel {self.channel + 1}/{cin} (, .)"
-        )
+        if report["mode"] == "rgb":
+            what = _("RGB patches")
+        else:
+            what = _("input channel {n}/{total} (, .)").format(n=self.channel + 1, total=cin)
         self._info(
-            f"{cout} filters of {kh}×{kw}×{cin} = {kh * kw * cin:,} weights · showing {lo}–{hi - 1} "
-            f"· page {self.page_index + 1}/{pages} ([ ]) · {what}"
+            _(
+                "{filters} filters of {kernel} = {weights} weights · showing {first}–{last} "
+                "· page {page}/{pages} ([ ]) · {what}"
+            ).format(
+                filters=cout,
+                kernel=f"{kh}×{kw}×{cin}",
+                weights=integer(kh * kw * cin),
+                first=lo,
+                last=hi - 1,
+                page=self.page_index + 1,
+                pages=pages,
+                what=what,
+            )
         )
 
     def page(self, delta: int) -> None:

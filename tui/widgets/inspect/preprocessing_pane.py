@@ -13,7 +13,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Select, Static
 
-from tui.i18n import _
+from tui.i18n import N_, _, formatted, number
 from tui.screens.inspect_target import LoadedTarget, Samples
 from tui.widgets.histogram import render_histograms, render_range_line
 
@@ -23,13 +23,14 @@ if TYPE_CHECKING:
 
 from tui.widgets.inspect.base import InspectPane
 
+# (label, backbone): the labels are translated when the Select is built.
 PREPROCESSING_CHOICES = [
     ("MobileNetV2  — 'tf': [-1, 1]", "MobileNetV2"),
-    ("ResNet50/101/152 — 'caffe': BGR − mean", "ResNet50"),
-    ("VGG16/19 — 'caffe': BGR − mean", "VGG16"),
-    ("EfficientNetB0/B3 — raw [0, 255]", "EfficientNetB0"),
-    ("MobileNetV3Large — raw [0, 255]", "MobileNetV3Large"),
-    ("simple CNN / MLP — x/255", "unit"),
+    (N_("ResNet50/101/152 — 'caffe': BGR − mean"), "ResNet50"),
+    (N_("VGG16/19 — 'caffe': BGR − mean"), "VGG16"),
+    (N_("EfficientNetB0/B3 — raw [0, 255]"), "EfficientNetB0"),
+    (N_("MobileNetV3Large — raw [0, 255]"), "MobileNetV3Large"),
+    (N_("simple CNN / MLP — x/255"), "unit"),
 ]
 
 
@@ -65,9 +66,12 @@ class PreprocessingPane(InspectPane):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pane-controls"):
             yield Select[str](
-                PREPROCESSING_CHOICES, allow_blank=False, value="MobileNetV2", id="prep-backbone"
+                [(_(label), value) for label, value in PREPROCESSING_CHOICES],
+                allow_blank=False,
+                value="MobileNetV2",
+                id="prep-backbone",
             )
-            yield Input(value="synthetic", placeholder="data source", id="prep-data")
+            yield Input(value="synthetic", placeholder=_("data source"), id="prep-data")
         with VerticalScroll(id="prep-scroll"):
             yield Static("", id="prep-spec")
             yield Static("", id="prep-range")
@@ -149,7 +153,7 @@ class PreprocessingPane(InspectPane):
         thread=True,
         exclusive=True,
         group="inspect-preprocessing",
-        description="histogram the batch",
+        description=N_("histogram the batch"),
         exit_on_error=False,
     )
     def _stats_worker(self, choice: str, images: np.ndarray, runs_root: Path | None) -> None:
@@ -166,11 +170,13 @@ class PreprocessingPane(InspectPane):
 
         if choice == "unit":
             spec = get_preprocessing("unit")
-            who = "the simple CNN and the MLP (trained from scratch)"
+            who = _("the simple CNN and the MLP (trained from scratch)")
         else:
             backbone = get_backbone(choice)
             spec = backbone.preprocess
-            who = f"{backbone.family} backbones ({spec.keras_module}.preprocess_input)"
+            who = _("{family} backbones ({function})").format(
+                family=backbone.family, function=f"{spec.keras_module}.preprocess_input"
+            )
         lo, hi = spec.output_range
         text = Text()
         text.append(f"{spec.name}", style="bold")
@@ -181,7 +187,7 @@ class PreprocessingPane(InspectPane):
         text.append(f"{spec.description}\n")
         text.append(_("produces:").ljust(11), style="dim")
         text.append(
-            f"[{lo:g}, {hi:g}] "
+            f"[{formatted(lo, 'g')}, {formatted(hi, 'g')}] "
             + _("from pixels in [0, 255] — the range the pretrained weights were trained on")
         )
         self.query_one("#prep-spec", Static).update(text)
@@ -198,21 +204,25 @@ class PreprocessingPane(InspectPane):
         else:
             self.query_one("#prep-range", Static).update(
                 Text(
-                    "x/255 is this model's own preprocessing: it was trained from scratch on it.",
+                    _(
+                        "x/255 is this model's own preprocessing: it was trained from scratch on it."
+                    ),
                     style="dim",
                 )
             )
         n = stats["count"]
         self.query_one("#prep-before", Static).update(
-            render_histograms(stats["before"], f"raw pixels ({n} images)")
+            render_histograms(stats["before"], _("raw pixels ({n} images)").format(n=n))
         )
         mistake = stats.get("mistake")
         self.query_one("#prep-mistake", Static).update(
-            render_histograms(mistake, "x/255 — the mistake") if mistake else ""
+            render_histograms(mistake, _("x/255 — the mistake")) if mistake else ""
         )
         self.query_one("#prep-mistake", Static).display = mistake is not None
         self.query_one("#prep-after", Static).update(
-            render_histograms(stats["after"], f"{stats['preprocessing']['name']} — right")
+            render_histograms(
+                stats["after"], _("{name} — right").format(name=stats["preprocessing"]["name"])
+            )
         )
         self.query_one("#prep-acc", Static).update(
             self._accuracy_text(
@@ -238,9 +248,9 @@ class PreprocessingPane(InspectPane):
         if ref:
             approx = "~" if ref.get("approx_before") else ""
             bars.append(
-                Bar("assignment x/255", ref["before"] * 100, color="#ff5f5f", note=f"{approx}")
+                Bar(_("assignment x/255"), ref["before"] * 100, color="#ff5f5f", note=f"{approx}")
             )
-            bars.append(Bar("assignment own", ref["after"] * 100, color="#5fd75f"))
+            bars.append(Bar(_("assignment own"), ref["after"] * 100, color="#5fd75f"))
         mine = results.get(choice)
         if not mine and own and own != choice and own in results:
             # This run's backbone shares the family's preprocessing (ResNet152 for ResNet50).
@@ -249,22 +259,32 @@ class PreprocessingPane(InspectPane):
             if get_backbone(own).preprocessing == get_backbone(choice).preprocessing:
                 mine = results[own]
         if mine:
-            note = "random init" if mine.get("random_init") else ""
+            note = _("random init") if mine.get("random_init") else ""
             if mine.get("before") is not None:
-                bars.append(Bar("your run x/255", mine["before"] * 100, color="#d75f5f", note=note))
+                mine_before = _("your run x/255")
+                bars.append(Bar(mine_before, mine["before"] * 100, color="#d75f5f", note=note))
             if mine.get("after") is not None:
-                bars.append(Bar("your run own", mine["after"] * 100, color="#5faf5f", note=note))
+                mine_after = _("your run own")
+                bars.append(Bar(mine_after, mine["after"] * 100, color="#5faf5f", note=note))
         if not bars:
             text.append(_("no runs on disk yet: try the `preprocessing` experiment"), style="dim")
             return text
         text.append(
             render_bar_chart(
-                bars, 70, max_value=100.0, value_format=lambda v: f"{v:5.1f} %", label_width=18
+                bars,
+                70,
+                max_value=100.0,
+                value_format=lambda v: f"{number(v, 1):>5} %",
+                label_width=18,
             )
         )
         if not mine:
             text.append(
-                "\nno runs of yours for this backbone yet: the `preprocessing` experiment makes both",
+                "\n"
+                + _(
+                    "no runs of yours for this backbone yet: the `preprocessing` experiment "
+                    "makes both"
+                ),
                 style="dim",
             )
         return text
