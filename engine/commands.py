@@ -100,7 +100,7 @@ def config_from_args(experiment: str, args: argparse.Namespace) -> ExperimentCon
 
 def _check_runs_root(args: argparse.Namespace) -> None:
     """Refuse a runs root that cannot hold run folders, before any training starts."""
-    from engine.runs import default_runs_root
+    from engine.paths import default_runs_root
 
     root = args.runs_dir if args.runs_dir is not None else default_runs_root()
     if root.exists() and not root.is_dir():

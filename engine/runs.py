@@ -21,16 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import RunError
+from engine.paths import RUNS_ENV, default_runs_root  # noqa: F401  (their home is engine.paths)
 from engine.records import RUN_SCHEMA, ChildPlan, CompareRow, RunRecord, ranked, to_jsonable
 
 SCHEMA = RUN_SCHEMA
-RUNS_ENV = "CNNLAB_RUNS"
 CORRUPT = "corrupt"  # the status of a run folder whose run.json cannot be read
-
-
-def default_runs_root() -> Path:
-    """`$CNNLAB_RUNS`, else `./runs`."""
-    return Path(os.environ.get(RUNS_ENV) or "runs")
 
 
 def now_iso() -> str:

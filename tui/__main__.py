@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from engine.errors import UsageError
     from engine.i18n import resolve_language
-    from engine.runs import default_runs_root
+    from engine.paths import default_runs_root
     from tui.app import CnnLabApp
     from tui.engine_client import EngineClient
     from tui.i18n import set_language

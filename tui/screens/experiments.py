@@ -109,28 +109,49 @@ class ExperimentsScreen(Screen[None]):
                 )
                 yield Static(_("Queue"), classes="section-title")
                 yield OptionList(id="queue-list")
-            with TabbedContent(id="exp-tabs", initial="tab-settings"):
-                with TabPane(_("Settings"), id="tab-settings"):
-                    with VerticalScroll(id="settings-scroll"):
-                        yield Static("", id="exp-description")
-                        # Forms are mounted after the first frame (see on_mount): the first
-                        # paint shows the list at once, the form follows a moment later.
-                        yield ContentSwitcher(id="forms")
-                        with Horizontal(id="form-buttons"):
-                            yield Button(
-                                _("Start ▶  ctrl+s"),
-                                id="start-button",
-                                variant="success",
-                                compact=True,
-                            )
-                            yield Button(_("Defaults  ctrl+r"), id="reset-button", compact=True)
-                with TabPane(_("Progress"), id="tab-progress"):
-                    yield Vertical(id="monitor-slot")
-                    with Horizontal(id="monitor-buttons"):
-                        yield Button(
-                            _("Cancel run  x"), id="cancel-button", variant="error", compact=True
-                        )
+            # The settings and progress tabs are mounted here after the first frame (see
+            # _tabbed_area): the first paint shows the nav, the list and the keys at once.
+            yield Vertical(id="exp-main")
         yield Footer()
+
+    def _tabbed_area(self) -> TabbedContent:
+        """The Settings and Progress tabs: the description, the form's place and its buttons; the
+        monitor's place and the cancel button. Mounted after the first frame, with the form."""
+        settings = TabPane(
+            _("Settings"),
+            VerticalScroll(
+                Static("", id="exp-description"),
+                ContentSwitcher(id="forms"),
+                Horizontal(
+                    Button(
+                        _("Start ▶  ctrl+s"), id="start-button", variant="success", compact=True
+                    ),
+                    Button(_("Defaults  ctrl+r"), id="reset-button", compact=True),
+                    id="form-buttons",
+                ),
+                id="settings-scroll",
+            ),
+            id="tab-settings",
+        )
+        progress = TabPane(
+            _("Progress"),
+            Vertical(id="monitor-slot"),
+            Horizontal(
+                Button(
+                    _("Cancel run  x"),
+                    id="cancel-button",
+                    variant="error",
+                    compact=True,
+                    disabled=not self.running,
+                ),
+                id="monitor-buttons",
+            ),
+            id="tab-progress",
+        )
+        tabs = TabbedContent(id="exp-tabs", initial="tab-settings")
+        for pane in (settings, progress):  # what `with TabbedContent(): yield pane` does
+            tabs.compose_add_child(pane)
+        return tabs
 
     # Typed accessors.
     @property
@@ -191,7 +212,6 @@ class ExperimentsScreen(Screen[None]):
         engine = self.app.engine  # type: ignore[attr-defined]
         self.gpus = engine.gpu_ids() if hasattr(engine, "gpu_ids") else []
         self._refresh_queue()
-        self.query_one("#cancel-button", Button).disabled = True
         # Once the first frame is on the terminal: the app knows when (a first refresh may be
         # drawn during Textual's start-up batch and never written).
         getattr(self.app, "call_after_first_frame", self.call_after_refresh)(
@@ -199,9 +219,11 @@ class ExperimentsScreen(Screen[None]):
         )
 
     async def _build_after_first_frame(self) -> None:
-        """The current form and the live monitor, mounted once the first frame is on screen."""
+        """The tabs, the current form and the live monitor, mounted once the first frame is on
+        screen."""
         from tui.widgets.monitor import RunMonitor
 
+        await self.query_one("#exp-main", Vertical).mount(self._tabbed_area())
         await self.query_one("#monitor-slot", Vertical).mount(RunMonitor(id="monitor"))
         self.select_experiment(self.spec.name)
         self.ready = True
@@ -224,9 +246,10 @@ class ExperimentsScreen(Screen[None]):
     # -- choosing and editing ----------------------------------------------------------------
 
     def _show_description(self) -> None:
-        self.query_one("#exp-description", Static).update(
-            Text.assemble((_(self.spec.title), "bold"), "\n", (_(self.spec.description), ""))
-        )
+        for description in self.query("#exp-description").results(Static):  # once the tabs are
+            description.update(
+                Text.assemble((_(self.spec.title), "bold"), "\n", (_(self.spec.description), ""))
+            )
 
     def select_experiment(self, name: str) -> None:
         """Show `name`'s description and settings form (created the first time)."""
@@ -267,7 +290,8 @@ class ExperimentsScreen(Screen[None]):
                 rows[0].editor.focus()
 
     def action_show(self, tab: str) -> None:
-        self.tabs.active = tab
+        if self.ready:  # the tabs are mounted after the first frame
+            self.tabs.active = tab
 
     def action_reset(self) -> None:
         self.form.reset()
@@ -409,7 +433,8 @@ class ExperimentsScreen(Screen[None]):
         queue.set_options(options)
         if highlighted is not None and highlighted < len(options):
             queue.highlighted = highlighted
-        self.query_one("#cancel-button", Button).disabled = not self.running
+        for button in self.query("#cancel-button").results(Button):  # once the tabs are
+            button.disabled = not self.running
 
     # -- the worker --------------------------------------------------------------------------
 

@@ -345,7 +345,7 @@ class InspectScreen(Screen[None]):
         exit_on_error=False,
     )
     def _picker_worker(self, runs_root: Path | None) -> None:
-        from engine.runs import default_runs_root
+        from engine.paths import default_runs_root
 
         self.post_message(self.PickerItems(list_inspectable(runs_root or default_runs_root())))
 
