@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.i18n import language
+from engine.records import Metrics, ModelInfo, Phase, RunRecord
 from engine.report.model_lessons import Lesson, Span, model_lessons
 
 
@@ -64,12 +65,15 @@ def test_model_lessons_in_spanish() -> None:
 def test_transfer_model_lessons_say_what_is_frozen() -> None:
     summary = simple_cnn_summary()
     summary["totals"] = {"total": 2_270_794, "trainable": 12_810}
-    run = {
-        "model": {"backbone": "MobileNetV2", "preprocessing": "mobilenet_v2",
-                  "preprocessing_range": [-1.0, 1.0]},
-        "metrics": {"overfit_gap": 44.46},
-        "phases": [{"name": "finetune", "trainable_layers": list("abcdefghij"), "trainable": 745_290}],
-    }  # fmt: skip
+    run = RunRecord(
+        id="20260101-120000-finetune-cccc",
+        experiment="finetune",
+        model=ModelInfo(name="transfer", backbone="MobileNetV2", preprocessing="mobilenet_v2",
+                        preprocessing_range=[-1.0, 1.0]),
+        metrics=Metrics(overfit_gap=44.46),
+        phases=[Phase(name="finetune", epochs=5, epochs_run=5, trainable=745_290,
+                      learning_rate=1e-5, time=1.0, trainable_layers=list("abcdefghij"))],
+    )  # fmt: skip
     results = {"MobileNetV2": {"before": 0.21, "after": 0.2994, "random_init": True}}
     lessons = _by_key(model_lessons(summary, run, results, language("en")))
     assert {"input_size", "frozen"} <= set(lessons)

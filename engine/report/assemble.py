@@ -8,62 +8,66 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from engine.errors import RunError, UsageError
+from engine.records import Metrics, ModelInfo, Params, RunRecord
 from engine.runs import Run, RunStore, read_json
-
-PARENT_EXPERIMENTS = ("compare", "preprocessing")
 
 
 @dataclass
 class ReportRun:
-    """One run as the report sees it: its folder and record, plus facts read beside it."""
+    """One run as the report sees it: its folder and typed record, plus facts read beside it."""
 
-    path: Path
-    record: dict[str, Any]
+    run: Run
     macs: int | None = None
 
     @property
+    def path(self) -> Path:
+        return self.run.path
+
+    @property
+    def record(self) -> RunRecord:
+        return self.run.info
+
+    @property
     def id(self) -> str:
-        return str(self.record.get("id") or self.path.name)
+        return self.record.id
 
     @property
     def experiment(self) -> str:
-        return str(self.record.get("experiment") or "")
+        return self.record.experiment
 
     @property
     def is_parent(self) -> bool:
-        return self.experiment in PARENT_EXPERIMENTS
+        return self.record.is_parent
 
     @property
-    def model(self) -> dict[str, Any]:
-        return self.record.get("model") or {}
+    def model(self) -> ModelInfo | None:
+        return self.record.model
 
     @property
-    def metrics(self) -> dict[str, Any]:
-        return self.record.get("metrics") or {}
+    def metrics(self) -> Metrics:
+        """The run's metrics; all None when it has none (failed early, or a parent)."""
+        return self.record.metrics or Metrics()
 
     @property
-    def params(self) -> dict[str, Any]:
-        return self.record.get("params") or {}
+    def params(self) -> Params | None:
+        return self.record.params
 
     @property
     def random_init(self) -> bool:
-        return bool(self.model.get("random_init"))
+        """The run's own model was not pretrained (a parent's table is not looked at)."""
+        return bool(self.model and self.model.random_init)
 
     @property
     def model_name(self) -> str:
         """The backbone for transfer runs, else the model (simple_cnn, mlp, ...)."""
-        return str(self.model.get("backbone") or self.model.get("name") or self.experiment)
+        return (self.model.label if self.model else "") or self.experiment
 
     @property
     def status(self) -> str:
-        return (
-            "died"
-            if Run(self.path, self.record).is_stale()
-            else str(self.record.get("status", "unknown"))
-        )
+        """run.json's status, or "died" when its process is gone (`Run.status`)."""
+        return self.run.status
 
 
 @dataclass
@@ -87,7 +91,8 @@ class ReportData:
         return [r for r in self.runs if not r.is_parent]
 
     def parents(self, experiment: str) -> list[ReportRun]:
-        return [r for r in self.runs if r.experiment == experiment and r.record.get("table")]
+        """The `experiment` parents (compare, preprocessing) that hold a table."""
+        return [r for r in self.runs if r.experiment == experiment and r.record.table]
 
     def find(self, run_id: str | None) -> ReportRun | None:
         return next((r for r in self.runs if r.id == run_id), None) if run_id else None
@@ -110,18 +115,16 @@ def summary_macs(run_dir: Path) -> int | None:
 
 def _load(path: Path) -> ReportRun | CorruptRun:
     try:
-        record = read_json(path / "run.json")
+        data = read_json(path / "run.json")
     except RunError as exc:
         return CorruptRun(path, str(exc).removeprefix(f"{path / 'run.json'}: "))
-    if not isinstance(record, dict) or "id" not in record:
+    if not isinstance(data, dict) or "id" not in data:
         return CorruptRun(path, "run.json is not a run record")
     try:  # fields of the wrong type ("metrics": "high") make it corrupt too, as in RunStore
-        from engine.records import RunRecord
-
-        RunRecord.from_json(record, "run.json")
+        info = RunRecord.from_json(data, "run.json")
     except RunError as exc:
         return CorruptRun(path, str(exc))
-    return ReportRun(path, record, macs=summary_macs(path))
+    return ReportRun(Run(path, data, info), macs=summary_macs(path))
 
 
 def _resolve(store: RunStore, name: str) -> Path:
@@ -163,14 +166,14 @@ def collect_report(runs_root: Path | str | None, selection: list[str] | None = N
             continue
         item = loaded[folder] = _load(folder)
         if isinstance(item, ReportRun) and item.is_parent:
-            for child in item.record.get("children") or []:
-                if (store.root / str(child) / "run.json").exists():
-                    queue.append(store.root / str(child))
+            for child in item.record.children:
+                if (store.root / child / "run.json").exists():
+                    queue.append(store.root / child)
     runs = [r for r in loaded.values() if isinstance(r, ReportRun)]
     corrupt = [c for c in loaded.values() if isinstance(c, CorruptRun)]
     if not runs:
         where = ", ".join(selection) if selection else str(store.root)
         extra = f" ({len(corrupt)} unreadable)" if corrupt else ""
         raise RunError(f"no readable runs to report on in {where}{extra}")
-    runs.sort(key=lambda r: (str(r.record.get("created", "")), r.id))
+    runs.sort(key=lambda r: (r.record.created, r.id))
     return ReportData(runs, corrupt)

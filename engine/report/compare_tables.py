@@ -13,10 +13,10 @@ import io
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from engine.i18n import Language
-from engine.report.assemble import ReportData, ReportRun
+from engine.records import CompareRow
+from engine.report.assemble import ReportData
 from engine.report.build import _swap_into_place
 from engine.report.document import Heading, Table, preprocessing_table, ranking_table
 from engine.report.render import render_markdown
@@ -31,18 +31,12 @@ def table_csv(table: Table) -> str:
     return buffer.getvalue()
 
 
-def ranking_from_rows(rows: list[dict[str, Any]], data: ReportData, lang: Language) -> Table:
-    """A ranking table from compare rows that no single parent run holds (transfer runs on disk)."""
-    holder = ReportRun(Path("."), {"experiment": "compare", "table": rows})
-    return ranking_table(holder, data, lang)
-
-
 def compare_tables(
     data: ReportData,
     lang: Language,
     *,
     compare_run: str | None = None,
-    transfer_rows: list[dict[str, Any]] | None = None,
+    transfer_rows: list[CompareRow] | None = None,
     preprocessing_run: str | None = None,
 ) -> list[tuple[str, str, Table]]:
     """(file stem, title, table) for the ranking and the before/after table that were asked for.
@@ -54,13 +48,18 @@ def compare_tables(
     out: list[tuple[str, str, Table]] = []
     parent = data.find(compare_run)
     if parent is not None:
-        out.append(("ranking", _("Backbone ranking"), ranking_table(parent, data, lang)))
+        rows = parent.record.compare_rows
+        out.append(("ranking", _("Backbone ranking"), ranking_table(rows, data, lang)))
     elif transfer_rows:
-        out.append(("ranking", _("Backbone ranking"), ranking_from_rows(transfer_rows, data, lang)))
+        out.append(("ranking", _("Backbone ranking"), ranking_table(transfer_rows, data, lang)))
     prep = data.find(preprocessing_run)
     if prep is not None:
         out.append(
-            ("preprocessing", _("Preprocessing: before and after"), preprocessing_table(prep, lang))
+            (
+                "preprocessing",
+                _("Preprocessing: before and after"),
+                preprocessing_table(prep.record.preprocessing_rows, lang),
+            )
         )
     return out
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.i18n import Language
+from engine.records import CompareRow, PreprocessingRow
 from engine.report import figures
 from engine.report.assemble import ReportData, ReportRun
 from engine.report.lessons import build_report_lessons
@@ -81,27 +82,27 @@ def experiment_table(data: ReportData, lang: Language) -> Table:
     ]
     rows = []
     for run in data.trained:
-        m = run.metrics
+        m, params = run.metrics, run.params
         rows.append(
             [
                 run.id,
                 run.experiment,
                 _model_cell(run.model_name, run.random_init, lang),
-                _int(run.params.get("total"), lang),
-                _int(run.params.get("trainable"), lang),
-                lang.percent(m.get("train_accuracy")),
-                lang.percent(m.get("val_accuracy")),
-                lang.percent(m.get("test_accuracy")),
-                _points(m.get("overfit_gap"), lang),
-                _int(m.get("epochs_run"), lang),
+                _int(params.total if params else None, lang),
+                _int(params.trainable if params else None, lang),
+                lang.percent(m.train_accuracy),
+                lang.percent(m.val_accuracy),
+                lang.percent(m.test_accuracy),
+                _points(m.overfit_gap, lang),
+                _int(m.epochs_run, lang),
                 _(run.status),
             ]
         )
     return Table(headers, rows, numeric=set(range(3, 10)))
 
 
-def ranking_table(parent: ReportRun, data: ReportData, lang: Language) -> Table:
-    """The compare parent's own ranking; MACs read from each child's summary.json."""
+def ranking_table(rows: list[CompareRow], data: ReportData, lang: Language) -> Table:
+    """A ranking as a compare parent wrote it; MACs read from each child's summary.json."""
     _ = lang._
     headers = [
         _("Rank"),
@@ -112,26 +113,26 @@ def ranking_table(parent: ReportRun, data: ReportData, lang: Language) -> Table:
         _("MACs per image (M)"),
         _("Run"),
     ]
-    rows = []
-    for row in parent.record.get("table") or []:
-        child = data.find(row.get("run_id"))
+    cells = []
+    for row in rows:
+        child = data.find(row.run_id)
         macs = child.macs if child else None
-        efficiency = row.get("efficiency")
-        rows.append(
+        cells.append(
             [
-                str(row.get("rank", "–")),
-                _model_cell(str(row.get("backbone")), bool(row.get("random_init")), lang),
-                lang.percent(row.get("test_accuracy")),
-                lang.number(float(row["params_m"]), 2) if row.get("params_m") else "–",
-                lang.number(float(efficiency) * 100, 1) if efficiency is not None else "–",
+                str(row.rank) if row.rank is not None else "–",
+                _model_cell(row.backbone, row.random_init, lang),
+                lang.percent(row.test_accuracy),
+                lang.number(row.params_m, 2) if row.params_m else "–",
+                lang.number(row.efficiency * 100, 1) if row.efficiency is not None else "–",
                 lang.number(macs / 1e6, 1) if macs else "–",
-                str(row.get("run_id") or "–"),
+                row.run_id or "–",
             ]
         )
-    return Table(headers, rows, numeric={0, 2, 3, 4, 5})
+    return Table(headers, cells, numeric={0, 2, 3, 4, 5})
 
 
-def preprocessing_table(parent: ReportRun, lang: Language) -> Table:
+def preprocessing_table(rows: list[PreprocessingRow], lang: Language) -> Table:
+    """A preprocessing parent's before/after table as it wrote it."""
     _ = lang._
     headers = [
         _("Backbone"),
@@ -140,26 +141,21 @@ def preprocessing_table(parent: ReportRun, lang: Language) -> Table:
         _("After: its own"),
         _("Change (points)"),
     ]
-    rows = []
-    for row in parent.record.get("table") or []:
-        before, after = row.get("before"), row.get("after")
-        change = (
-            (float(after) - float(before)) * 100
-            if before is not None and after is not None
-            else None
-        )
-        rows.append(
+    cells = []
+    for row in rows:
+        change = row.delta_points
+        cells.append(
             [
-                _model_cell(str(row.get("backbone")), bool(row.get("random_init")), lang),
-                str(row.get("preprocessing") or "–"),
-                lang.percent(before),
-                lang.percent(after),
+                _model_cell(row.backbone, row.random_init, lang),
+                row.preprocessing or "–",
+                lang.percent(row.before),
+                lang.percent(row.after),
                 (("+" if change > 0 else "") + lang.number(change, 1))
                 if change is not None
                 else "–",
             ]
         )
-    return Table(headers, rows, numeric={2, 3, 4})
+    return Table(headers, cells, numeric={2, 3, 4})
 
 
 def N_(message: str) -> str:
@@ -180,16 +176,16 @@ def _run_section(run: ReportRun, lang: Language) -> list[Block]:
     label = _model_cell(run.model_name, run.random_init, lang)
     blocks: list[Block] = [Heading(3, f"{label} — {run.id}")]
     facts = [
-        _("Experiment: {experiment}.").format(experiment=run.record.get("title") or run.experiment),
+        _("Experiment: {experiment}.").format(experiment=run.record.title or run.experiment),
         _("Status: {status}.").format(status=_(run.status)),
     ]
-    source = (run.record.get("data") or {}).get("source")
+    source = run.record.data.source if run.record.data else None
     if source:
         facts.append(_("Data: {source}.").format(source=source))
     if run.random_init:
         facts.append(_("Backbone weights: random initialisation, not ImageNet."))
-    if run.record.get("error"):
-        facts.append(_("Error: {error}").format(error=run.record["error"]))
+    if run.record.error:
+        facts.append(_("Error: {error}").format(error=run.record.error))
     blocks.append(Paragraph(" ".join(facts)))
     for key, title, draw in FIGURES:
         png = draw(run, lang)
@@ -218,10 +214,10 @@ def _lesson_models(data: ReportData) -> list[tuple[ReportRun, dict[str, Any]]]:
             return None
         return (run, summary) if isinstance(summary, dict) and summary.get("layers") else None
 
-    finished = [r for r in data.trained if r.metrics.get("test_accuracy") is not None]
-    cnns = [r for r in finished if r.model.get("name") == "simple_cnn"]
-    best_cnn = max(cnns, key=lambda r: float(r.metrics["test_accuracy"]), default=None)
-    transfer = [r for r in finished if r.model.get("backbone")]
+    finished = [r for r in data.trained if r.metrics.test_accuracy is not None]
+    cnns = [r for r in finished if r.model and r.model.name == "simple_cnn"]
+    best_cnn = max(cnns, key=lambda r: r.metrics.test_accuracy or 0.0, default=None)
+    transfer = [r for r in finished if r.model and r.model.backbone]
     picked = [with_summary(best_cnn), with_summary(transfer[-1] if transfer else None)]
     return [p for p in picked if p is not None]
 
@@ -242,7 +238,7 @@ def build_document(data: ReportData, lang: Language) -> list[Block]:
                     "From run {run}: test accuracy, size and cost of each pretrained backbone."
                 ).format(run=parent.id)
             ),
-            ranking_table(parent, data, lang),
+            ranking_table(parent.record.compare_rows, data, lang),
         ]
     for parent in data.parents("preprocessing"):
         blocks += [
@@ -252,7 +248,7 @@ def build_document(data: ReportData, lang: Language) -> list[Block]:
                     run=parent.id
                 )
             ),
-            preprocessing_table(parent, lang),
+            preprocessing_table(parent.record.preprocessing_rows, lang),
         ]
     lessons = build_report_lessons(data, lang)
     models = _lesson_models(data)

@@ -39,24 +39,24 @@ def _comma_axis(ax: Any, lang: Language) -> None:
 
 def curves(run: ReportRun, lang: Language) -> bytes | None:
     """Accuracy and loss per epoch, training and validation, with phase changes marked."""
-    history = [h for h in run.record.get("history") or [] if isinstance(h, dict)]
+    history = run.record.history
     if not history:
         return None
     _ = lang._
     epochs = list(range(1, len(history) + 1))
     figure = _new_figure(9, 3.4)
     axes = figure.subplots(1, 2)
-    for ax, key, title in (
-        (axes[0], "accuracy", _("Accuracy")),
-        (axes[1], "loss", _("Loss")),
-    ):
-        for prefix, label in (("", _("training")), ("val_", _("validation"))):
-            values = [h.get(prefix + key) for h in history]
+    series = (
+        (_("Accuracy"), [h.accuracy for h in history], [h.val_accuracy for h in history]),
+        (_("Loss"), [h.loss for h in history], [h.val_loss for h in history]),
+    )
+    for ax, (title, train, val) in zip(axes, series, strict=True):
+        for values, label in ((train, _("training")), (val, _("validation"))):
             points = [(e, v) for e, v in zip(epochs, values, strict=True) if v is not None]
             if points:
                 ax.plot(*zip(*points, strict=True), marker="o", markersize=3, label=label)
         for i in range(1, len(history)):
-            if history[i].get("phase") != history[i - 1].get("phase"):
+            if history[i].phase != history[i - 1].phase:
                 ax.axvline(i + 0.5, color="grey", linestyle="--", linewidth=0.8)
         ax.set_title(title)
         ax.set_xlabel(_("epoch"))
@@ -70,11 +70,12 @@ def confusion(run: ReportRun, lang: Language) -> bytes | None:
     """The test confusion matrix, rows true class, columns predicted, counts written in."""
     import numpy as np
 
-    matrix = run.metrics.get("confusion_matrix")
+    matrix = run.metrics.confusion_matrix
     if not matrix:
         return None
     cm = np.asarray(matrix)
-    classes = list((run.record.get("data") or {}).get("classes") or range(len(cm)))
+    data = run.record.data
+    classes = list((data.classes if data else None) or range(len(cm)))
     _ = lang._
     figure = _new_figure(6, 5.2)
     ax = figure.subplots()
@@ -98,14 +99,14 @@ def confusion(run: ReportRun, lang: Language) -> bytes | None:
 
 def per_class(run: ReportRun, lang: Language) -> bytes | None:
     """Test accuracy of each class as horizontal bars, with the overall accuracy marked."""
-    accuracy = run.metrics.get("per_class_accuracy")
-    if not isinstance(accuracy, dict) or not accuracy:
+    accuracy = run.metrics.per_class_accuracy
+    if not accuracy:
         return None
     from matplotlib.ticker import FuncFormatter
 
     _ = lang._
     names = list(accuracy)
-    values = [float(accuracy[n]) * 100 for n in names]
+    values = [float(accuracy[n] or 0.0) * 100 for n in names]
     figure = _new_figure(6, 0.32 * len(names) + 1.2)
     ax = figure.subplots()
     ax.barh(names, values, color="tab:blue")
@@ -113,9 +114,9 @@ def per_class(run: ReportRun, lang: Language) -> bytes | None:
     ax.set_xlim(0, 100)
     ax.set_xlabel(_("test accuracy (%)"))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: lang.number(v, 0)))
-    overall = run.metrics.get("test_accuracy")
+    overall = run.metrics.test_accuracy
     if overall is not None:
-        ax.axvline(float(overall) * 100, color="tab:red", linestyle="--", linewidth=1)
+        ax.axvline(overall * 100, color="tab:red", linestyle="--", linewidth=1)
     for y, v in enumerate(values):
         ax.text(min(v + 1, 92), y, lang.number(v, 1), va="center", fontsize=7)
     return _png(figure)

@@ -13,11 +13,13 @@ from engine.report.assemble import ReportData, ReportRun
 
 def _best(runs: list[ReportRun], model: str) -> ReportRun | None:
     scored = [
-        r
-        for r in runs
-        if r.model.get("name") == model and r.metrics.get("test_accuracy") is not None
+        r for r in runs if r.model and r.model.name == model and r.metrics.test_accuracy is not None
     ]
-    return max(scored, key=lambda r: float(r.metrics["test_accuracy"]), default=None)
+    return max(scored, key=lambda r: r.metrics.test_accuracy or 0.0, default=None)
+
+
+def _total(run: ReportRun) -> int:
+    return run.params.total if run.params else 0
 
 
 def _random_note(lang: Language, runs: list[ReportRun] | bool) -> str:
@@ -38,15 +40,15 @@ def build_report_lessons(data: ReportData, lang: Language) -> list[tuple[str, st
 
     cnn, mlp = _best(trained, "simple_cnn"), _best(trained, "mlp")
     if cnn and mlp:
-        a_cnn, a_mlp = float(cnn.metrics["test_accuracy"]), float(mlp.metrics["test_accuracy"])
+        a_cnn, a_mlp = cnn.metrics.test_accuracy or 0.0, mlp.metrics.test_accuracy or 0.0
         text = _(
             "Your simple CNN reached a test accuracy of {cnn} with {p_cnn} parameters; the MLP "
             "reached {mlp} with {p_mlp}: a difference of {diff} points."
         ).format(
             cnn=lang.percent(a_cnn),
             mlp=lang.percent(a_mlp),
-            p_cnn=lang.integer(cnn.params.get("total") or 0),
-            p_mlp=lang.integer(mlp.params.get("total") or 0),
+            p_cnn=lang.integer(_total(cnn)),
+            p_mlp=lang.integer(_total(mlp)),
             diff=lang.number((a_cnn - a_mlp) * 100, 1),
         )
         text += " " + _(
@@ -57,18 +59,18 @@ def build_report_lessons(data: ReportData, lang: Language) -> list[tuple[str, st
         ).format(ref_cnn=lang.percent(0.6937), ref_mlp=lang.percent(0.562, 1))
         lessons.append((_("Why CNNs beat MLPs"), text))
 
-    gaps = [r for r in trained if r.metrics.get("overfit_gap") is not None]
+    gaps = [r for r in trained if r.metrics.overfit_gap is not None]
     if gaps:
-        worst = max(gaps, key=lambda r: float(r.metrics["overfit_gap"]))
+        worst = max(gaps, key=lambda r: r.metrics.overfit_gap or 0.0)
         text = _(
             "The largest gap between training and validation accuracy is {gap} points, in run "
             "{run} ({model}): {train} on the training data against {val} on validation."
         ).format(
-            gap=lang.number(float(worst.metrics["overfit_gap"]), 1),
+            gap=lang.number(worst.metrics.overfit_gap or 0.0, 1),
             run=worst.id,
             model=worst.model_name,
-            train=lang.percent(worst.metrics.get("train_accuracy")),
-            val=lang.percent(worst.metrics.get("val_accuracy")),
+            train=lang.percent(worst.metrics.train_accuracy),
+            val=lang.percent(worst.metrics.val_accuracy),
         )
         text += " " + _(
             "A large gap is overfitting: the model memorises the training images instead of "
@@ -80,26 +82,30 @@ def build_report_lessons(data: ReportData, lang: Language) -> list[tuple[str, st
             (_("Overfitting: the train–validation gap"), text + _random_note(lang, [worst]))
         )
 
-    rows = [row for parent in data.parents("preprocessing") for row in parent.record["table"]]
-    rows = [r for r in rows if r.get("before") is not None and r.get("after") is not None]
+    rows = [
+        row
+        for parent in data.parents("preprocessing")
+        for row in parent.record.preprocessing_rows
+        if row.delta_points is not None  # both before and after
+    ]
     if rows:
-        biggest = max(rows, key=lambda r: float(r["after"]) - float(r["before"]))
+        biggest = max(rows, key=lambda r: r.delta_points or 0.0)
         text = _(
             "{backbone} fed x/255 reached {before}; with its own preprocessing ({prep}) it reached "
             "{after}, a change of {diff} points."
         ).format(
-            backbone=biggest.get("backbone"),
-            before=lang.percent(biggest["before"]),
-            after=lang.percent(biggest["after"]),
-            prep=biggest.get("preprocessing"),
-            diff=lang.number((float(biggest["after"]) - float(biggest["before"])) * 100, 1),
+            backbone=biggest.backbone,
+            before=lang.percent(biggest.before),
+            after=lang.percent(biggest.after),
+            prep=biggest.preprocessing,
+            diff=lang.number(biggest.delta_points or 0.0, 1),
         )
         text += " " + _(
             "Pretrained weights only work on inputs in the range and statistics they were trained "
             "on: the right preprocessing matters more than the architecture. In the assignment, "
             "ResNet50 went from {ref_before} to {ref_after}."
         ).format(ref_before=lang.percent(0.2702), ref_after=lang.percent(0.6601))
-        flagged = any(bool(r.get("random_init")) for r in rows)
+        flagged = any(r.random_init for r in rows)
         lessons.append(
             (
                 _("Preprocessing matters more than the architecture"),
@@ -107,10 +113,11 @@ def build_report_lessons(data: ReportData, lang: Language) -> list[tuple[str, st
             )
         )
 
-    transfer = [r for r in trained if r.model.get("backbone") and r.params.get("total")]
+    transfer = [r for r in trained if r.model and r.model.backbone and _total(r)]
     if transfer:
         run = transfer[-1]
-        total, trainable = int(run.params["total"]), int(run.params.get("trainable") or 0)
+        total = _total(run)
+        trainable = run.params.trainable if run.params else 0
         text = _(
             "In run {run} ({model}), {trainable} of {total} parameters are trained ({share}); the "
             "{frozen} parameters of the frozen layers only compute features."
@@ -122,37 +129,39 @@ def build_report_lessons(data: ReportData, lang: Language) -> list[tuple[str, st
             share=lang.percent(trainable / total),
             frozen=lang.integer(total - trainable),
         )
-        finetune = next(
-            (p for p in run.record.get("phases") or [] if p.get("name") == "finetune"), None
-        )
+        finetune = next((p for p in run.record.phases if p.name == "finetune"), None)
         if finetune:
             text += " " + _(
                 "Fine-tuning then unfroze {layers} layers: {trainable} trainable parameters, at a "
                 "low learning rate so the pretrained features are adjusted, not destroyed."
             ).format(
-                layers=len(finetune.get("trainable_layers") or []),
-                trainable=lang.integer(int(finetune.get("trainable") or 0)),
+                layers=len(finetune.trainable_layers),
+                trainable=lang.integer(finetune.trainable),
             )
         lessons.append((_("Frozen layers and fine-tuning"), text + _random_note(lang, [run])))
 
-    ranking = [row for parent in data.parents("compare") for row in parent.record["table"]]
-    ranking = [r for r in ranking if r.get("test_accuracy") is not None and r.get("efficiency")]
+    ranking = [
+        row
+        for parent in data.parents("compare")
+        for row in parent.record.compare_rows
+        if row.test_accuracy is not None and row.efficiency
+    ]
     if ranking:
-        top = min(ranking, key=lambda r: int(r.get("rank") or 0))
-        lean = max(ranking, key=lambda r: float(r["efficiency"]))
+        top = min(ranking, key=lambda r: r.rank or 0)
+        lean = max(ranking, key=lambda r: r.efficiency or 0.0)
         text = _(
             "The most accurate backbone was {top} ({acc}); the most efficient was {lean}, with "
             "{eff} accuracy points per million parameters."
         ).format(
-            top=top.get("backbone"),
-            acc=lang.percent(top["test_accuracy"]),
-            lean=lean.get("backbone"),
-            eff=lang.number(float(lean["efficiency"]) * 100, 1),
+            top=top.backbone,
+            acc=lang.percent(top.test_accuracy),
+            lean=lean.backbone,
+            eff=lang.number((lean.efficiency or 0.0) * 100, 1),
         )
         text += " " + _(
             "A bigger network is not always better on 32×32 images: what counts is accuracy for "
             "the parameters and operations paid."
         )
-        flagged = any(bool(r.get("random_init")) for r in ranking)
+        flagged = any(r.random_init for r in ranking)
         lessons.append((_("Accuracy against size"), text + _random_note(lang, flagged)))
     return lessons

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.i18n import Language
 from engine.report.layer_geometry import (
@@ -21,6 +21,9 @@ from engine.report.layer_geometry import (
     receptive_fields,
     spatial,
 )
+
+if TYPE_CHECKING:
+    from engine.records import RunRecord
 
 TAGS = {"b": "bold", "r": "bold red", "d": "dim"}
 _TAG = re.compile(r"<([brd])>(.*?)</\1>", re.S)
@@ -60,7 +63,7 @@ class Lesson:
 
 def model_lessons(
     summary: dict[str, Any],
-    run: dict[str, Any] | None,
+    run: RunRecord | None,
     results: dict[str, Any] | None,
     lang: Language,
     *,
@@ -72,7 +75,7 @@ def model_lessons(
     n = lang.integer
     layers = summary.get("layers", [])
     totals = summary.get("totals", {})
-    model_info = (run or {}).get("model") or {}
+    model_info = run.model if run else None
     convs = [r for r in layers if r.get("type") in CONV and int(r.get("params") or 0) > 0]
     dense = [
         r
@@ -240,9 +243,11 @@ def model_lessons(
     from engine.inspect import ASSIGNMENT_PREPROCESSING
 
     metadata = summary.get("metadata") or {}
-    backbone = model_info.get("backbone") or metadata.get("cnnlab.backbone")
-    prep = model_info.get("preprocessing") or metadata.get("cnnlab.preprocessing")
-    rng = model_info.get("preprocessing_range")
+    backbone = (model_info.backbone if model_info else None) or metadata.get("cnnlab.backbone")
+    prep = (model_info.preprocessing if model_info else None) or metadata.get(
+        "cnnlab.preprocessing"
+    )
+    rng = model_info.preprocessing_range if model_info else None
     lesson = Lesson("preprocessing", _("Why preprocessing matters more than the architecture"))
     if backbone:
         if rng:
@@ -335,8 +340,7 @@ def model_lessons(
     # Frozen and trainable parameters, and what that does to overfitting.
     trainable = totals.get("trainable")
     if backbone and total and trainable is not None:
-        metrics = (run or {}).get("metrics") or {}
-        gap = metrics.get("overfit_gap")
+        gap = run.metrics.overfit_gap if run and run.metrics else None
         lesson = Lesson("frozen", _("Frozen and trainable parameters"))
         lesson.add(_(
             "{trainable} of {total} parameters train ({share}); the frozen {frozen} only compute "
@@ -345,14 +349,14 @@ def model_lessons(
             trainable=n(trainable), total=n(total), share=lang.percent(trainable / total),
             frozen=n(total - trainable),
         ))  # fmt: skip
-        phases = (run or {}).get("phases") or []
-        ft = next((p for p in phases if p.get("name") == "finetune"), None)
+        phases = run.phases if run else []
+        ft = next((p for p in phases if p.name == "finetune"), None)
         if ft:
             lesson.add(" " + _(
                 "Fine-tuning unfroze {layers} layers: {trainable} trainable parameters (the "
                 "assignment's {ref} for MobileNetV2's last 10 layers)."
             ).format(
-                layers=len(ft.get("trainable_layers") or []), trainable=n(ft.get("trainable") or 0),
+                layers=len(ft.trainable_layers), trainable=n(ft.trainable),
                 ref=n(745_290),
             ))  # fmt: skip
             if for_tui:

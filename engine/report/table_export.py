@@ -56,30 +56,37 @@ def _flat(value: Any) -> Any:
 
 def run_row(run: ReportRun) -> dict[str, Any]:
     """The export row of one run: fixed columns, then `config_*` and `timing_*` ones."""
-    model, metrics, params = run.model, run.metrics, run.params
+    record, model, params, m = run.record, run.model, run.params, run.metrics
     row: dict[str, Any] = {
         "id": run.id,
         "experiment": run.experiment,
-        "title": run.record.get("title"),
+        "title": record.title,
         "status": run.status,
-        "parent": run.record.get("parent"),
-        "created": run.record.get("created"),
-        "model": model.get("name"),
-        "backbone": model.get("backbone"),
-        "weights": model.get("weights"),
-        "random_init": model.get("random_init"),
-        "preprocessing": model.get("preprocessing"),
-        "input_size": model.get("input_size"),
-        "params_total": params.get("total"),
-        "params_trainable": params.get("trainable"),
-        "params_frozen": params.get("frozen"),
+        "parent": record.parent,
+        "created": record.created,
+        "model": model.name if model else None,
+        "backbone": model.backbone if model else None,
+        "weights": model.weights if model else None,
+        "random_init": model.random_init if model else None,
+        "preprocessing": model.preprocessing if model else None,
+        "input_size": model.input_size if model else None,
+        "params_total": params.total if params else None,
+        "params_trainable": params.trainable if params else None,
+        "params_frozen": params.frozen if params else None,
         "macs": run.macs,
+        "train_accuracy": m.train_accuracy,
+        "val_accuracy": m.val_accuracy,
+        "test_accuracy": m.test_accuracy,
+        "train_loss": m.train_loss,
+        "val_loss": m.val_loss,
+        "test_loss": m.test_loss,
+        "overfit_gap": m.overfit_gap,
+        "epochs_run": m.epochs_run,
+        "best_epoch": m.best_epoch,
     }
-    for key in FIXED_COLUMNS[16:]:
-        row[key] = metrics.get(key)
-    for key, value in sorted((run.record.get("config") or {}).items()):
+    for key, value in sorted(record.config.items()):
         row[f"config_{key}"] = _flat(value)
-    for key, value in sorted((run.record.get("timings") or {}).items()):
+    for key, value in sorted(record.timings.items()):
         row[f"timing_{key}"] = _flat(value)
     return row
 

@@ -411,7 +411,7 @@ class CompareScreen(Screen[None]):
             data,
             lang,
             compare_run=compare_run,
-            transfer_rows=[r.to_json() for r in transfer],
+            transfer_rows=transfer,
             preprocessing_run=prep_run,
         )
         files = write_tables(tables, output)

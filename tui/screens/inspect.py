@@ -293,7 +293,7 @@ class InspectScreen(Screen[None]):
         )
         results = preprocessing_results(target.runs_root)
         self.app.call_from_thread(
-            self.query_one("#lessons", LessonsView).show, target.summary, target.run, results
+            self.query_one("#lessons", LessonsView).show, target.summary, target.record, results
         )
 
     # -- samples shared by the Activations and Preprocessing panes

@@ -16,9 +16,12 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.i18n import _, integer
+
+if TYPE_CHECKING:
+    from engine.records import RunRecord
 
 # Child processes started here and still running: killed when the screen goes away.
 _LIVE: set[subprocess.Popen[bytes]] = set()
@@ -40,6 +43,18 @@ class LoadedTarget:
     onnx_path: Path | None = None
     keras_path: Path | None = None
     runs_root: Path | None = None
+
+    @property
+    def record(self) -> RunRecord | None:
+        """The run's record, typed; None for a model file, or a run.json off its schema."""
+        from engine.records import RecordError, RunRecord
+
+        if not self.run:
+            return None
+        try:
+            return RunRecord.from_json(self.run)
+        except RecordError:
+            return None
 
     @property
     def title(self) -> str:

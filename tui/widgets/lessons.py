@@ -14,6 +14,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 if TYPE_CHECKING:
+    from engine.records import RunRecord
     from engine.report.model_lessons import Lesson
 
 
@@ -39,7 +40,7 @@ class LessonsView(Static):
     def show(
         self,
         summary: dict[str, Any],
-        run: dict[str, Any] | None = None,
+        run: RunRecord | None = None,
         results: dict[str, Any] | None = None,
     ) -> None:
         # Imported when the pane is first shown: the report's lessons module and its catalog.
