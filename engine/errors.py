@@ -25,3 +25,16 @@ class WeightsError(CnnlabError):
 
 class RunError(CnnlabError):
     """A run folder is missing or unreadable."""
+
+
+def first_line(error: BaseException | str, limit: int | None = 200) -> str:
+    """The first line of an error's message, at most `limit` characters (None: all of it).
+
+    Libraries' messages (onnx, tf2onnx, Keras, onnxruntime) run over many lines and a person needs
+    one. An empty message gives the exception's type name ("unknown problem" for empty text).
+    """
+    text = str(error).strip()
+    if not text:
+        return type(error).__name__ if isinstance(error, BaseException) else "unknown problem"
+    first = text.splitlines()[0]
+    return first if limit is None or len(first) <= limit else first[: limit - 1] + "…"

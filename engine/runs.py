@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.errors import RunError
+from engine.errors import RunError, first_line
 from engine.paths import RUNS_ENV, default_runs_root  # noqa: F401  (their home is engine.paths)
 from engine.records import RUN_SCHEMA, ChildPlan, CompareRow, RunRecord, ranked, to_jsonable
 
@@ -85,8 +85,7 @@ def read_json(path: Path) -> Any:
     except json.JSONDecodeError as exc:
         raise RunError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except (ValueError, RecursionError) as exc:  # e.g. an integer of 5000 digits, [[[[…]]]]
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RunError(f"{path}: not valid JSON ({first})") from None
+        raise RunError(f"{path}: not valid JSON ({first_line(exc)})") from None
 
 
 def new_run_id(experiment: str) -> str:

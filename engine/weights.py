@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.backbones import BackboneSpec
-from engine.errors import WeightsError
+from engine.errors import WeightsError, first_line
 
 FETCH_TIMEOUT_S = 20.0
 
@@ -75,7 +75,7 @@ def build_backbone_checked(spec: BackboneSpec, input_size: int, weights: str) ->
 
 def _short_reason(exc: BaseException) -> str:
     """Keras says "URL fetch failure on <url>: <code> -- <reason>"; keep the part a person needs."""
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = first_line(exc, limit=None)  # the part a person needs is at the end
     if "URL fetch failure" in text:
         tail = text.split(" -- ", 1)[1].strip() if " -- " in text else ""
         return f"download failed{': ' + tail if tail else ''}"

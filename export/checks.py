@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import CnnlabError
+from engine.errors import CnnlabError, first_line
 from export.onnx_metadata import INPUT_NAME, OUTPUT_NAME
 
 DEFAULT_TOLERANCE = 1e-4
@@ -36,13 +36,6 @@ class Parity:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def first_line(exc: BaseException) -> str:
-    """An exception's message as one short line (libraries' messages run over many)."""
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
-    return first if len(first) <= 200 else first[:199] + "…"
 
 
 def check_exported(

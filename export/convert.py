@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from engine import __version__
-from engine.errors import CnnlabError, UsageError
+from engine.errors import CnnlabError, UsageError, first_line
 from engine.preprocessing import CAFFE_MEAN_BGR, PreprocessSpec, get_preprocessing
 from engine.records import OnnxExport, OnnxRecord
 from engine.runs import Run, RunStore, atomic_path, now_iso
@@ -37,7 +37,6 @@ from export.checks import (
     ParityError,
     check_exported,
     compare_outputs,
-    first_line,
     graph_dims,
     parity_sample,
     run_onnx,

@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import CnnlabError, DataError, UsageError
+from engine.errors import CnnlabError, DataError, UsageError, first_line
 from engine.preprocessing import PreprocessSpec, get_preprocessing
 from engine.records import OnnxEval, OnnxRecord
 from engine.runs import Run, RunStore, now_iso
-from export.checks import first_line
 from export.onnx_metadata import cnnlab_metadata, read_metadata
 from export.providers import SessionFactory, create_session
 

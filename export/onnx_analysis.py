@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from export.onnx_file import first_line, load_onnx
+from engine.errors import first_line
+from export.onnx_file import load_onnx
 from export.onnx_graph import (
     Shape,
     dtype_name,

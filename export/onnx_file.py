@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.errors import CnnlabError
+from engine.errors import CnnlabError, first_line
 
 MAX_PROTOBUF_BYTES = 2**31 - 1  # protobuf cannot parse a single message larger than 2 GiB
 
@@ -115,12 +115,6 @@ def check_external_data(model: Any, base_dir: Path) -> list[dict[str, Any]]:
         info = files.setdefault(location, {"location": location, "bytes": size, "tensors": 0})
         info["tensors"] += 1
     return list(files.values())
-
-
-def first_line(text: str) -> str:
-    """The first line of an error text (onnx's messages run to many lines)."""
-    first = text.strip().splitlines()[0] if text.strip() else "unknown problem"
-    return first
 
 
 def _first_non_text(message: Any, where: str = "model") -> str | None:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import CnnlabError
+from engine.errors import CnnlabError, first_line
 
 if TYPE_CHECKING:
     import numpy as np
@@ -47,8 +47,7 @@ def read_keras_config(model_path: Path) -> dict[str, Any]:
             f"{model_path}: not a valid Keras file (the archive has no config.json)"
         ) from None
     except (OSError, ValueError, RecursionError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CnnlabError(f"{model_path}: not a valid Keras file ({first})") from None
+        raise CnnlabError(f"{model_path}: not a valid Keras file ({first_line(exc)})") from None
 
 
 def keras_weight_groups(config: dict[str, Any]) -> dict[str, str]:

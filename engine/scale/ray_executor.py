@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import UsageError
+from engine.errors import UsageError, first_line
 from engine.records import Event, event_from_json
 
 if TYPE_CHECKING:
@@ -81,8 +81,8 @@ def connect(address: str | None) -> None:
             logging_level="ERROR",
         )
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"cannot reach the Ray cluster at {address or 'auto'}: {first}") from None
+        where = address or "auto"
+        raise UsageError(f"cannot reach the Ray cluster at {where}: {first_line(exc)}") from None
 
 
 # ---------------------------------------------------------------------------- on the worker

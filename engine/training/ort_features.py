@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.errors import first_line
 from engine.runs import atomic_path, write_json_atomic
 
 # Largest max |Δ| of pooled features between Keras and onnxruntime that counts as parity.
@@ -82,7 +83,7 @@ def open_features(features_model: Any, path: Path, *, gpu: bool = True) -> OrtFe
                 session, providers = _session(path, gpu)
                 return OrtFeatures(session, path, providers, exported=False)
             except Exception as exc:  # onnxruntime raises its own types for a bad file
-                problem = f"not loadable by onnxruntime ({_first_line(exc)})"
+                problem = f"not loadable by onnxruntime ({first_line(exc)})"
         notes.append(f"cached ONNX backbone {path.name} is {problem}; rebuilding it")
         path.unlink(missing_ok=True)
         _sidecar(path).unlink(missing_ok=True)
@@ -153,7 +154,7 @@ def _convert(features_model: Any) -> bytes:
             proto, _ = tf2onnx.convert.from_keras(features_model, input_signature=spec)
     except Exception as exc:  # tf2onnx raises anything from deep inside TensorFlow
         raise OrtFeaturesError(
-            f"tf2onnx could not convert the backbone: {type(exc).__name__}: {_first_line(exc)}"
+            f"tf2onnx could not convert the backbone: {type(exc).__name__}: {first_line(exc)}"
         ) from None
     data: bytes = proto.SerializeToString()
     return data
@@ -189,8 +190,3 @@ def _quiet(logger_name: str) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(old)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import UsageError
+from engine.errors import UsageError, first_line
 from engine.runs import atomic_path
-from export.checks import first_line
 from export.deploy.source import DeployError, TrainingImageReader
 
 CALIBRATE_METHODS = ("minmax", "entropy", "percentile")
