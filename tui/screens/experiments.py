@@ -1,19 +1,16 @@
 """Experiments: pick one, edit its settings, start it or queue it, and watch it train.
 
-The screen owns the run queue. Async workers drain it, one per GPU (one on a machine without
-GPU): each starts the engine process for a request (`EngineClient.start`, with its GPU in
-`CUDA_VISIBLE_DEVICES`), turns the JSON events into messages posted back here, and waits for
-the exit code. Handlers on the UI thread update the monitor (it follows the newest job) and the
-queue list. A dead engine is reported with the last lines of its stderr; the queue goes on.
+The run queue (`tui.widgets.run_queue.RunQueue`) holds the requests and drains them through the
+engine; its jobs' messages bubble up here, where handlers on the UI thread hand them to the queue
+and update the monitor (it follows the newest job), the status line and the notifications.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -27,25 +24,16 @@ from textual.widgets import (
     TabPane,
 )
 from textual.widgets.option_list import Option
-from textual.worker import Worker, WorkerState
 
 from engine.experiments import ExperimentSpec, get_experiment, list_experiments
-from tui.engine_client import (
-    EXIT_CANCELLED,
-    EXIT_OK,
-    EXIT_USAGE,
-    EngineCommandError,
-    RunRequest,
-    describe_exit,
-    error_line,
-)
-from tui.i18n import N_, _
-from tui.messages import BatchProgress, EngineEvent, JobEnded, JobStarted, RunsChanged
+from tui.engine_client import EXIT_USAGE, RunRequest, describe_exit
+from tui.i18n import _
+from tui.messages import BatchProgress, EngineEvent, JobEnded, JobStarted
 from tui.widgets.footer import Footer
 from tui.widgets.nav import NavBar
+from tui.widgets.run_queue import RunQueue
 
 if TYPE_CHECKING:  # imported where used: the monitor and the forms mount after the first frame
-    from engine import records
     from tui.widgets.monitor import RunMonitor
     from tui.widgets.settings_form import SettingsForm
 
@@ -79,18 +67,7 @@ class ExperimentsScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.pending: list[RunRequest] = []
-        # Jobs training now, oldest first: job number → (request, EngineJob once started).
-        self.running: dict[int, tuple[RunRequest, Any]] = {}
-        self.gpus: list[str] = []  # from the engine client on mount: N GPUs, N jobs at once
         self.monitored: int | None = None  # the job the monitor shows (the newest started)
-        self._labels: dict[int, str] = {}
-        self._workers: list[str | None] = []  # the GPU of each draining worker
-        self.done: list[tuple[str, str]] = []  # (icon + label, note), newest last
-        self._job_counter = 0
-        self._errors: dict[int, str] = {}
-        self._finished_metrics: dict[int, records.Metrics] = {}
-        self._top_runs: dict[int, str] = {}
         self._forms: dict[str, SettingsForm] = {}
         self._narrow = False
         self.ready = False  # the form and the monitor are mounted just after the first frame
@@ -108,7 +85,7 @@ class ExperimentsScreen(Screen[None]):
                     id="experiment-list",
                 )
                 yield Static(_("Queue"), classes="section-title")
-                yield OptionList(id="queue-list")
+                yield RunQueue(id="queue-list")
             # The settings and progress tabs are mounted here after the first frame (see
             # _tabbed_area): the first paint shows the nav, the list and the keys at once.
             yield Vertical(id="exp-main")
@@ -142,7 +119,7 @@ class ExperimentsScreen(Screen[None]):
                     id="cancel-button",
                     variant="error",
                     compact=True,
-                    disabled=not self.running,
+                    disabled=not self.queue_list.running,
                 ),
                 id="monitor-buttons",
             ),
@@ -165,8 +142,8 @@ class ExperimentsScreen(Screen[None]):
         return self.query_one("#experiment-list", OptionList)
 
     @property
-    def queue_list(self) -> OptionList:
-        return self.query_one("#queue-list", OptionList)
+    def queue_list(self) -> RunQueue:
+        return self.query_one("#queue-list", RunQueue)
 
     @property
     def tabs(self) -> TabbedContent:
@@ -176,26 +153,26 @@ class ExperimentsScreen(Screen[None]):
     def form(self) -> SettingsForm:
         return self._forms[self.spec.name]
 
+    # The queue's state, read through the screen (tests and the status line look here).
+    @property
+    def pending(self) -> list[RunRequest]:
+        return self.queue_list.pending
+
+    @property
+    def running(self) -> dict[int, tuple[RunRequest, object]]:
+        return self.queue_list.running
+
+    @property
+    def done(self) -> list[tuple[str, str]]:
+        return self.queue_list.done
+
     @property
     def slots(self) -> int:
-        """How many jobs run at once: one per GPU, one without a GPU."""
-        return max(1, len(self.gpus))
+        return self.queue_list.slots
 
     @property
     def current(self) -> RunRequest | None:
-        """The newest job training (None when the queue is idle)."""
-        return next(reversed(self.running.values()))[0] if self.running else None
-
-    @property
-    def current_job(self) -> Any:
-        """The EngineJob of the newest job that has started, if any."""
-        jobs = [job for _, job in self.running.values() if job is not None]
-        return jobs[-1] if jobs else None
-
-    @property
-    def busy(self) -> bool:
-        """Every slot has a job: a new request waits in the queue."""
-        return len(self.running) >= self.slots
+        return self.queue_list.current
 
     def on_resize(self) -> None:
         narrow = self.app.has_class("-narrow")
@@ -209,9 +186,6 @@ class ExperimentsScreen(Screen[None]):
         self.experiment_list.highlighted = 0
         self._show_description()
         self.experiment_list.focus()
-        engine = self.app.engine  # type: ignore[attr-defined]
-        self.gpus = engine.gpu_ids() if hasattr(engine, "gpu_ids") else []
-        self._refresh_queue()
         # Once the first frame is on the terminal: the app knows when (a first refresh may be
         # drawn during Textual's start-up batch and never written).
         getattr(self.app, "call_after_first_frame", self.call_after_refresh)(
@@ -235,6 +209,10 @@ class ExperimentsScreen(Screen[None]):
             self.set_timer(self.PREMOUNT_DELAY, self._premount_next_form)
 
     def _premount_next_form(self) -> None:
+        # A timer: it may fire while the app quits (exit(): no longer attached; a shutdown
+        # without exit(), as a test's teardown: no longer running) or once the screen is gone.
+        if not (self.is_attached and self.is_mounted and self.app.is_running):
+            return
         missing = [spec for spec in list_experiments() if spec.name not in self._forms]
         if not missing:
             return
@@ -361,41 +339,18 @@ class ExperimentsScreen(Screen[None]):
         self.enqueue(request)
 
     def enqueue(self, request: RunRequest) -> None:
-        self.pending.append(request)
-        if self.busy:
-            self.notify(
-                _("Queued {label} (#{position} in line)").format(
-                    label=request.label, position=len(self.pending)
-                ),
-                timeout=3,
-            )
-        self._refresh_queue()
-        if len(self._workers) < self.slots:
-            gpu = next((g for g in self.gpus if g not in self._workers), None)
-            self._workers.append(gpu)
+        if self.queue_list.enqueue(request):  # a worker starts on it: watch it train
             self.tabs.active = "tab-progress"
-            self.drain_queue(gpu)
 
     def action_remove_queued(self) -> None:
-        if self.focused is not self.queue_list:
-            return
-        option = self.queue_list.highlighted_option
-        if option is None or not (option.id or "").startswith("pending-"):
-            return
-        index = int((option.id or "pending-0").split("-")[1])
-        if 0 <= index < len(self.pending):
-            removed = self.pending.pop(index)
-            self.notify(_("Removed {label} from the queue").format(label=removed.label), timeout=3)
-            self._refresh_queue()
+        if self.focused is self.queue_list:
+            self.queue_list.remove_highlighted()
 
     def action_cancel(self) -> None:
         """SIGINT every running engine: each stops at the next batch, keeping what it trained."""
-        jobs = [job for _, job in self.running.values() if job is not None]
-        if not jobs:
+        if not self.queue_list.cancel():
             self.notify(_("Nothing is training."), timeout=3)
             return
-        for job in jobs:
-            job.cancel()
         self.monitor.log_view.write(
             Text(_("cancel requested (SIGINT): stopping at the next batch…"), style="yellow")
         )
@@ -407,92 +362,21 @@ class ExperimentsScreen(Screen[None]):
             )
         self.notify(_("Cancelling: the engine keeps the epochs it finished.") + more, timeout=4)
 
-    def _refresh_queue(self) -> None:
-        options: list[Option] = []
-        for i, (request, _job) in enumerate(self.running.values()):
-            gpu = f"  GPU {request.gpu}" if request.gpu is not None else ""
-            options.append(
-                Option(
-                    Text.assemble(("▶ ", "bold cyan"), request.label, (gpu, "dim")),
-                    id="current" if i == 0 else f"current-{i}",
-                )
-            )
-        for i, request in enumerate(self.pending):
-            options.append(
-                Option(Text.assemble((f"{i + 1}. ", "bold"), request.label), id=f"pending-{i}")
-            )
-        for i, (label, note) in enumerate(reversed(self.done[-6:])):
-            options.append(
-                Option(Text.assemble(label, (f"  {note}" if note else "", "dim")), id=f"done-{i}")
-            )
-        if not options:
-            empty = Text(_("empty (ctrl+s)"), style="dim")
-            options.append(Option(empty, id="empty", disabled=True))
-        queue = self.queue_list
-        highlighted = queue.highlighted
-        queue.set_options(options)
-        if highlighted is not None and highlighted < len(options):
-            queue.highlighted = highlighted
+    def _update_cancel_button(self) -> None:
         for button in self.query("#cancel-button").results(Button):  # once the tabs are
             button.disabled = not self.running
-
-    # -- the worker --------------------------------------------------------------------------
-
-    @work(group="engine", exit_on_error=False, description=N_("run the queued experiments"))
-    async def drain_queue(self, gpu: str | None = None) -> None:
-        """Run queued requests one after another (on `gpu`, if given), posting their events as
-        messages; other workers drain the same queue on the other GPUs."""
-        from engine import records
-
-        engine = self.app.engine  # type: ignore[attr-defined]
-        try:
-            while self.pending:
-                request = self.pending.pop(0)
-                if gpu is not None:
-                    request = dataclasses.replace(request, gpu=gpu)
-                self._job_counter += 1
-                job_no = self._job_counter
-                self.running[job_no] = (request, None)
-                try:
-                    try:
-                        job = await engine.start(request)
-                    except EngineCommandError as exc:
-                        self.post_message(JobStarted(job_no, request.label, error=str(exc)))
-                        self.post_message(JobEnded(job_no, None, reason=str(exc)))
-                        continue
-                    self.running[job_no] = (request, job)
-                    command = engine.command(request.args()) if hasattr(engine, "command") else []
-                    self.post_message(JobStarted(job_no, request.label, command=command))
-                    async for event in job.events():
-                        if isinstance(event, records.BatchProgress):
-                            self.post_message(BatchProgress(job_no, event))
-                        else:
-                            self.post_message(EngineEvent(job_no, event))
-                    code = await job.wait()
-                finally:
-                    self.running.pop(job_no, None)
-                tail = job.stderr_tail()
-                cancelled = code == EXIT_CANCELLED or bool(
-                    getattr(job, "cancel_requested", False) and code != EXIT_OK
-                )
-                reason = "" if code in (EXIT_OK, EXIT_CANCELLED) else error_line(tail, code)
-                self.post_message(
-                    JobEnded(job_no, code, cancelled=cancelled, reason=reason, tail=tail)
-                )
-        finally:
-            self._workers.remove(gpu)
 
     # -- message handlers (UI thread) ---------------------------------------------------------
 
     def on_job_started(self, message: JobStarted) -> None:
+        self.queue_list.job_started(message)
         self.monitored = message.job  # the monitor follows the newest job
-        self._labels[message.job] = message.label
         if message.error:
             self.monitor.start(message.label, [])
             return
         self.monitor.start(message.label, message.command)
         self.app.engine_status = f"▶ {message.label}"  # type: ignore[attr-defined]
-        self._refresh_queue()
+        self._update_cancel_button()
 
     def on_engine_event(self, message: EngineEvent) -> None:
         from engine import records
@@ -501,16 +385,7 @@ class ExperimentsScreen(Screen[None]):
         watched = message.job == self.monitored
         if watched:
             self.monitor.event(event)
-        if isinstance(event, records.ErrorEvent):
-            self._errors[message.job] = event.message
-        elif isinstance(event, records.RunStarted):
-            if not event.parent:
-                self._top_runs[message.job] = str(event.run_id)
-            self.app.post_message(RunsChanged(event.run_id))  # lists show it as running
-        elif isinstance(event, records.RunFinished):
-            if event.run_id == self._top_runs.get(message.job):
-                self._finished_metrics[message.job] = event.metrics or records.Metrics()
-            self.app.post_message(RunsChanged(event.run_id))
+        self.queue_list.note_event(message.job, event)
         if watched and isinstance(
             event, (records.RunStarted, records.PhaseStarted, records.EpochEnd)
         ):
@@ -540,59 +415,33 @@ class ExperimentsScreen(Screen[None]):
         self.app.engine_status = "  ".join(bits)  # type: ignore[attr-defined]
 
     def on_job_ended(self, message: JobEnded) -> None:
-        from engine import records
-        from tui.widgets.run_info import pct
-
         code = message.returncode
         watched = message.job == self.monitored
-        label = self._labels.pop(message.job, _("run"))
-        if watched:
-            label = self.monitor.label or label
-        error = self._errors.pop(message.job, "")
-        metrics = self._finished_metrics.pop(message.job, records.Metrics())
-        if code == EXIT_OK:
-            status = "finished"
-            note = ""
-            if metrics.test_accuracy is not None:
-                note = _("test {accuracy}").format(accuracy=pct(metrics.test_accuracy))
-            self.done.append((f"✓ {label}", note))
+        outcome = self.queue_list.job_ended(message)
+        label = outcome.label
+        if outcome.status == "finished":
             self.notify(
-                _("{label}: finished. {note}").format(label=label, note=note),
+                _("{label}: finished. {note}").format(label=label, note=outcome.note),
                 title=_("Run finished"),
                 timeout=6,
             )
-        elif message.cancelled:
-            status = "cancelled"
-            self.done.append((f"⏹ {label}", _("cancelled")))
+        elif outcome.status == "cancelled":
             self.notify(
                 _("{label}: cancelled; what it trained is kept (see Runs).").format(label=label),
                 timeout=5,
             )
         else:
-            status = "failed"
-            reason = error or message.reason or describe_exit(code)
-            if code == EXIT_USAGE and error:
-                reason = _("the engine refused the settings: {error}").format(error=error)
-            self.done.append((f"✗ {label}", _("failed") if code != EXIT_USAGE else _("refused")))
             if watched:
-                self.monitor.ended("failed", reason, [] if code == EXIT_USAGE else message.tail)
+                tail = [] if code == EXIT_USAGE else message.tail
+                self.monitor.ended("failed", outcome.reason, tail)
             self.notify(
-                f"{label}: {reason}",
+                f"{label}: {outcome.reason}",
                 title=_("Engine {outcome}").format(outcome=describe_exit(code)),
                 severity="error",
                 timeout=10,
             )
-        if status != "failed" and watched:
-            self.monitor.ended(status)
+        if outcome.status != "failed" and watched:
+            self.monitor.ended(outcome.status)
         if not self.running:
             self.app.engine_status = ""  # type: ignore[attr-defined]
-        self.app.post_message(RunsChanged(None))
-        self._refresh_queue()
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """A worker that failed says so (workers never take the app down: exit_on_error=False)."""
-        if event.state == WorkerState.ERROR:
-            event.stop()
-            self.notify(
-                f"{_(event.worker.description)}: {event.worker.error}", severity="error", timeout=8
-            )
+        self._update_cancel_button()
