@@ -319,3 +319,19 @@ async def test_other_forms_are_built_after_the_first_frame(
         await pilot.pause()
         assert [f.id for f in s.query(SettingsForm) if f.display] == ["form-compare"]
         assert s.form.values()["backbones"][0] == "MobileNetV2"
+
+
+async def test_premounting_stops_once_the_app_quits(runs_root: Path) -> None:
+    """The premount timer may fire during quit: it then mounts nothing (a form mounted into a
+    closing app failed on its Select)."""
+    app = CnnLabApp(engine=FakeEngine(), runs_root=runs_root)
+    async with app.run_test(size=(120, 40)) as pilot:
+        s = screen(app)
+        await settle(pilot, lambda: s.ready)
+        built = set(s._forms)
+        s._premount_next_form()  # the app is running: one more form is built
+        assert len(s._forms) == len(built) + 1
+        built = set(s._forms)
+        app.exit()
+        s._premount_next_form()
+        assert set(s._forms) == built

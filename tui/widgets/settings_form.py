@@ -339,7 +339,9 @@ class SettingsForm(Vertical):
         yield Static("", id="form-problems")
 
     def on_mount(self) -> None:
-        self._refresh_note()
+        # A form premounted just as the app quits is mounted without its children: nothing to do.
+        if self.is_attached and self.app.is_running:
+            self._refresh_note()
 
     @property
     def rows(self) -> list[SettingRow]:
