@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from engine import __version__
-from engine.errors import CnnlabError
+from engine.errors import CnnlabError, first_line
 from engine.output import error
 
 # Modules contributing subcommands, in the order `engine --help` lists them.
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _os_error_line(exc: OSError) -> str:
     """`/out/x.csv: No such file or directory` (the path the filesystem refused, and why)."""
-    reason = exc.strerror or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    reason = exc.strerror or first_line(exc)
     target = exc.filename2 if exc.filename2 is not None else exc.filename
     # An atomic write fails on renaming its hidden temp file over the target: name the target.
     return f"{target}: {reason}" if target is not None else f"{type(exc).__name__}: {reason}"

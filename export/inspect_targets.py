@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine.errors import CnnlabError, UsageError
+from engine.errors import CnnlabError, UsageError, first_line
 
 
 def resolve(target: str, runs_dir: Path | None) -> tuple[str, Path, dict[str, Any] | None]:
@@ -60,7 +60,7 @@ def load_summary(kind: str, path: Path, dims: dict[str, int] | None = None) -> d
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:
-        raise CnnlabError(f"{path}: Keras cannot load it ({str(exc).splitlines()[0]})") from None
+        raise CnnlabError(f"{path}: Keras cannot load it ({first_line(exc)})") from None
     return inspect.summarize_keras_model(model)
 
 
