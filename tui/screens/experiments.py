@@ -7,7 +7,7 @@ and update the monitor (it follows the newest job), the status line and the noti
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on
@@ -159,7 +159,7 @@ class ExperimentsScreen(Screen[None]):
         return self.queue_list.pending
 
     @property
-    def running(self) -> dict[int, tuple[RunRequest, object]]:
+    def running(self) -> dict[int, tuple[RunRequest, Any]]:
         return self.queue_list.running
 
     @property
