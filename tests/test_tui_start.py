@@ -35,6 +35,9 @@ NOT_AT_START = (
     # engine.models is read at start (5 ms): the config's model choices come from its registry,
     # whose builders import TensorFlow only when called.
     "engine.inspect",
+    # The run records load with the first engine event or the Runs section, not before.
+    "engine.records",
+    "engine.runs",
     "export",
     "tui.screens.runs",
     "tui.screens.compare",
@@ -69,6 +72,36 @@ def loaded(modules: set[str], name: str) -> bool:
     return name in modules or any(m.startswith(name + ".") for m in modules)
 
 
+def test_the_real_start_loads_only_what_the_first_frame_needs(tmp_path: Path) -> None:
+    # `cnnlab` as typed (argument parsing, data source, runs folder, app), headless, stopped at
+    # its first frame: what is loaded by then.
+    code = f"""
+import json, sys
+from tui.app import CnnLabApp
+from tui import __main__ as cli
+run = CnnLabApp.run
+CnnLabApp.run = lambda self, **kw: run(self, headless=True, size=(120, 40))
+async def first_frame(self):
+    sys.stdout.write(json.dumps(sorted(sys.modules)) + "\\n")
+    self.exit()
+CnnLabApp._first_frame = first_frame
+sys.exit(cli.main(["--runs-dir", {str(tmp_path / "runs")!r}, "--data", "synthetic"]))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert "tui.screens.experiments" in modules  # the probe ran in the app
+    early = [name for name in NOT_AT_START if loaded(modules, name)]
+    assert early == [], f"loaded before the first frame: {early}"
+
+
 def test_importing_the_app_loads_only_the_first_screen() -> None:
     modules = modules_after("import tui.__main__, tui.app")
     assert "tui.screens.experiments" in modules  # the probe sees what the app imports
@@ -88,6 +121,7 @@ async def test_first_frame_comes_before_the_deferred_build(
         assert isinstance(screen, ExperimentsScreen)
         seen["ready"] = screen.ready
         seen["forms"] = len(screen._forms)
+        seen["tabs"] = len(screen.query("#exp-tabs"))
         seen["stack"] = [type(s).__name__ for s in self.screen_stack]
         await first_frame(self)
 
@@ -104,7 +138,7 @@ async def test_first_frame_comes_before_the_deferred_build(
         assert app.current_mode == "experiments"
         assert seen["stack"] == ["ExperimentsScreen"]
         # The form and the monitor came after the first frame, and then they did come.
-        assert seen["ready"] is False and seen["forms"] == 0
+        assert seen["ready"] is False and seen["forms"] == 0 and seen["tabs"] == 0
         assert screen.ready and app.first_frame_seconds is not None
         assert app.ready_seconds is not None
         assert screen.form.rows
@@ -125,3 +159,26 @@ def test_resume_gc_turns_the_collector_back_on() -> None:
         gc.unfreeze()
     resume_gc()  # with the collector on, nothing to do
     assert gc.isenabled()
+
+
+async def test_ctrl_s_before_the_form_is_drawn_starts_once_it_is(runs_root: Path) -> None:
+    engine = FakeEngine()
+    app = CnnLabApp(engine=engine, runs_root=runs_root, data_source="synthetic")
+    pressed: dict[str, bool] = {}
+
+    def press_early() -> None:  # as the first frame lands, before the form is mounted
+        screen = app.screen
+        assert isinstance(screen, ExperimentsScreen)
+        pressed["ready"] = screen.ready
+        screen.action_start()
+
+    app.call_after_first_frame(press_early)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ExperimentsScreen)
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if engine.requests:
+                break
+        assert pressed == {"ready": False}
+        assert [r.experiment for r in engine.requests] == ["simple-cnn"]

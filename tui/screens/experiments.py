@@ -34,6 +34,8 @@ from tui.widgets.nav import NavBar
 from tui.widgets.run_queue import RunQueue
 
 if TYPE_CHECKING:  # imported where used: the monitor and the forms mount after the first frame
+    from textual.widget import AwaitMount
+
     from tui.widgets.monitor import RunMonitor
     from tui.widgets.settings_form import SettingsForm
 
@@ -71,6 +73,7 @@ class ExperimentsScreen(Screen[None]):
         self._forms: dict[str, SettingsForm] = {}
         self._narrow = False
         self.ready = False  # the form and the monitor are mounted just after the first frame
+        self._start_when_ready = False  # ctrl+s came before the form: start once it is there
         self.spec: ExperimentSpec = list_experiments()[0]
 
     # -- layout ------------------------------------------------------------------------------
@@ -199,10 +202,15 @@ class ExperimentsScreen(Screen[None]):
 
         await self.query_one("#exp-main", Vertical).mount(self._tabbed_area())
         await self.query_one("#monitor-slot", Vertical).mount(RunMonitor(id="monitor"))
-        self.select_experiment(self.spec.name)
+        mounting = self.select_experiment(self.spec.name)
+        if mounting is not None:
+            await mounting  # its rows exist once ready is set (an early ctrl+s reads them)
         self.ready = True
         if hasattr(self.app, "mark_ready"):
             self.call_after_refresh(self.app.mark_ready)
+        if self._start_when_ready:
+            self._start_when_ready = False
+            self.call_after_refresh(self.action_start)
         # The other forms are built after that, one per tick, so that moving through the list
         # later shows each form at once.
         if self.PREMOUNT_DELAY is not None:
@@ -229,14 +237,17 @@ class ExperimentsScreen(Screen[None]):
                 Text.assemble((_(self.spec.title), "bold"), "\n", (_(self.spec.description), ""))
             )
 
-    def select_experiment(self, name: str) -> None:
-        """Show `name`'s description and settings form (created the first time)."""
+    def select_experiment(self, name: str) -> AwaitMount | None:
+        """Show `name`'s description and settings form (created the first time: then the
+        awaitable of its mounting)."""
         self.spec = get_experiment(name)
         self._show_description()
         switcher = self.query_one("#forms", ContentSwitcher)
+        mounting = None
         if name not in self._forms:
-            switcher.mount(self._new_form(self.spec))
+            mounting = switcher.mount(self._new_form(self.spec))
         switcher.current = f"form-{name}"
+        return mounting
 
     def _new_form(self, spec: ExperimentSpec) -> SettingsForm:
         from tui.widgets.settings_form import SettingsForm
@@ -333,6 +344,10 @@ class ExperimentsScreen(Screen[None]):
 
     def action_start(self) -> None:
         """Start the configured experiment, or queue it behind the current one."""
+        if not self.ready:
+            # ctrl+s pressed as the app opens: the form is a moment away; start once it is drawn.
+            self._start_when_ready = True
+            return
         request = self.request_from_form()
         if request is None:
             return
