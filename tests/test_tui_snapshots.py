@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FakeEngine, populate_runs, training_events
+from conftest import FakeEngine, populate_runs, settle, training_events
 
 from tui.app import CnnLabApp
 
@@ -45,12 +45,21 @@ def test_live_progress_mid_run(snap_compare: Any, snap_runs: Path) -> None:
     assert snap_compare(app, terminal_size=(120, 40), run_before=start)
 
 
+async def runs_shown(pilot: Any) -> None:
+    """Open Runs and wait until every run is listed and the table has laid out its columns (a
+    fixed pause sometimes caught the columns still as wide as their headers)."""
+    await pilot.press("2")
+    await settle(pilot, lambda: pilot.app.screen.loaded)
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause(0.1)
+
+
 def test_runs_list(snap_compare: Any, snap_runs: Path) -> None:
     app = CnnLabApp(engine=FakeEngine(), runs_root=snap_runs)
 
     async def open_runs(pilot: Any) -> None:
-        await pilot.press("2")
-        await pilot.pause(0.3)
+        await runs_shown(pilot)
         await pilot.press("down", "down", "down")  # the random-init transfer run
         await pilot.pause()
 
@@ -61,8 +70,7 @@ def test_run_details(snap_compare: Any, snap_runs: Path) -> None:
     app = CnnLabApp(engine=FakeEngine(), runs_root=snap_runs)
 
     async def open_details(pilot: Any) -> None:
-        await pilot.press("2")
-        await pilot.pause(0.3)
+        await runs_shown(pilot)
         await pilot.press("end", "enter")
         await pilot.pause(0.2)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -63,9 +63,22 @@ def matches(run: Run, query: str) -> bool:
 
 
 class RunsTable(DataTable[Any]):
-    """The runs table; `enter` shows in the footer as what it does here."""
+    """The runs table; `enter` shows in the footer as what it does here.
+
+    Rows arrive in batches while the table is on screen. Textual's DataTable (8.x) measures new
+    rows' column widths when idle, but rows it drew before that stay cached at the old widths
+    (the cache key does not change): on a busy machine the list then showed its columns cut to
+    their headers' width, except the highlighted row. Once new rows are measured, the cached
+    rows are dropped (notify_style_update clears every render cache and redraws).
+    """
 
     BINDINGS = [Binding("enter", "select_cursor", "Details", show=True)]
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        # Textual calls this, then DataTable's own _on_idle (handlers run down the MRO), which
+        # measures the new rows; the redraw asked for here comes after both.
+        if self._new_rows or self._updated_cells:
+            self.notify_style_update()
 
 
 class RunsScreen(Screen[None]):
