@@ -20,7 +20,7 @@ from engine.training.callbacks import (
     make_progress_callback,
     make_tensorboard_callback,
 )
-from engine.training.execution import StepsPerCall, steps_per_call
+from engine.training.execution import CALL_SECONDS, StepsPerCall, steps_per_call
 
 # Head training on cached features runs this many batches per call into TensorFlow: the
 # batches and the maths are the same as steps_per_execution=1, without ~1 ms of Python per step.
@@ -158,17 +158,18 @@ class Trainer:
         )
 
     def _steps_per_call(self, model: Any, x: Any, steps: int, asked: int | None) -> StepsPerCall:
-        """Steps per call into TensorFlow: `asked`, else measured so that a call lasts about one
-        progress interval (the phase's time includes the measurement)."""
-        interval = self.rep.batch_interval
+        """Steps per call into TensorFlow: `asked`, else measured so that a call lasts at most
+        CALL_SECONDS; one when the reporter asks for every step (a batch_interval of 0). The
+        phase's time includes the measurement."""
         if asked is not None:
-            return StepsPerCall(asked, 0.0, interval, "set for this phase")
+            return StepsPerCall(asked, 0.0, 0.0, "set for this phase")
+        every_step = self.rep.batch_interval <= 0
         return steps_per_call(
             model,
             x,
             batch=self.config.batch_size,
             steps=steps,
-            call_seconds=interval,
+            call_seconds=0.0 if every_step else CALL_SECONDS,
             every=TENSORBOARD_BATCH_EVERY,
         )
 
