@@ -10,8 +10,8 @@ alike; every per-round figure is printed, then the spread.
 2. Frozen-base training, 10 epochs at batch 64: cached features (extraction + head) with each
    backend against end-to-end frozen training (target: at least 10× every round; goal 12×).
 3. Simple CNN: the engine's epoch time over a plain `model.fit` on the same data, the two fits
-   taking turns epoch by epoch, every epoch-end cost counted for both (see CnnBench; target: no
-   slower, ratio at most 1.00 every round). Only this part:
+   taking turns in slices of 2 s, every epoch-end cost counted for both (see CnnBench; target:
+   no slower, ratio at most 1.00 every round). Only this part:
    `--skip-transfer --skip-assignment --rounds 3`.
 
 Usage: .venv/bin/python bench/engine_bench.py [--rounds N] [--e2e-epochs N] [--skip-cnn] ...
@@ -232,30 +232,42 @@ class TransferBench:
             )
 
 
-class EpochBaton:
-    """Two fits that take turns, one epoch each: neighbouring epochs of the two see the same
-    machine load, which on a shared machine drifts by more than the difference being measured.
+# Each fit runs this long, then hands over at its next batch boundary (a step of the plain fit, a
+# call of the engine's). Short against the load swings of a shared machine (one epoch of the same
+# work took from 16 s to 91 s in one run when whole epochs took turns), long against a hand-over.
+SLICE_SECONDS = 2.0
 
-    A fit parks (`park`) at each epoch boundary and the other one runs; `release` lets everyone
-    run freely (a fit that ended or failed must never leave the other one waiting)."""
+
+class Turns:
+    """Two fits in one process that take turns, a time slice each, so both see the same load.
+
+    Only the fit whose turn it is computes; the other waits at a batch boundary. A fit that ended
+    no longer takes turns, and waits for the other to end too before going on (so the engine's
+    test pass never overlaps the plain fit's last epoch)."""
 
     def __init__(self, first: str) -> None:
         self.turn = first
-        self.free = False
+        self.done: set[str] = set()
+        self.free = False  # a fit failed: nobody waits any more
         self.cond = threading.Condition()
 
-    def park(self, who: str, other: str) -> None:
-        """Give the turn to `other` and wait until it is `who`'s again."""
+    def wait(self, who: str, other: str) -> None:
         with self.cond:
-            self.turn = other
-            self.cond.notify_all()
-            while self.turn != who and not self.free:
+            while self.turn != who and other not in self.done and not self.free:
                 self.cond.wait()
 
-    def hand_over(self, other: str) -> None:
+    def give(self, other: str) -> None:
         with self.cond:
             self.turn = other
             self.cond.notify_all()
+
+    def finish(self, who: str, other: str) -> None:
+        with self.cond:
+            self.done.add(who)
+            self.turn = other
+            self.cond.notify_all()
+            while other not in self.done and not self.free:
+                self.cond.wait()
 
     def release(self) -> None:
         with self.cond:
@@ -263,18 +275,67 @@ class EpochBaton:
             self.cond.notify_all()
 
 
-class CnnBench:
-    """The simple CNN through the engine against a plain `model.fit`, epoch by epoch in turn.
+def turn_taker(turns: Turns, me: str, other: str) -> Any:
+    """A Keras callback that makes its fit take turns and times its epochs, parked time left out.
 
-    Both fits run in this process and take turns one epoch each (EpochBaton): the engine's run in
-    the main thread, the plain fit in a thread, neither computing while the other does. The
-    figure compared is the same for both: all the time a fit runs between two epoch ends, with
-    the time it spent parked taken out. It holds the training steps, the per-batch callbacks, the
-    validation pass and every piece of epoch-end work: for the engine its run.json save, its
-    epoch event and its TensorBoard epoch scalars and flush. The first epoch of each (tracing;
-    the engine's also its set-up) is left out. The engine's own epoch times (run.json history:
-    from its first callback's epoch begin to its epoch end, as the plain figure would be from
-    the same place) are printed beside.
+    An epoch's time runs from this callback's epoch begin to its epoch end: the training steps,
+    the per-batch callbacks, the validation pass and every callback's epoch-end work that comes
+    before it. Added last to the engine's fit, that is its run.json save, its epoch event and
+    its TensorBoard epoch scalars and flush."""
+    import keras
+
+    class TurnTaker(keras.callbacks.Callback):
+        taking_turns = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.epoch_times: list[float] = []
+            self.resumed = 0.0  # when this fit last got the turn
+            self.ran = 0.0  # time this epoch ran before `resumed`
+
+        def on_train_begin(self, logs=None):  # type: ignore[no-untyped-def]
+            turns.wait(me, other)
+            self.resumed = time.perf_counter()
+
+        def on_epoch_begin(self, epoch, logs=None):  # type: ignore[no-untyped-def]
+            self.ran = 0.0
+            self.resumed = time.perf_counter()
+
+        # Batch begin hooks run in the training loop itself (Keras never defers them to its
+        # callback thread), so waiting there stops the fit.
+        def on_train_batch_begin(self, batch, logs=None):  # type: ignore[no-untyped-def]
+            self.maybe_hand_over()
+
+        def on_test_batch_begin(self, batch, logs=None):  # type: ignore[no-untyped-def]
+            self.maybe_hand_over()
+
+        def maybe_hand_over(self) -> None:
+            now = time.perf_counter()
+            if now - self.resumed < SLICE_SECONDS:
+                return
+            self.ran += now - self.resumed
+            turns.give(other)
+            turns.wait(me, other)
+            self.resumed = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):  # type: ignore[no-untyped-def]
+            self.epoch_times.append(self.ran + time.perf_counter() - self.resumed)
+
+        def on_train_end(self, logs=None):  # type: ignore[no-untyped-def]
+            turns.finish(me, other)
+
+    return TurnTaker()
+
+
+class CnnBench:
+    """The simple CNN through the engine against a plain `model.fit`, taking turns.
+
+    Both fits run in this process at once and take turns in slices of SLICE_SECONDS (Turns):
+    the engine's run in the main thread, the plain fit in a thread, never both computing. Each
+    fit gets the same turn-taking callback, which also times its epochs the same way for both,
+    parked time left out (see turn_taker; the engine's gets it as its last callback, the only
+    change the benchmark makes to the engine's run). The first epoch of each (tracing) is left
+    out.
     """
 
     def __init__(self, args: Any, data: Any, runs: Any) -> None:
@@ -285,14 +346,13 @@ class CnnBench:
         self.engine_times: list[float] = []
         self.ratios: list[float] = []
 
-    def engine_run(self, sink: Any = None, **settings: Any) -> Any:
+    def engine_run(self, **settings: Any) -> Any:
         from engine.events import ListSink, Reporter
         from engine.experiments import get_experiment
         from engine.training import run_experiment
 
         cfg = get_experiment("simple-cnn").config(data=self.args.data, **settings)
-        reporter = Reporter(sink if sink is not None else ListSink())
-        run = run_experiment("simple-cnn", cfg, store=self.runs, reporter=reporter)
+        run = run_experiment("simple-cnn", cfg, store=self.runs, reporter=Reporter(ListSink()))
         if run.record["status"] != "finished":
             raise SystemExit(f"run {run.id} {run.record['status']}: {run.record.get('error')}")
         return run
@@ -322,51 +382,16 @@ class CnnBench:
     def round(self) -> None:
         import keras
 
-        from engine.events import ListSink
-        from engine.records import EpochEnd
+        turns = Turns(first="engine")
+        plain_turns = turn_taker(turns, "plain", "engine")
+        engine_turns = turn_taker(turns, "engine", "plain")
+        fit = keras.Model.fit
 
-        baton = EpochBaton(first="engine")
-        plain_cycles: list[float] = []
-        engine_cycles: list[float] = []
-
-        class PlainTurns(keras.callbacks.Callback):
-            """Parks the plain fit at every epoch boundary; times what runs in between."""
-
-            def __init__(self) -> None:
-                super().__init__()
-                self.resumed: float | None = None
-
-            def on_epoch_begin(self, epoch, logs=None):  # type: ignore[no-untyped-def]
-                self.boundary(epoch)
-
-            def on_train_end(self, logs=None):  # type: ignore[no-untyped-def]
-                self.boundary(None)
-                baton.hand_over("engine")
-
-            def boundary(self, epoch: int | None) -> None:
-                now = time.perf_counter()
-                if self.resumed is not None:
-                    plain_cycles.append(now - self.resumed)
-                if epoch is not None:
-                    baton.park("plain", "engine")
-                    self.resumed = time.perf_counter()
-
-        class EngineTurns(ListSink):
-            """Parks the engine's run at each of its epoch events; times what runs in between."""
-
-            def __init__(self) -> None:
-                super().__init__()
-                self.resumed: float | None = None
-
-            def emit(self, event: Any) -> None:
-                super().emit(event)
-                if not isinstance(event, EpochEnd):
-                    return
-                now = time.perf_counter()
-                if self.resumed is not None:
-                    engine_cycles.append(now - self.resumed)
-                baton.park("engine", "plain")
-                self.resumed = time.perf_counter()
+        def fit_taking_turns(model: Any, *args: Any, callbacks: Any = None, **kwargs: Any) -> Any:
+            callbacks = list(callbacks or [])
+            if not any(getattr(c, "taking_turns", False) for c in callbacks):
+                callbacks.append(engine_turns)  # the engine's fit: its callbacks come first
+            return fit(model, *args, callbacks=callbacks, **kwargs)
 
         model = self.plain_model()
         failure: list[BaseException] = []
@@ -380,46 +405,44 @@ class CnnBench:
                     epochs=self.args.plain_epochs,
                     batch_size=64,
                     verbose=0,
-                    callbacks=[PlainTurns()],
+                    callbacks=[plain_turns],
                 )
             except BaseException as exc:  # reported by the main thread
                 failure.append(exc)
             finally:
-                baton.release()
+                turns.release()
 
         plain_fit = threading.Thread(target=fit_plain, name="plain-fit")
-        plain_fit.start()
+        keras.Model.fit = fit_taking_turns  # type: ignore[method-assign]
         try:
-            run = self.engine_run(
-                EngineTurns(), epochs=self.args.plain_epochs, early_stopping=False
-            )
+            plain_fit.start()
+            run = self.engine_run(epochs=self.args.plain_epochs, early_stopping=False)
         finally:
-            baton.release()
+            keras.Model.fit = fit  # type: ignore[method-assign]
+            turns.release()
             plain_fit.join()
         if failure:
             raise failure[0]
-        plain = plain_cycles[1:]  # the first epoch includes tracing
-        engine = engine_cycles  # its first epoch (set-up, tracing) ended before any resume
-        history = [h["time"] for h in run.record["history"]][1:]
+        plain = plain_turns.epoch_times[1:]  # the first epoch includes tracing
+        engine = engine_turns.epoch_times[1:]
         (phase,) = run.record["phases"]
         self.plain_times += plain
         self.engine_times += engine
         ratio = statistics.median(engine) / statistics.median(plain)
         self.ratios.append(ratio)
         pairs = [e / p for e, p in zip(engine, plain, strict=True)]
-        say("simple CNN, epochs in turn (engine, plain, engine, ...); first epoch left out:")
-        say(f"  plain model.fit s {[round(t, 2) for t in plain]}")
-        say(f"  engine s          {[round(t, 2) for t in engine]}")
-        say(f"  engine/plain per epoch pair {[round(r, 3) for r in pairs]}")
+        say(f"simple CNN, the two fits in turns of {SLICE_SECONDS:g} s; first epoch left out:")
+        say(f"  plain model.fit epoch s {[round(t, 2) for t in plain]}")
+        say(f"  engine epoch s          {[round(t, 2) for t in engine]}")
+        say(f"  engine/plain per epoch  {[round(r, 3) for r in pairs]}")
         say(
-            f"  engine's own epoch times (run.json history) {[round(t, 2) for t in history]}; "
-            f"{phase.get('steps_per_execution')} steps per call, a step estimated at "
+            f"  engine: {phase.get('steps_per_execution')} steps per call, a step estimated at "
             f"{1000 * float(phase.get('step_time') or 0):.1f} ms"
         )
         say(f"RATIO engine/plain median epoch time = {ratio:.3f}   (target <= 1.00)")
 
     def summary(self) -> None:
-        say("simple CNN, engine epoch over plain model.fit epoch (epochs in turn):")
+        say(f"simple CNN, engine epoch over plain model.fit epoch (turns of {SLICE_SECONDS:g} s):")
         say(f"  epoch s, plain:  {spread(self.plain_times)}")
         say(f"  epoch s, engine: {spread(self.engine_times)}")
         overall = statistics.median(self.engine_times) / statistics.median(self.plain_times)
