@@ -6,10 +6,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from engine.events import ListSink, Reporter
 from engine.experiments import get_experiment
+from engine.records import BatchProgress
 from engine.runs import RunStore
 from engine.training import run_experiment
 
@@ -59,6 +61,58 @@ def test_a_run_writes_epoch_and_batch_scalars(tmp_path: Path) -> None:
     # 240 training images in batches of 8: 30 steps an epoch, a batch point every 20 steps.
     assert [s for s, _ in train["batch_loss"]] == [20, 50]
     assert len(train["batch_accuracy"]) == 2
+
+
+def _fit_with_callbacks(tmp_path: Path, steps_per_call: int) -> tuple[Any, ListSink, Any]:
+    """A tiny model fitted 2 epochs of 30 steps, `steps_per_call` steps per call, through the
+    engine's progress and TensorBoard callbacks."""
+    import keras
+
+    from engine.runs import RunStore
+    from engine.training.callbacks import make_progress_callback, make_tensorboard_callback
+
+    run = RunStore(tmp_path / "runs").create("mlp")
+    sink = ListSink()
+    rep = Reporter(sink, batch_interval=0.0)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4, 4, 3))
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, outputs)
+    model.compile("sgd", "sparse_categorical_crossentropy", steps_per_execution=steps_per_call)
+    rng = np.random.default_rng(0)
+    x = rng.random((240, 4, 4, 3), dtype=np.float32)
+    y = rng.integers(0, 3, 240)
+    model.fit(
+        x,
+        y,
+        validation_data=(x[:16], y[:16]),
+        batch_size=8,
+        epochs=2,
+        verbose=0,
+        callbacks=[
+            make_progress_callback(rep, run, phase="train", epochs=2, steps=30, epoch_offset=0),
+            make_tensorboard_callback(
+                run, phase="train", steps=30, epoch_offset=0, steps_per_call=steps_per_call
+            ),
+        ],
+    )
+    return run, sink, model
+
+
+@pytest.mark.parametrize("steps_per_call", [1, 4, 20, 32])
+def test_progress_and_tensorboard_steps_at_any_steps_per_call(
+    tmp_path: Path, steps_per_call: int
+) -> None:
+    run, sink, _ = _fit_with_callbacks(tmp_path, steps_per_call)
+    per_epoch = [s for s in range(steps_per_call, 30, steps_per_call)] + [30]
+    progress = [(e.epoch, e.step) for e in sink.events if isinstance(e, BatchProgress)]
+    assert progress == [(epoch, step) for epoch in (1, 2) for step in per_epoch]
+    assert len(run.record["history"]) == 2
+    points = [s for s, _ in scalars(run.path / "tensorboard" / "train" / "train")["batch_loss"]]
+    # A point at the end of each call that passed a multiple of 20 steps: at steps 20 and 50
+    # (step 20 of epoch 2) whenever the steps per call divide 20, as with one step per call;
+    # else at the end of the call that passed it (32 steps per call: one call an epoch).
+    assert points == ([20, 50] if 20 % steps_per_call == 0 else [30, 60])
 
 
 def test_cached_feature_head_training_writes_epoch_scalars(tmp_path: Path) -> None:

@@ -70,6 +70,8 @@ class Phase(Record):
     trainable_layers: list[str] = field(default_factory=list)
     unfrozen_layers: list[str] | None = optional()  # finetune: backbone layers it unfroze
     test_accuracy: float | None = optional()  # frozen on cached features: before fine-tuning
+    steps_per_execution: int | None = optional()  # training steps per call into TensorFlow
+    step_time: float | None = optional()  # seconds a step was estimated at, to choose the above
 
 
 @dataclass(kw_only=True)

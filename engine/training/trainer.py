@@ -15,10 +15,12 @@ from engine.events import Reporter
 from engine.optimizers import build_optimizer
 from engine.runs import Run
 from engine.training.callbacks import (
+    TENSORBOARD_BATCH_EVERY,
     make_predict_callback,
     make_progress_callback,
     make_tensorboard_callback,
 )
+from engine.training.execution import CALL_SECONDS, StepsPerCall, steps_per_call
 
 # Head training on cached features runs this many batches per call into TensorFlow: the
 # batches and the maths are the same as steps_per_execution=1, without ~1 ms of Python per step.
@@ -83,15 +85,20 @@ class Trainer:
         phase: str,
         epochs: int,
         lr: float,
-        steps_per_execution: int = 1,
+        steps_per_execution: int | None = None,
     ) -> PhaseResult:
+        """Fit `model` for one phase. `steps_per_execution` None: measured on this machine
+        (engine.training.execution); the maths are the same at any value."""
         import keras
 
         from engine.models import count_params, trainable_layer_names
 
         cfg = self.config
-        _compile(model, cfg, lr, steps_per_execution)
         steps = int(np.ceil(len(x) / cfg.batch_size))
+        t0 = time.perf_counter()
+        calls = self._steps_per_call(model, x, steps, steps_per_execution)
+        self.rep.log(f"{phase}: {calls.describe()}", self.run.id)
+        _compile(model, cfg, lr, calls.value)
         self.rep("phase_started", self.run.id, phase=phase, epochs=epochs, steps=steps)
         offset = len(self.run.record["history"])
         callbacks = [
@@ -102,7 +109,6 @@ class Trainer:
                 epochs=epochs,
                 steps=steps,
                 epoch_offset=offset,
-                steps_per_call=steps_per_execution,
             )
         ]
         if cfg.tensorboard:
@@ -112,7 +118,7 @@ class Trainer:
                     phase=phase,
                     steps=steps,
                     epoch_offset=offset,
-                    steps_per_call=steps_per_execution,
+                    steps_per_call=calls.value,
                 )
             )
         stopper = None
@@ -121,7 +127,6 @@ class Trainer:
                 monitor="val_loss", patience=cfg.patience, restore_best_weights=True
             )
             callbacks.append(stopper)
-        t0 = time.perf_counter()
         history = model.fit(
             x,
             y,
@@ -137,6 +142,9 @@ class Trainer:
         best = epochs_run
         if stopper is not None and stopper.best_weights is not None:
             best = int(stopper.best_epoch) + 1
+        extra: dict[str, Any] = {"steps_per_execution": calls.value}
+        if calls.step_seconds:
+            extra["step_time"] = round(calls.step_seconds, 6)
         return PhaseResult(
             name=phase,
             epochs=epochs,
@@ -146,6 +154,23 @@ class Trainer:
             learning_rate=lr,
             time=elapsed,
             trainable_layers=trainable_layer_names(model),
+            extra=extra,
+        )
+
+    def _steps_per_call(self, model: Any, x: Any, steps: int, asked: int | None) -> StepsPerCall:
+        """Steps per call into TensorFlow: `asked`, else measured so that a call lasts at most
+        CALL_SECONDS; one when the reporter asks for every step (a batch_interval of 0). The
+        phase's time includes the measurement."""
+        if asked is not None:
+            return StepsPerCall(asked, 0.0, 0.0, "set for this phase")
+        every_step = self.rep.batch_interval <= 0
+        return steps_per_call(
+            model,
+            x,
+            batch=self.config.batch_size,
+            steps=steps,
+            call_seconds=0.0 if every_step else CALL_SECONDS,
+            every=TENSORBOARD_BATCH_EVERY,
         )
 
     def fit_images(
