@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from engine.i18n import N_
 from engine.registry import Registry
 
 if TYPE_CHECKING:  # numpy is imported where it is used: the TUI reads this module at start-up
@@ -27,10 +28,10 @@ class PreprocessSpec:
 
     name: str
     mode: str  # "unit", "tf", "caffe", "raw"
-    description: str
+    description: str  # English, marked with N_: the TUI translates it where shown
     output_range: tuple[float, float]  # for inputs in [0, 255]
     keras_module: str | None  # module whose preprocess_input this is, if any
-    formula: str
+    formula: str  # English too; formulas with words or decimals are marked with N_
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Preprocess pixels (any float or uint8 array, channels last) as float32."""
@@ -94,8 +95,10 @@ PREPROCESSING.add(
     PreprocessSpec(
         name="unit",
         mode="unit",
-        description="scale pixels to [0, 1] (x/255): what the simple CNN and MLP use, "
-        "and the classic mistake when fed to a pretrained backbone",
+        description=N_(
+            "scale pixels to [0, 1] (x/255): what the simple CNN and MLP use, "
+            "and the classic mistake when fed to a pretrained backbone"
+        ),
         output_range=(0.0, 1.0),
         keras_module=None,
         formula="x / 255",
@@ -106,13 +109,13 @@ PREPROCESSING.add(
     PreprocessSpec(
         name="mobilenet_v2",
         mode="tf",
-        description="'tf' mode: scale to [-1, 1]",
+        description=N_("'tf' mode: scale to [-1, 1]"),
         output_range=(-1.0, 1.0),
         keras_module="keras.applications.mobilenet_v2",
-        formula="x / 127.5 - 1",
+        formula=N_("x / 127.5 - 1"),
     ),
 )
-_CAFFE_FORMULA = "RGB→BGR, then subtract the ImageNet mean (B 103.939, G 116.779, R 123.68)"
+_CAFFE_FORMULA = N_("RGB→BGR, then subtract the ImageNet mean (B 103.939, G 116.779, R 123.68)")
 _CAFFE_RANGE = (-CAFFE_MEAN_BGR[2], 255.0 - CAFFE_MEAN_BGR[0])  # -123.68 .. 151.061
 for _family in ("resnet", "vgg16", "vgg19"):
     PREPROCESSING.add(
@@ -120,7 +123,7 @@ for _family in ("resnet", "vgg16", "vgg19"):
         PreprocessSpec(
             name=_family,
             mode="caffe",
-            description="'caffe' mode: BGR, zero-centred by the ImageNet mean, not scaled",
+            description=N_("'caffe' mode: BGR, zero-centred by the ImageNet mean, not scaled"),
             output_range=_CAFFE_RANGE,
             keras_module=f"keras.applications.{_family}",
             formula=_CAFFE_FORMULA,
@@ -132,10 +135,10 @@ for _family in ("efficientnet", "mobilenet_v3"):
         PreprocessSpec(
             name=_family,
             mode="raw",
-            description="raw pixels in [0, 255]: rescaling is a layer inside the model",
+            description=N_("raw pixels in [0, 255]: rescaling is a layer inside the model"),
             output_range=(0.0, 255.0),
             keras_module=f"keras.applications.{_family}",
-            formula="x (unchanged; the model rescales inside)",
+            formula=N_("x (unchanged; the model rescales inside)"),
         ),
     )
 

@@ -21,10 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import RunError, first_line
+from engine.i18n import N_
 from engine.paths import RUNS_ENV, default_runs_root  # noqa: F401  (their home is engine.paths)
 from engine.records import RUN_SCHEMA, ChildPlan, CompareRow, RunRecord, ranked, to_jsonable
 
 SCHEMA = RUN_SCHEMA
+# How lists show a finished run whose model.keras is gone; translated where shown.
+MODEL_MISSING_LABEL = N_("{status} (model missing)")
 CORRUPT = "corrupt"  # the status of a run folder whose run.json cannot be read
 
 
@@ -173,7 +176,12 @@ class Run:
     @property
     def status_label(self) -> str:
         """The status as lists show it: 'finished (model missing)' when the model is gone."""
-        return f"{self.status} (model missing)" if self.model_missing else self.status
+        return self.status_label_in(lambda message: message)
+
+    def status_label_in(self, gettext: Callable[[str], str]) -> str:
+        """`status_label` in a language: `gettext` translates the status and the template."""
+        status = gettext(self.status)
+        return gettext(MODEL_MISSING_LABEL).format(status=status) if self.model_missing else status
 
     def require_model(self) -> Path:
         """model.keras of this run; RunError (one line) when the run is corrupt or has none."""

@@ -176,6 +176,23 @@ def test_integer_groups_thousands_the_way_the_language_does() -> None:
     assert significant(0.012345, 3) == "0,0123"
 
 
+def test_spanish_status_label_of_a_run_whose_model_is_gone(tmp_path: Path) -> None:
+    from conftest import make_record, write_run
+
+    import tui.i18n
+    from engine.runs import RunStore
+    from tui.widgets.run_info import run_status_text
+
+    gone = write_run(tmp_path, make_record(CNN))
+    (gone / "summary.json").write_text("{}")  # saved with the model, which was deleted since
+    run = RunStore(tmp_path).open(CNN)
+    assert run.model_missing and run.status_label == "finished (model missing)"
+    assert run_status_text(run).plain == "finished (model missing)"
+    tui.i18n.set_language("es")
+    assert run_status_text(run).plain == "terminada (falta el modelo)"
+    assert run.status_label == "finished (model missing)"  # the engine's own stays English
+
+
 # -- the monitor's log, the queue and the Data screen -----------------------------------------
 
 
@@ -322,6 +339,10 @@ async def test_spanish_filters_activations_histograms_and_onnx_panes(
         line = plain(prep.query_one("#prep-range", Static))
         assert "espera" in line and "% del rango esperado)" in line
         assert "expects" not in line and "of the expected range" not in line
+        spec = plain(prep.query_one("#prep-spec", Static))
+        assert "modo 'caffe': BGR, centrado en cero con la media de ImageNet" in spec
+        assert "resta la media de ImageNet (B 103,939, G 116,779, R 123,68)" in spec
+        assert "zero-centred" not in spec and "subtract the ImageNet mean" not in spec
 
         onnx_pane = screen.query_one("#onnx-pane")
         await pilot.press("o")

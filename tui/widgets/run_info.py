@@ -162,7 +162,7 @@ def status_text(status: str) -> Text:
 def run_status_text(run: Run) -> Text:
     """A run's status as lists show it: 'finished (model missing)' and 'corrupt' in red."""
     if run.problem:
-        return Text(run.status_label, style="bold red")
+        return Text(run.status_label_in(_), style="bold red")
     return status_text(run.status)
 
 

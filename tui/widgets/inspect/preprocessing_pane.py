@@ -182,9 +182,9 @@ class PreprocessingPane(InspectPane):
         text.append(f"{spec.name}", style="bold")
         text.append(" — " + _("used by {who}").format(who=who) + "\n")
         text.append(_("does:").ljust(11), style="dim")
-        text.append(f"{spec.formula}\n")
+        text.append(_(spec.formula) + "\n")
         text.append(_("in words:").ljust(11), style="dim")
-        text.append(f"{spec.description}\n")
+        text.append(_(spec.description) + "\n")
         text.append(_("produces:").ljust(11), style="dim")
         text.append(
             f"[{formatted(lo, 'g')}, {formatted(hi, 'g')}] "
