@@ -31,6 +31,32 @@ def N_(message: str) -> str:
     return message
 
 
+class Phrase(str):
+    """An English sentence built from a template and values, that keeps both.
+
+    It *is* the English text, so JSON, the CLI and tests see plain English. A view in another
+    language translates `template` and formats `values` its own way (the TUI's `phrase`):
+    `Phrase(N_("{n:,} weights"), n=4096)` is "4,096 weights", and "4.096 pesos" in Spanish.
+    Values are numbers (format specs such as `:,` live in the template, so the number is
+    grouped the locale's way), plain strings (shown as they are: names, shapes) or other
+    Phrases (clauses, translated in turn). A `str` subclass so the lines of an explanation stay
+    `list[str]` for every caller, ONNX explainers and JSON output included.
+    """
+
+    template: str
+    values: dict[str, object]
+
+    def __new__(cls, template: str, **values: object) -> Phrase:
+        text = super().__new__(cls, template.format(**values))
+        text.template = template
+        text.values = values
+        return text
+
+    def __getnewargs_ex__(self) -> tuple[tuple[str], dict[str, object]]:
+        # copy and pickle rebuild it from the template and values, not from the English text
+        return (self.template,), dict(self.values)
+
+
 def available_languages() -> list[str]:
     """English plus every language with a compiled catalog, sorted."""
     found = {DEFAULT_LANGUAGE}

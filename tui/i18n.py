@@ -13,7 +13,8 @@ languages get their decimal mark and grouping from babel (69,37 · 1.234.567).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import string
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.i18n import Language
@@ -53,6 +54,30 @@ def pgettext(context: str, message: str) -> str:
     if _code == "en" or not message:
         return message
     return current().translations.pgettext(context, message)
+
+
+def phrase(text: str) -> str:
+    """A line the engine wrote, in the app's language: an `engine.i18n.Phrase` gets its template
+    translated and its numbers formatted the language's way (clauses in turn); plain text goes
+    through `_`. English is the text itself."""
+    if _code == "en" or not text:
+        return text
+    from engine.i18n import Phrase
+
+    if not isinstance(text, Phrase):
+        return _(text)
+    # Plain string values are names and shapes, shown as they are; only Phrases are translated.
+    values = {k: phrase(v) if isinstance(v, Phrase) else v for k, v in text.values.items()}
+    return _LocaleFormatter().format(_(text.template), **values)
+
+
+class _LocaleFormatter(string.Formatter):
+    """`str.format` whose numbers use the language's decimal mark and grouping (`formatted`)."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return formatted(value, format_spec)
+        return str(super().format_field(value, format_spec))
 
 
 def N_(message: str) -> str:

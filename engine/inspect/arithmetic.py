@@ -13,6 +13,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from engine.i18n import N_, Phrase
+
 Row = dict[str, Any]
 Explainer = Callable[[Row, dict[str, Any], list[str]], bool]
 MacRule = Callable[[Row], int]
@@ -110,23 +112,33 @@ def conv_output_size(w: int, k: int, s: int, padding: str, dilation: int = 1) ->
     return {"in": w, "kernel": k_eff, "stride": s, "pad_total": pad_total, "out": out}
 
 
-def size_lines(label: str, dim: dict[str, Any], padding: str) -> list[str]:
+HEIGHT, WIDTH = Phrase(N_("height")), Phrase(N_("width"))  # the dimension a size line is about
+
+
+def size_lines(label: Phrase, dim: dict[str, Any], padding: str) -> list[str]:
     """The output-size formula of one dimension, with its numbers (Keras' padding rules)."""
     w, k, s, p2, out = dim["in"], dim["kernel"], dim["stride"], dim["pad_total"], dim["out"]
     if padding == "same":
         if p2 % 2 == 0:
-            p = p2 // 2
-            return [
-                f"{label}: (W − K + 2P)/S + 1 = ({w} − {k} + 2·{p})/{s} + 1 = {out}"
-                f"  ('same' pads P = {p} on each side → ceil({w}/{s}) = {out})"
-            ]
+            template = N_(
+                "{label}: (W − K + 2P)/S + 1 = ({w} − {k} + 2·{p})/{s} + 1 = {out}"
+                "  ('same' pads P = {p} on each side → ceil({w}/{s}) = {out})"
+            )
+            return [Phrase(template, label=label, w=w, k=k, p=p2 // 2, s=s, out=out)]
+        template = N_(
+            "{label}: 'same' → ceil(W/S) = ceil({w}/{s}) = {out}; Keras pads {p2} in total "
+            "({before} before, {after} after): ({w} − {k} + {p2})/{s} + 1 = {out}"
+        )
+        before, after = p2 // 2, p2 - p2 // 2
         return [
-            f"{label}: 'same' → ceil(W/S) = ceil({w}/{s}) = {out}; Keras pads {p2} in total "
-            f"({p2 // 2} before, {p2 - p2 // 2} after): ({w} − {k} + {p2})/{s} + 1 = {out}"
+            Phrase(template, label=label, w=w, k=k, s=s, p2=p2, out=out, before=before, after=after)
         ]
     exact = (w - k) / s + 1
-    floor_note = "" if float(exact).is_integer() else f" (floor of {exact:.2f})"
-    return [f"{label}: (W − K + 2P)/S + 1 = ({w} − {k} + 2·0)/{s} + 1 = {out}{floor_note}"]
+    floor_note = (
+        "" if float(exact).is_integer() else Phrase(N_(" (floor of {exact:.2f})"), exact=exact)
+    )
+    template = "{label}: (W − K + 2P)/S + 1 = ({w} − {k} + 2·0)/{s} + 1 = {out}{floor_note}"
+    return [Phrase(template, label=label, w=w, k=k, s=s, out=out, floor_note=floor_note)]
 
 
 # ------------------------------------------------------------------------------ MACs
@@ -219,16 +231,19 @@ def explain_layer(row: Row) -> dict[str, Any]:
     result, lines = explanation(row)
     explainer = LAYER_EXPLAINERS.get(kind)
     if explainer is None or not explainer(row, result, lines):
-        lines.append(
-            f"{kind}: output {shape_text(row.get('output_shape'))}, {fmt(reported)} parameters"
-        )
+        shape = shape_text(row.get("output_shape"))
+        template = N_("{kind}: output {shape}, {params:,} parameters")
+        lines.append(Phrase(template, kind=kind, shape=shape, params=reported))
         for wt in row.get("weights") or []:
-            lines.append(f"  weight {wt['name']}: {shape_text(wt['shape'])}")
+            template = N_("  weight {name}: {shape}")
+            lines.append(Phrase(template, name=wt["name"], shape=shape_text(wt["shape"])))
     if reported and row.get("trainable_params") is not None:
         tp = int(row.get("trainable_params") or 0)
-        lines.append(
-            f"{'trainable' if tp else 'frozen'}: {fmt(tp)} of {fmt(reported)} parameters train"
-        )
+        if tp:
+            template = N_("trainable: {trainable:,} of {params:,} parameters train")
+        else:
+            template = N_("frozen: {trainable:,} of {params:,} parameters train")
+        lines.append(Phrase(template, trainable=tp, params=reported))
     return result
 
 

@@ -1,15 +1,20 @@
 """The registered explainers of Keras layers: each spells out one layer type's parameter
-count, output size and MACs with the row's real numbers (see `arithmetic.explain_layer`)."""
+count, output size and MACs with the row's real numbers (see `arithmetic.explain_layer`).
+
+Lines are `Phrase`s: English templates (marked with `N_`) and their values, so the TUI shows
+them in its language with its own number format; the English text is the Phrase itself."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+from engine.i18n import N_, Phrase
 from engine.inspect.arithmetic import (
+    HEIGHT,
+    WIDTH,
     Row,
     conv_output_size,
-    fmt,
     layer_explainer,
     pair,
     same_shape,
@@ -38,16 +43,28 @@ def _conv_geometry(row: Row, cout: int, lines: list[str]) -> dict[str, Any] | No
     padding = str(cfg.get("padding", "valid"))
     ho = conv_output_size(h, kh, sh, padding, dh)
     wo = conv_output_size(w, kw, sw, padding, dw)
+    dilation = Phrase(N_(", dilation {dh}×{dw}"), dh=dh, dw=dw) if (dh, dw) != (1, 1) else ""
+    template = N_("input {h}×{w}×{cin}, kernel {kh}×{kw}, stride {sh}×{sw}, padding '{padding}'")
     lines.append(
-        f"input {h}×{w}×{cin}, kernel {kh}×{kw}, stride {sh}×{sw}, padding '{padding}'"
-        + (f", dilation {dh}×{dw}" if (dh, dw) != (1, 1) else "")
+        Phrase(
+            template + "{dilation}",
+            h=h,
+            w=w,
+            cin=cin,
+            kh=kh,
+            kw=kw,
+            sh=sh,
+            sw=sw,
+            padding=padding,
+            dilation=dilation,
+        )
     )
-    lines.extend(size_lines("height", ho, padding))
+    lines.extend(size_lines(HEIGHT, ho, padding))
     if (h, w) != (ho["out"], wo["out"]) or kh != kw or sh != sw:
-        lines.extend(size_lines("width", wo, padding))
+        lines.extend(size_lines(WIDTH, wo, padding))
     elif ho == wo:
-        lines.append(f"width: the same, {wo['out']}")
-    lines.append(f"output {ho['out']}×{wo['out']}×{cout}")
+        lines.append(Phrase(N_("width: the same, {out}"), out=wo["out"]))
+    lines.append(Phrase(N_("output {ho}×{wo}×{cout}"), ho=ho["out"], wo=wo["out"], cout=cout))
     return {"cin": cin, "kh": kh, "kw": kw, "ho": ho["out"], "wo": wo["out"],
             "use_bias": bool(cfg.get("use_bias", True)),
             "mult": int(cfg.get("depth_multiplier") or 1)}  # fmt: skip
@@ -57,7 +74,11 @@ def _finish_conv(
     row: Row, result: dict[str, Any], lines: list[str], g: dict[str, Any], cout: int,
     formula: str, value: int, macs_formula: str, macs: int,
 ) -> bool:  # fmt: skip
-    lines.append(f"MACs = Hout·Wout·K·K·Cin·Cout = {macs_formula} = {fmt(macs)}")
+    lines.append(
+        Phrase(
+            "MACs = Hout·Wout·K·K·Cin·Cout = {formula} = {macs:,}", formula=macs_formula, macs=macs
+        )
+    )
     computed = [g["ho"], g["wo"], cout]
     result["macs"] = {"formula": macs_formula, "value": macs}
     result["computed_output_shape"] = computed
@@ -83,18 +104,32 @@ def _explain_conv2d(row: Row, result: dict[str, Any], lines: list[str]) -> bool:
     cin_g = g["cin"] // groups
     value = kh * kw * cin_g * cout + (cout if use_bias else 0)
     formula = f"{kh}·{kw}·{cin_g}·{cout}" + (f" + {cout}" if use_bias else "")
+    if use_bias:
+        template = N_("parameters = K·K·Cin·Cout + Cout (bias) = {formula} = {value:,}")
+    else:
+        template = N_("parameters = K·K·Cin·Cout = {formula} = {value:,}")
+    grouped = N_(" (groups={groups}: Cin per group {cin_g})")
     lines.append(
-        f"parameters = K·K·Cin·Cout{' + Cout (bias)' if use_bias else ''} = {formula} = {fmt(value)}"
-        + (f" (groups={groups}: Cin per group {cin_g})" if groups > 1 else "")
+        Phrase(
+            template + "{groups}",
+            formula=formula,
+            value=value,
+            groups=Phrase(grouped, groups=groups, cin_g=cin_g) if groups > 1 else "",
+        )
     )
     positions = g["ho"] * g["wo"]
-    lines.append(
-        f"parameter sharing: each filter has {kh}·{kw}·{cin_g} = {fmt(kh * kw * cin_g)} "
-        + (
-            f"weights, reused at all {fmt(positions)} output positions"
-            if positions > 1
-            else "weights, used once: the map is already 1×1 here"
+    if positions > 1:
+        template = N_(
+            "parameter sharing: each filter has {kh}·{kw}·{cin} = {weights:,} weights, "
+            "reused at all {positions:,} output positions"
         )
+    else:
+        template = N_(
+            "parameter sharing: each filter has {kh}·{kw}·{cin} = {weights:,} weights, "
+            "used once: the map is already 1×1 here"
+        )
+    lines.append(
+        Phrase(template, kh=kh, kw=kw, cin=cin_g, weights=kh * kw * cin_g, positions=positions)
     )
     macs = positions * kh * kw * cin_g * cout
     macs_formula = f"{g['ho']}·{g['wo']}·{kh}·{kw}·{cin_g}·{cout}"
@@ -112,10 +147,17 @@ def _explain_depthwise(row: Row, result: dict[str, Any], lines: list[str]) -> bo
     kh, kw, cin, use_bias = g["kh"], g["kw"], g["cin"], g["use_bias"]
     value = kh * kw * cin * mult + (cout if use_bias else 0)
     formula = f"{kh}·{kw}·{cin}·{mult}" + (f" + {cout}" if use_bias else "")
-    lines.append(
-        f"parameters = K·K·Cin·multiplier{' + Cout' if use_bias else ''} = "
-        f"{formula} = {fmt(value)} (one {kh}×{kw} filter per channel, no mixing)"
-    )
+    if use_bias:
+        template = N_(
+            "parameters = K·K·Cin·multiplier + Cout = {formula} = {value:,} "
+            "(one {kh}×{kw} filter per channel, no mixing)"
+        )
+    else:
+        template = N_(
+            "parameters = K·K·Cin·multiplier = {formula} = {value:,} "
+            "(one {kh}×{kw} filter per channel, no mixing)"
+        )
+    lines.append(Phrase(template, formula=formula, value=value, kh=kh, kw=kw))
     macs = g["ho"] * g["wo"] * kh * kw * cin * mult
     macs_formula = f"{g['ho']}·{g['wo']}·{kh}·{kw}·{cin}·{mult}"
     return _finish_conv(row, result, lines, g, cout, formula, value, macs_formula, macs)
@@ -131,7 +173,8 @@ def _explain_separable(row: Row, result: dict[str, Any], lines: list[str]) -> bo
     depth, point = kh * kw * cin * mult, cin * mult * cout
     value = depth + point + (cout if use_bias else 0)
     formula = f"{kh}·{kw}·{cin}·{mult} + {cin * mult}·{cout}" + (f" + {cout}" if use_bias else "")
-    lines.append(f"parameters = depthwise + pointwise = {formula} = {fmt(value)}")
+    template = N_("parameters = depthwise + pointwise = {formula} = {value:,}")
+    lines.append(Phrase(template, formula=formula, value=value))
     macs = g["ho"] * g["wo"] * (depth + point)
     macs_formula = f"{g['ho']}·{g['wo']}·({kh}·{kw}·{cin}·{mult} + {cin * mult}·{cout})"
     return _finish_conv(row, result, lines, g, cout, formula, value, macs_formula, macs)
@@ -146,15 +189,28 @@ def _explain_dense(row: Row, result: dict[str, Any], lines: list[str]) -> bool:
     units = int(cfg.get("units") or (out[-1] if isinstance(out, list) else 0))
     use_bias = bool(cfg.get("use_bias", True))
     value = fan_in * units + (units if use_bias else 0)
-    formula = f"{fmt(fan_in)}·{fmt(units)}" + (f" + {fmt(units)}" if use_bias else "")
-    lines.append(f"input {fmt(fan_in)} features → {fmt(units)} units, every input to every unit")
-    lines.append(
-        f"parameters = inputs·units{' + units (bias)' if use_bias else ''} = {formula} = {fmt(value)}"
+    # The formulas are Phrases too: their counts are grouped the way the shown language does.
+    formula = Phrase(
+        "{fan_in:,}·{units:,} + {units:,}" if use_bias else "{fan_in:,}·{units:,}",
+        fan_in=fan_in,
+        units=units,
     )
+    template = N_("input {fan_in:,} features → {units:,} units, every input to every unit")
+    lines.append(Phrase(template, fan_in=fan_in, units=units))
+    if use_bias:
+        template = N_("parameters = inputs·units + units (bias) = {formula} = {value:,}")
+    else:
+        template = N_("parameters = inputs·units = {formula} = {value:,}")
+    lines.append(Phrase(template, formula=formula, value=value))
     leading = math.prod(int(d) for d in inp[1:-1] if d) if len(inp) > 2 else 1
     macs = leading * fan_in * units
-    macs_formula = (f"{fmt(leading)}·" if leading > 1 else "") + f"{fmt(fan_in)}·{fmt(units)}"
-    lines.append(f"MACs = {macs_formula} = {fmt(macs)}")
+    macs_formula = Phrase(
+        "{leading:,}·{fan_in:,}·{units:,}" if leading > 1 else "{fan_in:,}·{units:,}",
+        leading=leading,
+        fan_in=fan_in,
+        units=units,
+    )
+    lines.append(Phrase("MACs = {formula} = {macs:,}", formula=macs_formula, macs=macs))
     result["macs"] = {"formula": macs_formula, "value": macs}
     _set(result, row, formula, value, {})
     return True
@@ -171,16 +227,18 @@ def _explain_pooling(row: Row, result: dict[str, Any], lines: list[str]) -> bool
     padding = str(cfg.get("padding", "valid"))
     ho = conv_output_size(h, kh, sh, padding)
     wo = conv_output_size(w, kw, sw, padding)
-    lines.append(f"input {h}×{w}×{cin}, window {kh}×{kw}, stride {sh}×{sw}, padding '{padding}'")
-    lines.extend(size_lines("height", ho, padding))
+    template = N_("input {h}×{w}×{cin}, window {kh}×{kw}, stride {sh}×{sw}, padding '{padding}'")
+    lines.append(Phrase(template, h=h, w=w, cin=cin, kh=kh, kw=kw, sh=sh, sw=sw, padding=padding))
+    lines.extend(size_lines(HEIGHT, ho, padding))
     if ho != wo:
-        lines.extend(size_lines("width", wo, padding))
+        lines.extend(size_lines(WIDTH, wo, padding))
     computed = [ho["out"], wo["out"], cin]
-    op = "maximum" if str(row.get("type")).startswith("Max") else "mean"
-    lines.append(
-        f"output {ho['out']}×{wo['out']}×{cin}: the {op} of each window, channel by channel"
-    )
-    lines.append("parameters = 0 (nothing to learn)")
+    if str(row.get("type")).startswith("Max"):
+        template = N_("output {ho}×{wo}×{cin}: the maximum of each window, channel by channel")
+    else:
+        template = N_("output {ho}×{wo}×{cin}: the mean of each window, channel by channel")
+    lines.append(Phrase(template, ho=ho["out"], wo=wo["out"], cin=cin))
+    lines.append(N_("parameters = 0 (nothing to learn)"))
     result["computed_output_shape"] = computed
     _set(result, row, "0", 0, {"output_shape": same_shape(computed, row.get("output_shape"))})
     return True
@@ -191,9 +249,12 @@ def _explain_global_pooling(row: Row, result: dict[str, Any], lines: list[str]) 
     h, w, cin = spatial(row.get("input_shape"))
     if not (h and w and cin):
         return False
-    op = "average" if "Average" in str(row.get("type")) else "maximum"
-    lines.append(f"input {h}×{w}×{cin} → {cin}: the {op} of each {h}×{w} feature map")
-    lines.append("parameters = 0")
+    if "Average" in str(row.get("type")):
+        template = N_("input {h}×{w}×{cin} → {cin}: the average of each {h}×{w} feature map")
+    else:
+        template = N_("input {h}×{w}×{cin} → {cin}: the maximum of each {h}×{w} feature map")
+    lines.append(Phrase(template, h=h, w=w, cin=cin))
+    lines.append(N_("parameters = 0"))
     _set(result, row, "0", 0, {})
     return True
 
@@ -205,10 +266,13 @@ def _explain_flatten(row: Row, result: dict[str, Any], lines: list[str]) -> bool
         return False
     dims = [int(d) for d in inp[1:]]
     n = math.prod(dims)
+    shape, product = "×".join(str(d) for d in dims), "·".join(str(d) for d in dims)
     lines.append(
-        f"flatten {'×'.join(str(d) for d in dims)} → {'·'.join(str(d) for d in dims)} = {fmt(n)} features"
+        Phrase(
+            N_("flatten {shape} → {product} = {n:,} features"), shape=shape, product=product, n=n
+        )
     )
-    lines.append("parameters = 0 (a reshape; the spatial layout is lost here)")
+    lines.append(N_("parameters = 0 (a reshape; the spatial layout is lost here)"))
     _set(result, row, "0", 0, {})
     return True
 
@@ -221,7 +285,9 @@ def _explain_batchnorm(row: Row, result: dict[str, Any], lines: list[str]) -> bo
     c = int(inp[-1])
     n_vec = sum(1 for k in ("center", "scale") if cfg.get(k, True))
     value = c * (n_vec + 2)
-    lines.append(f"per channel: γ, β (trained) and moving mean, variance (not trained), C = {c}")
-    lines.append(f"parameters = {n_vec + 2}·{c} = {fmt(value)} ({fmt(n_vec * c)} trainable)")
+    template = N_("per channel: γ, β (trained) and moving mean, variance (not trained), C = {c}")
+    lines.append(Phrase(template, c=c))
+    template = N_("parameters = {vectors}·{c} = {value:,} ({trainable:,} trainable)")
+    lines.append(Phrase(template, vectors=n_vec + 2, c=c, value=value, trainable=n_vec * c))
     _set(result, row, f"{n_vec + 2}·{c}", value, {})
     return True

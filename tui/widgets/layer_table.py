@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Static
 
 from engine.inspect import shape_text
 from export.onnx_layers import explain
-from tui.i18n import _, integer, number
+from tui.i18n import _, integer, number, phrase
 
 # Layer types whose rows are dimmed: they reshape or normalise but hold no structure to learn.
 _PLUMBING = {
@@ -291,7 +291,7 @@ class ArithmeticView(Static):
                 style="dim",
             )
         for line in explained["lines"]:
-            text.append(line + "\n")
+            text.append(phrase(line) + "\n")
         checks = explained.get("checks") or {}
         for what, ok in checks.items():
             if ok:
