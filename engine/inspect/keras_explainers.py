@@ -45,20 +45,9 @@ def _conv_geometry(row: Row, cout: int, lines: list[str]) -> dict[str, Any] | No
     wo = conv_output_size(w, kw, sw, padding, dw)
     dilation = Phrase(N_(", dilation {dh}×{dw}"), dh=dh, dw=dw) if (dh, dw) != (1, 1) else ""
     template = N_("input {h}×{w}×{cin}, kernel {kh}×{kw}, stride {sh}×{sw}, padding '{padding}'")
-    lines.append(
-        Phrase(
-            template + "{dilation}",
-            h=h,
-            w=w,
-            cin=cin,
-            kh=kh,
-            kw=kw,
-            sh=sh,
-            sw=sw,
-            padding=padding,
-            dilation=dilation,
-        )
-    )
+    geometry = Phrase(template, h=h, w=w, cin=cin, kh=kh, kw=kw, sh=sh, sw=sw, padding=padding)
+    # Joined by a template with no words: the sentence and the clause are translated apart.
+    lines.append(Phrase("{geometry}{dilation}", geometry=geometry, dilation=dilation))
     lines.extend(size_lines(HEIGHT, ho, padding))
     if (h, w) != (ho["out"], wo["out"]) or kh != kw or sh != sw:
         lines.extend(size_lines(WIDTH, wo, padding))
@@ -109,14 +98,9 @@ def _explain_conv2d(row: Row, result: dict[str, Any], lines: list[str]) -> bool:
     else:
         template = N_("parameters = K·K·Cin·Cout = {formula} = {value:,}")
     grouped = N_(" (groups={groups}: Cin per group {cin_g})")
-    lines.append(
-        Phrase(
-            template + "{groups}",
-            formula=formula,
-            value=value,
-            groups=Phrase(grouped, groups=groups, cin_g=cin_g) if groups > 1 else "",
-        )
-    )
+    groups_note = Phrase(grouped, groups=groups, cin_g=cin_g) if groups > 1 else ""
+    parameters = Phrase(template, formula=formula, value=value)
+    lines.append(Phrase("{parameters}{groups}", parameters=parameters, groups=groups_note))
     positions = g["ho"] * g["wo"]
     if positions > 1:
         template = N_(
