@@ -355,6 +355,65 @@ async def test_spanish_filters_activations_histograms_and_onnx_panes(
             assert english not in overview
 
 
+def hand_summary_run(root: Path) -> Path:
+    """A run folder with a two-layer summary.json (no TensorFlow): a 3×3 conv and a dense head."""
+    run = root / "hand"
+    run.mkdir()
+    conv = {
+        "name": "conv",
+        "type": "Conv2D",
+        "input_shape": [None, 32, 32, 3],
+        "output_shape": [None, 32, 32, 16],
+        "params": 448,
+        "trainable_params": 448,
+        "config": {"filters": 16, "kernel_size": [3, 3], "strides": [1, 1], "padding": "same"},
+    }
+    dense = {
+        "name": "dense",
+        "type": "Dense",
+        "input_shape": [None, 16384],
+        "output_shape": [None, 10],
+        "params": 163850,
+        "trainable_params": 0,
+        "config": {"units": 10},
+        "inbound": ["conv"],
+    }
+    totals = {"total": 164298, "trainable": 448, "frozen": 163850, "macs": 0}
+    summary = {"model": "hand", "layers": [conv, dense], "totals": totals}
+    (run / "summary.json").write_text(json.dumps(summary))
+    (run / "run.json").write_text(json.dumps({"id": "hand", "status": "finished"}))
+    return run
+
+
+async def test_spanish_layer_arithmetic(tmp_path: Path, no_sample_child: None) -> None:
+    from test_tui_inspect import text_of
+
+    run = hand_summary_run(tmp_path)
+    app = CnnLabApp(engine=FakeEngine(), runs_root=tmp_path, open_target=run, lang="es")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_spanish_inspector(pilot)  # the first layer is selected
+        await settle(pilot, lambda: "conv  Conv2D" in text_of(screen, "#arithmetic"))
+        conv = text_of(screen, "#arithmetic")
+        assert "entrada 32×32×3, kernel 3×3, stride 1×1, padding 'same'" in conv
+        assert "alto: (W − K + 2P)/S + 1 = (32 − 3 + 2·1)/1 + 1 = 32" in conv
+        assert "('same' rellena P = 1 a cada lado → ceil(32/1) = 32)" in conv
+        assert "ancho: igual, 32" in conv and "salida 32×32×16" in conv
+        assert "parámetros = K·K·Cin·Cout + Cout (sesgo) = 3·3·3·16 + 16 = 448" in conv
+        assert "reutilizados en las 1.024 posiciones de salida" in conv
+        assert "MACs = Hout·Wout·K·K·Cin·Cout = 32·32·3·3·3·16 = 442.368" in conv
+        assert "entrenable: entrenan 448 de 448 parámetros" in conv
+        for english in ("input ", "height", "output ", "parameters", "reused", "pads"):
+            assert english not in conv
+        await pilot.press("down")
+        await settle(pilot, lambda: "dense  Dense" in text_of(screen, "#arithmetic"))
+        dense = text_of(screen, "#arithmetic")
+        assert "entrada de 16.384 características → 10 neuronas" in dense
+        assert "entradas·neuronas + neuronas (sesgo) = 16.384·10 + 10 = 163.850" in dense
+        assert "MACs = 16.384·10 = 163.840" in dense
+        assert "congelada: entrenan 0 de 163.850 parámetros" in dense
+        assert "16,384" not in dense and "features" not in dense and "frozen" not in dense
+
+
 def test_spanish_onnx_latency_line() -> None:
     import tui.i18n
     from tui.widgets.onnx_pane import render_eval
