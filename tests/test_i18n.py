@@ -104,3 +104,24 @@ def test_every_marked_string_is_translated_with_the_same_placeholders() -> None:
             assert _fields(text) == _fields(originals[-1]), key
             # Emphasis tags of the lessons (<b>, <r>, <d>) travel with the words.
             assert _tags(text) == _tags(originals[-1]), key
+
+
+def test_a_phrase_is_its_english_text_and_keeps_template_and_values() -> None:
+    import copy
+    import json
+    import pickle
+
+    from engine.i18n import N_, Phrase
+
+    clause = Phrase(N_(" (floor of {exact:.2f})"), exact=7 / 3)
+    line = Phrase("{n:,} weights{note}", n=4096, note=clause)
+    assert (
+        line == "4,096 weights (floor of 2.33)"
+        and json.dumps(line) == '"4,096 weights (floor of 2.33)"'
+    )
+    for twin in (copy.deepcopy(line), pickle.loads(pickle.dumps(line))):
+        assert isinstance(twin, Phrase) and twin == line
+        assert twin.template == "{n:,} weights{note}" and twin.values["n"] == 4096
+        assert (
+            isinstance(twin.values["note"], Phrase) and twin.values["note"].values["exact"] == 7 / 3
+        )
