@@ -30,11 +30,11 @@ check: $(STAMP)
 	$(VENV)/bin/mypy cnnlab engine export tui
 	$(PY) -m pytest -q -n auto --dist loadfile
 
-# Translations: extract the marked strings (engine/ and tui/; `Binding:3` is a key's footer label), merge them into each language's .po, compile the .mo
+# Translations: extract the marked strings (engine/, export/ and tui/; `Binding:3` is a key's footer label), merge them into each language's .po, compile the .mo
 # (committed, so installs need no build step). Edit the .po files between `make i18n` runs.
 LOCALE := engine/locale
 i18n: $(STAMP)
-	$(VENV)/bin/pybabel extract --project cnnlab --version 0.1.0 --no-location --sort-output -k Binding:3 -k _f:2 -o $(LOCALE)/cnnlab.pot engine tui
+	$(VENV)/bin/pybabel extract --project cnnlab --version 0.1.0 --no-location --sort-output -k Binding:3 -k _f:2 -o $(LOCALE)/cnnlab.pot engine export tui
 	$(VENV)/bin/pybabel update --no-fuzzy-matching --ignore-pot-creation-date -D cnnlab -i $(LOCALE)/cnnlab.pot -d $(LOCALE)
 	$(VENV)/bin/pybabel compile -D cnnlab -d $(LOCALE) --statistics
 

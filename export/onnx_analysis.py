@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import first_line
+from engine.i18n import N_
 from export.onnx_file import load_onnx
 from export.onnx_graph import (
     Shape,
@@ -40,7 +41,7 @@ from export.onnx_graph import (
 )
 from export.onnx_macs import MAC_COUNTERS, NO_MAC_OPS, NodeShapes, concrete, prod
 
-MAC_CONVENTION = (
+MAC_CONVENTION = N_(
     "MACs per sample (batch 1): one pass at the file's batch divided by that batch; "
     "Conv, ConvTranspose, Gemm and MatMul are counted, other ops are listed as not counted"
 )

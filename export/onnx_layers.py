@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import CnnlabError
+from engine.i18n import N_, Phrase
 from engine.inspect.arithmetic import explain_layer, explanation, fmt, shape_text, weight_shape
 from export.onnx_analysis import MAC_CONVENTION, analyze_onnx
 
@@ -145,17 +146,25 @@ def explain_onnx_node(row: Row) -> dict[str, Any]:
     explainer = NODE_EXPLAINERS.get(op)
     if explainer is None or not explainer(row, result, lines):
         cfg = row.get("config") or {}
-        lines.append(
-            f"{op}: output {shape_text(row.get('output_shape'))}, "
-            f"{fmt(int(row.get('params') or 0))} parameters in constants"
-        )
+        template = N_("{op}: output {shape}, {params:,} parameters in constants")
+        shape, params = shape_text(row.get("output_shape")), int(row.get("params") or 0)
+        lines.append(Phrase(template, op=op, shape=shape, params=params))
         for wt in row.get("weights") or []:
             lines.append(f"  {wt['name']}: {shape_text(wt['shape'])}")
         if cfg:
-            lines.append("attributes: " + ", ".join(f"{k}={v}" for k, v in list(cfg.items())[:6]))
+            attributes = ", ".join(f"{k}={v}" for k, v in list(cfg.items())[:6])
+            lines.append(Phrase(N_("attributes: {attributes}"), attributes=attributes))
     if row.get("macs") is None and row.get("mac_status") in ("not counted", "shape unknown"):
-        lines.append(f"MACs: {row['mac_status']} ({MAC_CONVENTION})")
+        status = Phrase(str(row["mac_status"]))  # one of MAC_STATUSES
+        convention = Phrase(MAC_CONVENTION)
+        lines.append(
+            Phrase(N_("MACs: {status} ({convention})"), status=status, convention=convention)
+        )
     return result
+
+
+# The MAC statuses an explanation names, marked for translation.
+MAC_STATUSES = (N_("not counted"), N_("shape unknown"))
 
 
 def _int(d: Any) -> int | None:
@@ -176,23 +185,23 @@ def _explain_conv(row: Row, result: dict[str, Any], lines: list[str]) -> bool:
     auto_pad = str(cfg.get("auto_pad", "NOTSET"))
     c, h, wd = inp[1], _int(inp[2]), _int(inp[3])
     has_bias = weight_shape(row, 2) is not None
-    lines.append(
-        f"input {c}×{inp[2]}×{inp[3]} (NCHW), kernel {kh}×{kw}, stride {sh}×{sw}, pads {pads}"
-        + (f", group {group}" if group > 1 else "")
-        + (f", auto_pad {auto_pad}" if auto_pad != "NOTSET" else "")
-    )
+    template = N_("input {c}×{h}×{w} (NCHW), kernel {kh}×{kw}, stride {sh}×{sw}, pads {pads}")
+    geometry = Phrase(template, c=c, h=inp[2], w=inp[3], kh=kh, kw=kw, sh=sh, sw=sw, pads=str(pads))
+    grouped = Phrase(N_(", group {group}"), group=group) if group > 1 else ""
+    padded = Phrase(N_(", auto_pad {mode}"), mode=auto_pad) if auto_pad != "NOTSET" else ""
+    lines.append(Phrase("{geometry}{group}{pad}", geometry=geometry, group=grouped, pad=padded))
     if h and wd and auto_pad == "NOTSET":
         computed: list[int] = []
         for label, size, k, s, d, p0, p1 in (
-            ("height", h, kh, sh, dh, pads[0], pads[2]),
-            ("width", wd, kw, sw, dw, pads[1], pads[3]),
+            (N_("height"), h, kh, sh, dh, pads[0], pads[2]),
+            (N_("width"), wd, kw, sw, dw, pads[1], pads[3]),
         ):
             k_eff = (k - 1) * d + 1
             o = (size + p0 + p1 - k_eff) // s + 1
             computed.append(o)
-            lines.append(
-                f"{label}: (W − K + P_begin + P_end)/S + 1 = ({size} − {k_eff} + {p0} + {p1})/{s} + 1 = {o}"
-            )
+            template = "{label}: (W − K + P_begin + P_end)/S + 1 = ({size} − {k} + {p0} + {p1})/{s} + 1 = {o}"
+            values = dict(size=size, k=k_eff, p0=p0, p1=p1, s=s, o=o)
+            lines.append(Phrase(template, label=Phrase(label), **values))
         result["computed_output_shape"] = [cout, *computed]
         result["checks"]["output_shape"] = isinstance(out, list) and list(out[1:]) == [
             cout,
@@ -200,17 +209,19 @@ def _explain_conv(row: Row, result: dict[str, Any], lines: list[str]) -> bool:
         ]
     value = cout * cin_g * kh * kw + (cout if has_bias else 0)
     formula = f"{kh}·{kw}·{cin_g}·{cout}" + (f" + {cout}" if has_bias else "")
-    lines.append(
-        f"parameters = K·K·(Cin/group)·Cout{' + Cout (bias)' if has_bias else ''} = {formula} = {fmt(value)}"
-    )
+    if has_bias:
+        template = N_("parameters = K·K·(Cin/group)·Cout + Cout (bias) = {formula} = {value:,}")
+    else:
+        template = N_("parameters = K·K·(Cin/group)·Cout = {formula} = {value:,}")
+    lines.append(Phrase(template, formula=formula, value=value))
     if group > 1 and group == c:
-        lines.append(f"depthwise: group = Cin = {c}, one {kh}×{kw} filter per channel")
+        template = N_("depthwise: group = Cin = {c}, one {kh}×{kw} filter per channel")
+        lines.append(Phrase(template, c=c, kh=kh, kw=kw))
     macs = row.get("macs")
     if macs is not None and isinstance(out, list) and len(out) == 4 and out[2] and out[3]:
         macs_formula = f"{out[2]}·{out[3]}·{kh}·{kw}·{cin_g}·{cout}"
-        lines.append(
-            f"MACs per sample = Hout·Wout·K·K·Cin/group·Cout = {macs_formula} = {fmt(int(macs))}"
-        )
+        template = N_("MACs per sample = Hout·Wout·K·K·Cin/group·Cout = {formula} = {macs:,}")
+        lines.append(Phrase(template, formula=macs_formula, macs=int(macs)))
         result["macs"] = {"formula": macs_formula, "value": int(macs)}
     reported = int(row.get("params") or 0)
     result["params"] = {"formula": formula, "value": value, "reported": reported}
@@ -229,11 +240,18 @@ def _explain_dense(row: Row, result: dict[str, Any], lines: list[str]) -> bool:
     has_bias = op == "Gemm" and weight_shape(row, 2) is not None
     value = fan_in * units + (units if has_bias else 0)
     formula = f"{fmt(fan_in)}·{fmt(units)}" + (f" + {fmt(units)}" if has_bias else "")
-    lines.append(f"{fmt(fan_in)} inputs → {fmt(units)} outputs (a dense layer)")
-    lines.append(f"parameters = {formula} = {fmt(value)}")
+    shown = Phrase(
+        "{fan_in:,}·{units:,} + {units:,}" if has_bias else "{fan_in:,}·{units:,}",
+        fan_in=fan_in,
+        units=units,
+    )
+    template = N_("{fan_in:,} inputs → {units:,} outputs (a dense layer)")
+    lines.append(Phrase(template, fan_in=fan_in, units=units))
+    lines.append(Phrase(N_("parameters = {formula} = {value:,}"), formula=shown, value=value))
     if op == "MatMul":
-        lines.append("(a bias, if any, is a separate Add node)")
-    lines.append(f"MACs per sample = {fmt(int(row.get('macs') or 0))}")
+        lines.append(Phrase(N_("(a bias, if any, is a separate Add node)")))
+    macs = int(row.get("macs") or 0)
+    lines.append(Phrase(N_("MACs per sample = {macs:,}"), macs=macs))
     reported = int(row.get("params") or 0)
     result["params"] = {"formula": formula, "value": value, "reported": reported}
     result["checks"]["params"] = value == reported
@@ -248,15 +266,15 @@ def _explain_pool(row: Row, result: dict[str, Any], lines: list[str]) -> bool:
     window = list(cfg.get("kernel_shape") or [1, 1])
     step = list(cfg.get("strides") or [1, 1])
     pads = list(cfg.get("pads") or [0, 0, 0, 0])
-    lines.append(
-        f"input {inp[1]}×{inp[2]}×{inp[3]} (NCHW), window {window[0]}×{window[1]}, "
-        f"stride {step[0]}×{step[1]}"
-    )
+    template = N_("input {c}×{h}×{w} (NCHW), window {kh}×{kw}, stride {sh}×{sw}")
+    values = dict(c=inp[1], h=inp[2], w=inp[3], kh=window[0], kw=window[1])
+    lines.append(Phrase(template, **values, sh=step[0], sw=step[1]))
     h = _int(inp[2])
     if h:
         o = (h + pads[0] + pads[2] - window[0]) // step[0] + 1
-        lines.append(f"height: ({h} − {window[0]} + {pads[0]} + {pads[2]})/{step[0]} + 1 = {o}")
-    lines.append("parameters = 0")
+        template = N_("height: ({h} − {k} + {p0} + {p1})/{s} + 1 = {o}")
+        lines.append(Phrase(template, h=h, k=window[0], p0=pads[0], p1=pads[2], s=step[0], o=o))
+    lines.append(Phrase(N_("parameters = 0")))
     return True
 
 

@@ -550,3 +550,60 @@ async def test_spanish_run_details_counts_and_onnx_tables(runs_root: Path) -> No
         assert "fell back" not in onnx and "provider used" not in onnx
         title = detail.query_one("#box-confusion").border_title
         assert title is not None and str(title).startswith("matriz de confusión")
+
+
+def test_spanish_onnx_node_arithmetic(tmp_path: Path) -> None:
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    import tui.i18n
+    from export.onnx_layers import explain, summarize_onnx
+
+    def weights(name: str, *shape: int) -> Any:
+        return numpy_helper.from_array(np.ones(shape, np.float32), name)
+
+    nodes = [
+        helper.make_node("Conv", ["x", "wc", "bc"], ["c"], pads=[1, 1, 1, 1], strides=[2, 2]),
+        helper.make_node("Conv", ["c", "wd"], ["d"], group=8, pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["d"], ["r"]),
+        helper.make_node("Flatten", ["r"], ["f"]),
+        helper.make_node("Gemm", ["f", "wg", "bg"], ["y"], transB=1),
+    ]
+    inits = [
+        weights("wc", 8, 3, 3, 3),
+        weights("bc", 8),
+        weights("wd", 8, 1, 3, 3),
+        weights("wg", 1000, 2048),
+        weights("bg", 1000),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1000])],
+        inits,
+    )
+    path = tmp_path / "small.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    rows = {row["type"] + str(i): row for i, row in enumerate(summarize_onnx(path)["layers"])}
+    lines = [list(explain(row)["lines"]) for row in rows.values()]
+    english = "\n".join(line for block in lines for line in block)
+    # The engine's own text stays English, whatever the app shows.
+    assert "parameters = K·K·(Cin/group)·Cout + Cout (bias) = 3·3·3·8 + 8 = 224" in english
+    assert "2,048 inputs → 1,000 outputs (a dense layer)" in english
+    tui.i18n.set_language("es")
+    try:
+        spanish = "\n".join(tui.i18n.phrase(line) for block in lines for line in block)
+    finally:
+        tui.i18n.set_language("en")
+    assert "entrada 3×32×32 (NCHW), kernel 3×3, stride 2×2, padding [1, 1, 1, 1]" in spanish
+    assert "alto: (W − K + P_begin + P_end)/S + 1 = (32 − 3 + 1 + 1)/2 + 1 = 16" in spanish
+    assert "parámetros = K·K·(Cin/grupos)·Cout + Cout (sesgo) = 3·3·3·8 + 8 = 224" in spanish
+    assert "depthwise: grupos = Cin = 8, un filtro 3×3 por canal" in spanish
+    assert "MACs por muestra = Hout·Wout·K·K·Cin/grupos·Cout = 16·16·3·3·3·8 = 55.296" in spanish
+    assert "2.048 entradas → 1.000 salidas (una capa densa)" in spanish
+    assert "parámetros = 2.048·1.000 + 1.000 = 2.049.000" in spanish
+    assert "MACs: no contadas (MACs por muestra (lote 1)" in spanish  # the Relu
+    for word in ("input", "parameters", "outputs", "not counted", "height", "width:", "2,048"):
+        assert word not in spanish, word
