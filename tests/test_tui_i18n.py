@@ -42,6 +42,8 @@ async def test_spanish_nav_titles_footer_columns_and_decimal_comma(runs_root: Pa
         assert "prueba" in headers and "experimento" in headers and "modelo" in headers
         row = [r.id for r in screen.shown].index(CNN)
         assert str(table.get_cell_at((row, table.get_column_index("test")))) == "69,4 %"
+        gap = str(table.get_cell_at((row, table.get_column_index("gap"))))
+        assert "," in gap and "." not in gap  # the train–val gap with a decimal comma too
         table.move_cursor(row=row)
         await settle(pilot, lambda: "69,37 %" in plain(screen.query_one("#run-preview", Static)))
         assert "69,37 %" in plain(screen.query_one("#run-preview", Static))

@@ -21,7 +21,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.records import Metrics
 from engine.runs import Run, RunStore
-from tui.i18n import N_, _
+from tui.i18n import N_, _, number
 from tui.messages import OpenInspector, RunsChanged
 from tui.widgets.footer import Footer
 from tui.widgets.nav import NavBar
@@ -244,7 +244,7 @@ class RunsScreen(Screen[None]):
             run_status_text(row),
             Text(pct(m.test_accuracy, 1), justify="right"),
             Text(pct(m.val_accuracy, 1), justify="right"),
-            Text(f"{gap:.1f}" if gap is not None else "–", justify="right"),
+            Text(number(gap, 1) if gap is not None else "–", justify="right"),
             Text(str(m.epochs_run if m.epochs_run is not None else "–"), justify="right"),
             Text(row.id, style="dim"),
             key=row.id,
