@@ -609,3 +609,18 @@ def test_spanish_onnx_node_arithmetic(tmp_path: Path) -> None:
     assert "MACs: no contadas (MACs por muestra (lote 1)" in spanish  # the Relu
     for word in ("input", "parameters", "outputs", "not counted", "height", "width:", "2,048"):
         assert word not in spanish, word
+
+
+def test_spanish_compare_source_label_says_the_status_in_spanish(runs_root: Path) -> None:
+    import tui.i18n
+    from engine.runs import RunStore
+    from tui.screens.compare import source_label
+
+    (parent,) = [r for r in RunStore(runs_root).list() if r.info.experiment == "compare"]
+    assert source_label(parent).endswith("finished") or "· finished" in source_label(parent)
+    tui.i18n.set_language("es")
+    try:
+        label = source_label(parent)
+    finally:
+        tui.i18n.set_language("en")
+    assert "· terminada" in label and "finished" not in label and "filas" in label
