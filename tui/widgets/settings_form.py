@@ -176,7 +176,7 @@ class SettingRow(Horizontal):
         kind = meta.get("kind")
         if self.ftype.startswith("bool"):
             return Select(
-                [("yes", True), ("no", False)],
+                [(_("yes"), True), (_("no"), False)],
                 value=bool(value),
                 allow_blank=False,
                 compact=True,
@@ -226,7 +226,7 @@ class SettingRow(Horizontal):
             suggestions = ["imagenet", "none"]
             placeholder = "imagenet | none | PATH.h5"
         elif name == "subset":
-            placeholder = "all"
+            placeholder = _("all")
         return Input(
             format_value(value),
             placeholder=placeholder,
