@@ -353,6 +353,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             with_corrupt=True,
         )
         rows = []
+        labels = {r.id: r.status_label for r in runs}  # 'finished (model missing)': one home
         for r in runs:
             m = r.record.get("metrics") or {}
             model = r.record.get("model") or {}
@@ -388,9 +389,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             model_txt = escape(row["backbone"] or "") + (
                 " [yellow](random init)[/]" if row["random_init"] else ""
             )
-            status_txt = escape(
-                row["status"] + (" (model missing)" if row["model_missing"] else "")
-            )
+            status_txt = escape(labels[row["id"]])
             t.add_row(
                 escape(row["id"]),
                 escape(row["experiment"] or ""),
