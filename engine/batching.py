@@ -145,7 +145,7 @@ def calibrate_batch(
         # The faster of two tries: a shared machine only ever adds time.
         return images / max(min(_timed(run_pass, chunk, b, clock) for _ in range(2)), 1e-9)
 
-    candidates = candidate_batches(n, bytes_per_image, budget)
+    candidates = candidate_batches(n, per_image, budget)
     # Start at the largest size of at most FAIR_IMAGES (one call's work either way), then walk
     # up while sizes keep up, then down: small sizes are the slow ones to time, so they are
     # timed only when the sizes above them were faster (measured: starting at 8 spent the
@@ -175,7 +175,7 @@ def calibrate_batch(
     best = max(tried.values())
     # Near-ties go to the larger batch: it pays the fixed cost per batch fewer times.
     batch = max(b for b, rate in tried.items() if rate >= TIE * best)
-    choice = BatchChoice(batch, tried[batch], budget, max(1, bytes_per_image), tried)
+    choice = BatchChoice(batch, tried[batch], budget, per_image, tried)
     _CHOICES[key] = choice
     return choice
 

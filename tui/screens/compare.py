@@ -28,7 +28,7 @@ from tui.i18n import N_, _, decimal_mark, number
 from tui.widgets.charts import PALETTE, Bar, BarChart
 from tui.widgets.footer import Footer
 from tui.widgets.nav import NavBar
-from tui.widgets.run_info import RANDOM_MARK, created_label, pct, run_status_text
+from tui.widgets.run_info import RANDOM_MARK, created_label, pct
 
 # The assignment's results (ASSIGNMENT.md): test accuracy %, params (M), efficiency.
 ASSIGNMENT_RANKING: dict[str, tuple[float, float, float]] = {
@@ -180,7 +180,7 @@ def source_label(run: Run) -> str:
         experiment=r.experiment,
         created=created_label(r),
         rows=len(r.table or []),
-        status=run_status_text(run).plain,
+        status=run.status_label_in(_),
     )
     return line + mark
 
